@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 _CHANNEL_INDEX = {n.lower(): i for i, n in enumerate(CHANNEL_NAMES)}
 _TIMECODE_KEYS = {"timecode"}
 _COUNT_KEYS = {"blendshapecount"}
-_TIMECODE_RE = re.compile(r"^\s*(\d{1,2})[:;](\d{2})[:;](\d{2})[:;.](\d{1,3})(?:\.(\d+))?\s*$")
+_TIMECODE_PATTERN = r"^\s*(?P<h>\d{1,2})[:;](?P<m>\d{2})[:;](?P<s>\d{2})[:;.](?P<f>\d{1,3})(?:\.(?P<sub>\d+))?\s*$"
 _STANDARD_RATES = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0, 100.0, 120.0)
 _STANDARD_TC_BASES = (24, 25, 30, 48, 50, 60, 100, 120)
 
@@ -142,34 +142,49 @@ def _diagnose(path, lines: list[str], header_len: int, tc_col, count_col, channe
     raise _err(path, "could not be parsed as CSV (no malformed cell found; is the delimiter a comma?)")
 
 
-def _parse_timecodes(path, timecodes: list[str], body: bytes):
-    """Return ``[T, 5]`` (h, m, s, frame, sub-frame); raise naming the first bad timecode."""
+def _parse_timecodes(path, timecodes, body: bytes) -> np.ndarray:
+    """Return ``[T, 5]`` (h, m, s, frame, sub-frame) from an Arrow string column, vectorised.
+
+    Raises naming the line of the first timecode that is not ``HH:MM:SS:FF[.sss]``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    fields = pc.extract_regex(timecodes, _TIMECODE_PATTERN)  # null where the pattern fails
+    if fields.null_count:
+        bad = int(np.flatnonzero(~pc.is_valid(fields).to_numpy(zero_copy_only=False))[0])
+        raise _err(
+            path,
+            f"invalid timecode {timecodes[bad].as_py()!r}; expected HH:MM:SS:FF or HH:MM:SS:FF.sss",
+            line=_data_line_numbers(body)[bad],
+            column="Timecode",
+        )
     parts = np.empty((len(timecodes), 5), dtype=np.float64)
-    for r, tc in enumerate(timecodes):
-        m = _TIMECODE_RE.match(tc)
-        if m is None:
-            raise _err(
-                path,
-                f"invalid timecode {tc!r}; expected HH:MM:SS:FF or HH:MM:SS:FF.sss",
-                line=_data_line_numbers(body)[r],
-                column="Timecode",
-            )
-        h, mi, s, f, sub = m.groups()
-        parts[r] = (int(h), int(mi), int(s), int(f), float("0." + sub) if sub else 0.0)
+    for j, name in enumerate(("h", "m", "s", "f")):
+        parts[:, j] = pc.cast(pc.struct_field(fields, name), pa.float64()).to_numpy(zero_copy_only=False)
+    sub = pc.struct_field(fields, "sub")
+    parts[:, 4] = pc.cast(pc.binary_join_element_wise("0.", pc.if_else(pc.equal(sub, ""), "0", sub), ""), pa.float64()).to_numpy(
+        zero_copy_only=False
+    )
     return parts
 
 
 def infer_fps(parts: np.ndarray, default_fps: float = CAPTURE_FPS):
     """Infer (row rate, timecode base, dropped frames, note) from parsed timecodes ``[T, 5]``.
 
-    The timecode base is the smallest standard rate above the largest frame field seen (60
-    unless the frame field proves otherwise).  The row rate is 1 / the median time step, snapped
+    The timecode base is the smallest standard rate above the largest frame field seen once the
+    seconds have ticked over (Live Link Face's 60 for clips under a second).  The row rate is 1 / the median time step, snapped
     to a standard rate within 1 %.
     """
     if len(parts) < 2:
         return float(default_fps), None, 0, f"fewer than two timecodes; assumed {default_fps:g} fps"
     max_ff = int(parts[:, 3].max())
-    base = 60 if max_ff < 60 else next((b for b in _STANDARD_TC_BASES if b > max_ff), max_ff + 1)
+    whole_seconds = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2]
+    if np.any(np.diff(whole_seconds) != 0) or max_ff >= 60:
+        # The frame field has wrapped at least once, so its largest value tells the base.
+        base = next((b for b in _STANDARD_TC_BASES if b > max_ff), max_ff + 1)
+    else:
+        base = 60  # under one second of timecode: Live Link Face's own base
     t = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2] + (parts[:, 3] + parts[:, 4]) / base
     dt = np.diff(t)
     dt[dt < -43200] += 86400  # midnight wrap
@@ -205,12 +220,12 @@ def read_livelink_csv(path: str | os.PathLike, default_fps: float = CAPTURE_FPS)
         data = data[3:]
     text_head_end = data.find(b"\n")
     header_line = (data if text_head_end < 0 else data[:text_head_end]).decode("utf-8", errors="replace").rstrip("\r")
-    if not data.strip() or not header_line.strip():
+    if not data or data.isspace() or not header_line.strip():
         raise _err(path, "empty file; expected a Live Link Face header (Timecode,BlendShapeCount,EyeBlinkLeft,...)")
     header = header_line.split(",")
     tc_col, count_col, channel_cols, missing_rot = _map_header(path, header)
     body = b"" if text_head_end < 0 else data[text_head_end + 1 :]
-    if not body.strip():
+    if not body or body.isspace():
         raise _err(path, "the file has a header but no frames")
 
     col_names = [f"c{i}" for i in range(len(header))]
@@ -220,7 +235,9 @@ def read_livelink_csv(path: str | os.PathLike, default_fps: float = CAPTURE_FPS)
             pa.py_buffer(body),
             read_options=pacsv.ReadOptions(column_names=col_names),
             parse_options=pacsv.ParseOptions(ignore_empty_lines=True),
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, null_values=[""], strings_can_be_null=False, quoted_strings_can_be_null=False
+            ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         lines = body.decode("utf-8", errors="replace").splitlines()
@@ -248,8 +265,9 @@ def read_livelink_csv(path: str | os.PathLike, default_fps: float = CAPTURE_FPS)
     timecodes: list[str] = []
     fps, tc_base, dropped = float(default_fps), None, 0
     if tc_col is not None:
-        timecodes = table.column(tc_col).to_pylist()
-        parts = _parse_timecodes(path, timecodes, body)
+        tc_column = table.column(tc_col).combine_chunks()
+        parts = _parse_timecodes(path, tc_column, body)
+        timecodes = tc_column.to_pylist()
         fps, tc_base, dropped, note = infer_fps(parts, default_fps)
         if note:
             notes.append(note)

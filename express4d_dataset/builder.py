@@ -1,0 +1,372 @@
+"""``Express4D(datasets.GeneratorBasedBuilder)``: the raw Express4D layout -> Arrow/Parquet rows.
+
+Raw layout (as the authors publish it)::
+
+    RAW/data/<id>.csv        Live Link Face take (or <id>.npy, [T, 61] float32 at 60 fps)
+    RAW/texts/<id>.txt       captions, one per line; an optional "#tokens" suffix is ignored
+    RAW/train.txt, test.txt  ids, one per line
+    RAW/metadata.jsonl       optional: {"id": ..., "participant": ...} per line
+
+The corpus is read once (:func:`scan_raw_corpus`) and validated as it goes: ids listed in a split
+without data, data without captions, data listed in no split, ids in both splits, unreadable
+files, takes too short for the benchmark and exact duplicate motions under different ids.  Each
+finding is reported in a :class:`ValidationReport`; with ``strict=True`` any of them is an error.
+Nothing is dropped silently: every excluded id is in the report, with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from .arkit import BENCHMARK_FPS, BENCHMARK_MAX_FRAMES, BENCHMARK_MIN_FRAMES, CAPTURE_FPS, CHANNEL_NAMES, NUM_CHANNELS
+from .livelink import LiveLinkFormatError, read_livelink_csv
+from .motion import resample
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+
+CITATION = """\
+@article{aloni2025express4d,
+  title   = {Express4D: Expressive, Friendly, and Extensible 4D Facial Motion Generation Benchmark},
+  author  = {Aloni, Yaron and Shalev-Arkushin, Rotem and Shafir, Yonatan and Tevet, Guy and Fried, Ohad and Bermano, Amit Haim},
+  journal = {arXiv preprint arXiv:2508.12438},
+  year    = {2025}
+}"""
+HOMEPAGE = "https://jaron1990.github.io/Express4D/"
+
+
+class CorpusValidationError(ValueError):
+    """Raised in strict mode when the raw corpus has validation findings."""
+
+
+@dataclass
+class RawTake:
+    id: str
+    frames: np.ndarray  # [T, 61] float32 at ``fps``
+    fps: float
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ValidationReport:
+    """What the scan of a raw corpus found.  Every id excluded from the dataset appears here."""
+
+    raw_dir: str = ""
+    listed: dict[str, int] = field(default_factory=dict)  # split -> ids listed
+    kept: dict[str, int] = field(default_factory=dict)  # split -> rows written
+    missing_data: list[str] = field(default_factory=list)
+    missing_captions: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    too_short: dict[str, int] = field(default_factory=dict)  # id -> frames at 20 fps
+    duplicates: list[list[str]] = field(default_factory=list)  # [kept id, dropped ids...]
+    in_both_splits: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)  # tolerated oddities (not errors)
+
+    FINDINGS = ("missing_data", "missing_captions", "unreadable", "too_short", "duplicates", "in_both_splits", "unlisted")
+
+    @property
+    def has_findings(self) -> bool:
+        return any(getattr(self, name) for name in self.FINDINGS)
+
+    @property
+    def excluded(self) -> dict[str, str]:
+        """id -> reason, for every listed id that is not written."""
+        out = {i: "no data file" for i in self.missing_data}
+        out.update({i: "no captions" for i in self.missing_captions})
+        out.update({i: f"unreadable: {msg}" for i, msg in self.unreadable.items()})
+        out.update({i: f"too short ({n} frames at {BENCHMARK_FPS} fps < {BENCHMARK_MIN_FRAMES})" for i, n in self.too_short.items()})
+        for group in self.duplicates:
+            out.update({i: f"exact duplicate of {group[0]}" for i in group[1:]})
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "raw_dir": self.raw_dir,
+            "listed": self.listed,
+            "kept": self.kept,
+            **{name: getattr(self, name) for name in self.FINDINGS},
+            "notes": self.notes,
+        }
+
+    def __str__(self) -> str:
+        lines = [f"Validation of {self.raw_dir}"]
+        lines.append("  listed: " + ", ".join(f"{s} {n}" for s, n in self.listed.items()))
+        if self.kept:
+            lines.append("  kept:   " + ", ".join(f"{s} {n}" for s, n in self.kept.items()))
+        labels = {
+            "missing_data": "ids in a split file without a data file",
+            "missing_captions": "data without captions",
+            "unreadable": "unreadable data files",
+            "too_short": f"takes shorter than {BENCHMARK_MIN_FRAMES} frames at {BENCHMARK_FPS} fps",
+            "duplicates": "groups of exact duplicate motions (first id kept)",
+            "in_both_splits": "ids listed in both train.txt and test.txt (kept in train only)",
+            "unlisted": "data files listed in no split (not written)",
+        }
+        for name, label in labels.items():
+            items = getattr(self, name)
+            if not items:
+                continue
+            shown = list(items.items()) if isinstance(items, dict) else list(items)
+            lines.append(f"  {len(items):5d} {label}:")
+            for item in shown[:5]:
+                lines.append(f"          {item[0]}: {item[1]}" if isinstance(item, tuple) else f"          {item}")
+            if len(shown) > 5:
+                lines.append(f"          ... and {len(shown) - 5} more (see validation.json)")
+        if self.notes:
+            lines.append(f"  {len(self.notes):5d} takes read with notes (e.g. {next(iter(self.notes.items()))[1][0]})")
+        if not self.has_findings:
+            lines.append("  no findings")
+        return "\n".join(lines)
+
+
+@dataclass
+class RawCorpus:
+    """A scanned raw corpus: what :class:`Express4D` turns into rows."""
+
+    raw_dir: str
+    takes: dict[str, RawTake]
+    captions: dict[str, list[str]]
+    splits: dict[str, list[str]]  # ids to write, per split, in file order
+    metadata: dict[str, dict]
+    report: ValidationReport
+
+
+def _read_ids(path: Path) -> list[str]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the raw Express4D layout needs train.txt and test.txt (one id per line)")
+    ids = []
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        line = line.strip()
+        if line and line not in ids:
+            ids.append(line)
+    return ids
+
+
+def read_captions(path: Path) -> list[str]:
+    """Captions of one take: one per line, ``#...`` token suffix dropped, blank lines skipped."""
+    caps = []
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if text:
+            caps.append(text)
+    return caps
+
+
+def read_take(path: Path) -> RawTake:
+    """Read ``data/<id>.csv`` (Live Link Face) or ``data/<id>.npy`` ([T, 61] float32, 60 fps)."""
+    if path.suffix == ".npy":
+        arr = np.load(path, allow_pickle=False)  # never unpickle user files
+        if arr.ndim != 2 or arr.shape[1] != NUM_CHANNELS:
+            raise LiveLinkFormatError(f"{path}: expected an array of shape [T, {NUM_CHANNELS}], got {arr.shape}")
+        if not np.isfinite(arr).all():
+            r, c = np.argwhere(~np.isfinite(arr))[0]
+            raise LiveLinkFormatError(f"{path}: frame {r}, channel {CHANNEL_NAMES[c]!r} is not finite")
+        return RawTake(path.stem, arr.astype(np.float32), float(CAPTURE_FPS), path.name)
+    take = read_livelink_csv(path)
+    return RawTake(path.stem, take.frames, take.fps, path.name, list(take.notes))
+
+
+def benchmark_frames(frames: np.ndarray, fps: float, target_fps: float = BENCHMARK_FPS) -> np.ndarray:
+    """Frames at ``target_fps``: every n-th frame when ``fps`` is a multiple (the paper's 60 -> 20),
+    linear interpolation otherwise."""
+    ratio = fps / target_fps
+    if abs(ratio - round(ratio)) < 1e-6 and round(ratio) >= 1:
+        return frames[:: int(round(ratio))]
+    return resample(frames, fps, target_fps)
+
+
+def scan_raw_corpus(raw_dir: str | os.PathLike, progress: bool = False, num_workers: int = 4) -> RawCorpus:
+    """Read and validate a raw corpus once.  Files are parsed in a thread pool (pyarrow releases the GIL)."""
+    from tqdm.auto import tqdm
+
+    root = Path(raw_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"raw corpus folder {root} not found (expected data/, texts/, train.txt, test.txt)")
+    data_dir, text_dir = root / "data", root / "texts"
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir} not found: the raw Express4D layout keeps takes in data/<id>.csv")
+    report = ValidationReport(raw_dir=str(root))
+
+    listed = {split: _read_ids(root / f"{split}.txt") for split in SPLITS}
+    report.listed = {s: len(ids) for s, ids in listed.items()}
+    train_set = set(listed["train"])
+    report.in_both_splits = [i for i in listed["test"] if i in train_set]
+    listed["test"] = [i for i in listed["test"] if i not in train_set]
+
+    files: dict[str, Path] = {}
+    for path in sorted(data_dir.iterdir()):
+        if path.suffix.lower() in (".csv", ".npy") and path.stem not in files:
+            files[path.stem] = path
+    all_listed = listed["train"] + listed["test"]
+    report.missing_data = [i for i in all_listed if i not in files]
+    listed_set = set(all_listed)
+    report.unlisted = [i for i in files if i not in listed_set]
+
+    metadata: dict[str, dict] = {}
+    meta_path = root / "metadata.jsonl"
+    if meta_path.exists():
+        for n, line in enumerate(meta_path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{meta_path}, line {n}: not valid JSON ({e})") from None
+                metadata[str(entry.get("id"))] = entry
+
+    captions: dict[str, list[str]] = {}
+    for i in all_listed:
+        if i not in files:
+            continue
+        path = text_dir / f"{i}.txt"
+        caps = read_captions(path) if path.exists() else []
+        if caps:
+            captions[i] = caps
+        else:
+            report.missing_captions.append(i)
+
+    to_read = [i for i in all_listed if i in files and i in captions]
+    takes: dict[str, RawTake] = {}
+
+    def _load(i):
+        try:
+            return i, read_take(files[i]), None
+        except (LiveLinkFormatError, ValueError, OSError) as e:
+            return i, None, str(e)
+
+    with ThreadPoolExecutor(max_workers=num_workers) as pool:
+        results = pool.map(_load, to_read)
+        for i, take, error in tqdm(results, total=len(to_read), desc="Reading takes", disable=not progress, unit="take"):
+            if error is not None:
+                report.unreadable[i] = error
+                continue
+            if take.notes:
+                report.notes[i] = take.notes
+            n20 = len(benchmark_frames(take.frames, take.fps))
+            if n20 < BENCHMARK_MIN_FRAMES:
+                report.too_short[i] = n20
+                continue
+            takes[i] = take
+
+    groups: dict[bytes, list[str]] = defaultdict(list)
+    for i in all_listed:  # train first, so a train/test duplicate keeps the train copy
+        if i in takes:
+            frames = np.ascontiguousarray(takes[i].frames)
+            groups[hashlib.blake2b(frames.tobytes() + str(frames.shape).encode(), digest_size=16).digest()].append(i)
+    report.duplicates = [g for g in groups.values() if len(g) > 1]
+    for group in report.duplicates:
+        for i in group[1:]:
+            del takes[i]
+
+    splits = {s: [i for i in ids if i in takes] for s, ids in listed.items()}
+    report.kept = {s: len(ids) for s, ids in splits.items()}
+    for i, reason in report.excluded.items():
+        logger.info("%s: %s excluded (%s)", root, i, reason)
+    return RawCorpus(str(root), takes, captions, splits, metadata, report)
+
+
+class Express4DConfig(datasets.BuilderConfig):
+    """``fps20``: the benchmark (every third 60 fps frame, first 196 frames).  ``raw``: 60 fps, full length."""
+
+    def __init__(self, *, target_fps: float | None = None, max_frames: int | None = None, strict: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.target_fps = target_fps
+        self.max_frames = max_frames
+        self.strict = strict
+
+
+def express4d_features() -> datasets.Features:
+    return datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "motion": datasets.Array2D(shape=(None, NUM_CHANNELS), dtype="float32"),
+            "num_frames": datasets.Value("int32"),
+            "fps": datasets.Value("float32"),
+            "captions": datasets.List(datasets.Value("string")),
+            "participant": datasets.Value("string"),
+            "source": datasets.Value("string"),
+        }
+    )
+
+
+class Express4D(datasets.GeneratorBasedBuilder):
+    """The Express4D corpus from its raw layout (``data_dir`` = the raw folder).
+
+    >>> builder = Express4D(config_name="fps20", data_dir="raw")  # doctest: +SKIP
+    >>> builder.download_and_prepare(); ds = builder.as_dataset()  # doctest: +SKIP
+    """
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = Express4DConfig
+    BUILDER_CONFIGS = [
+        Express4DConfig(
+            name="fps20",
+            target_fps=BENCHMARK_FPS,
+            max_frames=BENCHMARK_MAX_FRAMES,
+            description=f"Benchmark config: {BENCHMARK_FPS} fps (every third frame), at most {BENCHMARK_MAX_FRAMES} frames.",
+        ),
+        Express4DConfig(name="raw", description="Capture rate (60 fps), full length."),
+    ]
+    DEFAULT_CONFIG_NAME = "fps20"
+
+    corpus: RawCorpus | None = None  # set to reuse one scan across configs
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description="Text-to-facial-motion: 61 ARKit channels from Live Link Face, each take with free-text captions.",
+            features=express4d_features(),
+            citation=CITATION,
+            homepage=HOMEPAGE,
+        )
+
+    def _split_generators(self, dl_manager):
+        if not self.config.data_dir:
+            raise ValueError("Express4D needs data_dir: the raw corpus folder (data/, texts/, train.txt, test.txt)")
+        if self.corpus is None or Path(self.corpus.raw_dir).resolve() != Path(self.config.data_dir).resolve():
+            self.corpus = scan_raw_corpus(self.config.data_dir)
+        report = self.corpus.report
+        if report.has_findings:
+            if self.config.strict:
+                raise CorpusValidationError(f"strict mode: the raw corpus has validation findings\n{report}")
+            logger.warning("%s", report)
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"ids": self.corpus.splits[split]}) for split in SPLITS]
+
+    def _generate_examples(self, ids):
+        for row in iter_rows(self.corpus, ids, self.config.target_fps, self.config.max_frames):
+            yield row["id"], row
+
+
+CONFIGS: dict[str, Express4DConfig] = {c.name: c for c in Express4D.BUILDER_CONFIGS}
+
+
+def iter_rows(corpus: RawCorpus, ids, target_fps: float | None, max_frames: int | None):
+    """Dataset rows of ``ids`` at ``target_fps`` (None: capture rate), cut to ``max_frames``."""
+    for i in ids:
+        take = corpus.takes[i]
+        frames, fps = take.frames, take.fps
+        if target_fps is not None:
+            frames, fps = benchmark_frames(frames, fps, target_fps), target_fps
+        if max_frames is not None:
+            frames = frames[:max_frames]
+        participant = corpus.metadata.get(i, {}).get("participant")
+        yield {
+            "id": i,
+            "motion": np.ascontiguousarray(frames, dtype=np.float32),
+            "num_frames": len(frames),
+            "fps": float(fps),
+            "captions": corpus.captions[i],
+            "participant": None if participant is None else str(participant),
+            "source": take.source,
+        }

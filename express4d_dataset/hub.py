@@ -1,0 +1,313 @@
+"""Export the corpus as a Hub dataset folder (Parquet shards + dataset card + statistics) and push it.
+
+Folder written by :func:`export_dataset` (``load_dataset(OUT)`` reads it; ``fps20`` is the default)::
+
+    OUT/README.md                         dataset card: YAML configs + features, statistics, licence, citation
+    OUT/fps20/train-00000-of-00001.parquet
+    OUT/fps20/test-00000-of-00001.parquet
+    OUT/fps20/stats.json                  per-channel mean/std of the training split (MotionStats)
+    OUT/raw/...                           the same at 60 fps, full length
+    OUT/validation.json                   the validation report of the raw corpus
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .arkit import BENCHMARK_FPS, BENCHMARK_MAX_FRAMES, BENCHMARK_MIN_FRAMES, CHANNEL_NAMES, GROUPS
+from .builder import (
+    CITATION,
+    CONFIGS,
+    HOMEPAGE,
+    SPLITS,
+    CorpusValidationError,
+    Express4D,
+    RawCorpus,
+    ValidationReport,
+    iter_rows,
+    scan_raw_corpus,
+)
+from .motion import DEFAULT_STD_EPS, MotionStats
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAMES = ("fps20", "raw")
+STATS_FILENAME = "stats.json"
+
+
+@dataclass
+class ExportReport:
+    out_dir: str
+    validation: ValidationReport
+    configs: dict[str, dict] = field(default_factory=dict)  # config -> {split: rows, "files": [...]}
+
+    def __str__(self) -> str:
+        lines = [str(self.validation), f"Wrote {self.out_dir}:"]
+        for name, info in self.configs.items():
+            counts = ", ".join(f"{s} {info['rows'][s]} rows" for s in SPLITS)
+            lines.append(f"  {name}: {counts}; {len(info['files'])} Parquet file(s); {name}/{STATS_FILENAME}")
+        lines.append(f"Load it with: datasets.load_dataset({self.out_dir!r})")
+        return "\n".join(lines)
+
+
+def _prepare_out_dir(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
+        if not (out / "README.md").exists() and not any((out / c).is_dir() for c in CONFIG_NAMES):
+            raise FileExistsError(f"{out} is not an express4d dataset folder; refusing to overwrite it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def export_dataset(
+    raw_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    configs=CONFIG_NAMES,
+    strict: bool = False,
+    overwrite: bool = False,
+    progress: bool = False,
+    max_shard_size: str | int = "200MB",
+    std_eps: float = DEFAULT_STD_EPS,
+) -> ExportReport:
+    """Convert the raw corpus at ``raw_dir`` into a Hub dataset folder at ``out_dir``.
+
+    The raw files are read and validated once; each config is then written by
+    :class:`~express4d_dataset.builder.Express4D` straight to Parquet shards.
+    """
+    import datasets
+
+    configs = list(dict.fromkeys(configs))
+    unknown = [c for c in configs if c not in CONFIG_NAMES]
+    if unknown or not configs:
+        raise ValueError(f"configs must be a non-empty subset of {CONFIG_NAMES}, got {configs}")
+    corpus = scan_raw_corpus(raw_dir, progress=progress)
+    if strict and corpus.report.has_findings:
+        raise CorpusValidationError(f"strict mode: the raw corpus has validation findings\n{corpus.report}")
+    if not corpus.splits["train"]:
+        raise ValueError(f"{raw_dir}: no usable training takes\n{corpus.report}")
+    out = Path(out_dir)
+    _prepare_out_dir(out, overwrite)
+    report = ExportReport(out_dir=str(out), validation=corpus.report)
+    config_stats: dict[str, MotionStats] = {}
+    with tempfile.TemporaryDirectory(prefix="express4d-build-") as tmp:
+        for name in configs:
+            builder = Express4D(config_name=name, data_dir=str(Path(raw_dir).resolve()), cache_dir=os.path.join(tmp, "cache"))
+            builder.corpus = corpus
+            stage = Path(tmp) / name
+            builder.download_and_prepare(
+                output_dir=str(stage), file_format="parquet", max_shard_size=max_shard_size,
+                download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD,
+            )
+            (out / name).mkdir()
+            files = []
+            for split in SPLITS:
+                shards = sorted(stage.glob(f"*-{split}*.parquet"))
+                for k, src in enumerate(shards):
+                    dst = out / name / f"{split}-{k:05d}-of-{len(shards):05d}.parquet"
+                    shutil.move(str(src), dst)
+                    files.append(dst.name)
+            rows = {s: len(corpus.splits[s]) for s in SPLITS}
+            stats = MotionStats.from_motions((r["motion"] for r in _rows(corpus, name, "train")), eps=std_eps)
+            stats.save(out / name / STATS_FILENAME)
+            config_stats[name] = stats
+            report.configs[name] = {"rows": rows, "files": files}
+    with open(out / "validation.json", "w", encoding="utf-8") as f:
+        json.dump(corpus.report.to_dict(), f, indent=1)
+    (out / "README.md").write_text(render_dataset_card(corpus, report, config_stats, raw_dir), encoding="utf-8")
+    return report
+
+
+def _rows(corpus: RawCorpus, config: str, split: str):
+    cfg = CONFIGS[config]
+    return iter_rows(corpus, corpus.splits[split], cfg.target_fps, cfg.max_frames)
+
+
+def _split_summary(corpus: RawCorpus, config: str, split: str) -> dict:
+    seconds, captions, participants = [], 0, set()
+    for row in _rows(corpus, config, split):
+        seconds.append(row["num_frames"] / row["fps"])
+        captions += len(row["captions"])
+        if row["participant"]:
+            participants.add(row["participant"])
+    arr = np.asarray(seconds) if seconds else np.zeros(1)
+    return {
+        "takes": len(seconds),
+        "captions": captions,
+        "participants": len(participants),
+        "minutes": float(arr.sum() / 60),
+        "seconds_min": float(arr.min()),
+        "seconds_median": float(np.median(arr)),
+        "seconds_max": float(arr.max()),
+    }
+
+
+def _size_category(corpus: RawCorpus) -> str:
+    n = sum(len(ids) for ids in corpus.splits.values())
+    return "n<1K" if n < 1000 else "1K<n<10K" if n < 10_000 else "10K<n<100K"
+
+
+def _is_synthetic(corpus: RawCorpus) -> bool:
+    root = Path(corpus.raw_dir)
+    return (root / "SYNTHETIC").exists() or any(m.get("synthetic") for m in corpus.metadata.values())
+
+
+def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str, MotionStats], raw_dir) -> str:
+    """README.md of the dataset folder: YAML header (configs, features, licence) + human-readable card."""
+    synthetic = _is_synthetic(corpus)
+    yaml = ["---", "license: other" if not synthetic else "license: apache-2.0"]
+    if not synthetic:
+        yaml += ["license_name: express4d-terms", f"license_link: {HOMEPAGE}"]
+    yaml += [
+        "pretty_name: Express4D" + (" (procedural stand-in)" if synthetic else ""),
+        "task_categories:", "- text-to-3d", "tags:", "- facial-animation", "- arkit", "- blendshapes",
+        "- live-link-face", "- text-to-motion", "- motion", "size_categories:", f"- {_size_category(corpus)}", "configs:",
+    ]
+    for k, name in enumerate(report.configs):
+        yaml.append(f"- config_name: {name}")
+        if k == 0 and name == "fps20" or len(report.configs) == 1:
+            yaml.append("  default: true")
+        yaml.append("  data_files:")
+        for split in SPLITS:
+            yaml += [f"  - split: {split}", f"    path: {name}/{split}-*.parquet"]
+    yaml += [
+        "dataset_info:",
+        "  features:",
+        "  - name: id\n    dtype: string",
+        "  - name: motion\n    dtype:\n      array2_d:\n        shape:\n        - null\n        - 61\n        dtype: float32",
+        "  - name: num_frames\n    dtype: int32",
+        "  - name: fps\n    dtype: float32",
+        "  - name: captions\n    list: string",
+        "  - name: participant\n    dtype: string",
+        "  - name: source\n    dtype: string",
+        "---",
+    ]
+    title = "# Express4D" + (" — procedural stand-in corpus" if synthetic else "")
+    body = [title, ""]
+    if synthetic:
+        body += [
+            "> **This is not the real Express4D corpus.** It is the procedural stand-in written by",
+            "> `express4d data synth` in the same raw layout and schema, so that training, generation and the",
+            "> benchmark run end to end without the real captures. Numbers measured on it say nothing about",
+            "> real faces. Build the real corpus with `express4d data build --raw PATH_TO_EXPRESS4D --out express4d`.",
+            "",
+        ]
+    body += [
+        "Text-to-facial-motion data: each row is one facial performance captured with Epic's Live Link Face "
+        "app (iPhone TrueDepth camera) as 61 ARKit channels per frame, paired with free-text captions "
+        "(\"A person is rolling their eyes and then relaxing their face\").",
+        "",
+        "```python",
+        "import datasets",
+        f"ds = datasets.load_dataset({Path(report.out_dir).name!r})           # fps20: the benchmark config",
+        f"raw = datasets.load_dataset({Path(report.out_dir).name!r}, \"raw\")   # 60 fps, full length",
+        "ds[\"train\"].with_format(\"torch\")[0][\"motion\"].shape           # torch.Size([T, 61])",
+        "```",
+        "",
+        "## Configs",
+        "",
+        "| config | fps | frames | what |",
+        "|---|---|---|---|",
+        f"| `fps20` (default) | {BENCHMARK_FPS} | {BENCHMARK_MIN_FRAMES}..{BENCHMARK_MAX_FRAMES} | the benchmark protocol of the paper's code: every third 60 fps frame (no filtering), first {BENCHMARK_MAX_FRAMES} frames |",
+        "| `raw` | capture rate | full length | the takes as captured |",
+        "",
+        "Takes shorter than 20 frames at 20 fps are excluded from both configs, so both hold the same ids.",
+        "",
+        "## Fields",
+        "",
+        "| field | type | meaning |",
+        "|---|---|---|",
+        "| `id` | string | take id (file stem in the raw corpus) |",
+        "| `motion` | Array2D (T, 61) float32 | channels in Live Link Face order (below) |",
+        "| `num_frames` | int32 | T |",
+        "| `fps` | float32 | frame rate of `motion` |",
+        "| `captions` | list of string | free-text descriptions; training draws one at random |",
+        "| `participant` | string | performer id when known, else null |",
+        "| `source` | string | raw file name |",
+        "",
+        "Channels 0-51 are ARKit blendshape weights (nominally 0..1; real captures overshoot slightly), "
+        "52-54 head yaw/pitch/roll and 55-60 left/right eye yaw/pitch/roll (radians).",
+        "",
+        "## Statistics",
+        "",
+        "| config | split | takes | captions | participants | minutes | seconds min / median / max |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for name in report.configs:
+        for split in SPLITS:
+            s = _split_summary(corpus, name, split)
+            body.append(
+                f"| {name} | {split} | {s['takes']} | {s['captions']} | {s['participants'] or '—'} | {s['minutes']:.1f} | "
+                f"{s['seconds_min']:.1f} / {s['seconds_median']:.1f} / {s['seconds_max']:.1f} |"
+            )
+    v = corpus.report
+    body += [
+        "",
+        f"Validation of the raw corpus (`validation.json`): listed {v.listed.get('train', 0)} train / "
+        f"{v.listed.get('test', 0)} test ids; excluded {len(v.excluded)} "
+        f"(no data {len(v.missing_data)}, no captions {len(v.missing_captions)}, unreadable {len(v.unreadable)}, "
+        f"too short {len(v.too_short)}, exact duplicates {sum(len(g) - 1 for g in v.duplicates)}); "
+        f"{len(v.unlisted)} data files listed in no split; {len(v.in_both_splits)} ids in both splits (kept in train).",
+        "",
+        "## Normalisation statistics",
+        "",
+        "`<config>/stats.json` holds the per-channel mean and population standard deviation (ddof=0) of the "
+        f"**training split** of that config, with the std floored at {next(iter(stats.values())).eps:g} so "
+        "constant channels normalise to 0 instead of NaN. (The paper's code computes them over all takes, "
+        "train and test, at 60 fps, without a floor; we keep the test split out of the statistics.) "
+        "Load them with `express4d_dataset.MotionStats.load(path)`.",
+        "",
+    ]
+    names = list(stats)
+    body.append("| # | channel | group | " + " | ".join(f"{n} mean | {n} std" for n in names) + " |")
+    body.append("|---:|---|---|" + "---:|---:|" * len(names))
+    group_of = {i: g for g, idx in GROUPS.items() for i in idx}
+    for i, ch in enumerate(CHANNEL_NAMES):
+        cells = " | ".join(f"{stats[n].mean[i]:.4f} | {stats[n].std[i]:.4f}" for n in names)
+        body.append(f"| {i} | {ch} | {group_of.get(i, '')} | {cells} |")
+    body += [
+        "",
+        "## Personal data",
+        "",
+        "Facial motion is personal data: it can carry identity cues and expresses a real person's behaviour. "
+        "The Express4D captures were recorded from consenting participants and are distributed by the authors "
+        "on request; respect their terms, do not try to identify participants, and do not redistribute the "
+        "real captures outside those terms." + (" (This stand-in corpus is procedural: no person was recorded.)" if synthetic else ""),
+        "",
+        "## Licence",
+        "",
+        (
+            "The procedural stand-in corpus is generated by the express4d package (Apache-2.0)."
+            if synthetic
+            else f"Express4D is distributed by its authors under their own terms; see {HOMEPAGE}."
+        ),
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        CITATION,
+        "```",
+        "",
+    ]
+    return "\n".join(yaml) + "\n" + "\n".join(body)
+
+
+def push_dataset_to_hub(folder: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None) -> str:
+    """Upload an exported folder as a dataset repo (creates it if needed).  Needs network and a token."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    if not (folder / "README.md").exists():
+        raise FileNotFoundError(f"{folder} has no README.md: export it first with `express4d data build`")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset", commit_message="Upload Express4D dataset")
+    return f"https://huggingface.co/datasets/{repo_id}"
