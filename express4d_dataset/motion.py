@@ -227,8 +227,9 @@ class MotionCollator:
     def __call__(self, rows: Sequence[dict]) -> dict:
         motions, captions, ids = [], [], []
         for row in rows:
-            m = check_motion(row["motion"], name=f"row {row.get('id', '?')}")
-            caps = list(row.get("captions") or [""])
+            m = check_motion(np.asarray(row["motion"]), name=f"row {row.get('id', '?')}")
+            caps = row.get("captions")
+            caps = [str(c) for c in caps] if caps is not None and len(caps) else [""]
             if self.train:
                 m = random_crop(m, self.max_frames, self.rng, self.max_offset)
                 cap = caps[int(self.rng.integers(len(caps)))]

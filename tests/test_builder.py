@@ -145,6 +145,17 @@ def test_export_and_load_dataset(raw_corpus, tmp_path, monkeypatch):
     assert torch_row["motion"].shape == (torch_row["num_frames"], NUM_CHANNELS)
     assert str(torch_row["motion"].dtype) == "torch.float32"
 
+    # the README's batching recipe works with every format
+    from torch.utils.data import DataLoader
+
+    from express4d_dataset.motion import MotionCollator
+
+    collate = MotionCollator(MotionStats.load(out / "fps20" / "stats.json"), seed=0)
+    for fmt in ("numpy", "torch", None):
+        batch = next(iter(DataLoader(ds["train"].with_format(fmt), batch_size=4, collate_fn=collate)))
+        assert batch["motion"].shape[0] == 4 and batch["motion"].shape[2] == NUM_CHANNELS
+        assert all(isinstance(c, str) and c for c in batch["captions"])
+
     raw = datasets.load_dataset("express4d", "raw")
     raw_rows = {r["id"]: r for r in raw["train"]}
     np.testing.assert_allclose(np.asarray(raw_rows["take07"]["motion"]), src, atol=1e-6)
