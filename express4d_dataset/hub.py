@@ -119,7 +119,14 @@ def export_dataset(
             stats = MotionStats.from_motions((r["motion"] for r in _rows(corpus, name, "train")), eps=std_eps)
             stats.save(out / name / STATS_FILENAME)
             config_stats[name] = stats
-            report.configs[name] = {"rows": rows, "files": files}
+            report.configs[name] = {
+                "rows": rows,
+                "files": files,
+                # Sizes go into the card's dataset_info. datasets hashes a local folder by its YAML only,
+                # so these make its cache follow the content of a rebuilt folder (see render_dataset_card).
+                "num_bytes": {s: int(builder.info.splits[s].num_bytes) for s in SPLITS},
+                "download_size": sum((out / name / f).stat().st_size for f in files),
+            }
     with open(out / "validation.json", "w", encoding="utf-8") as f:
         json.dump(corpus.report.to_dict(), f, indent=1)
     (out / "README.md").write_text(render_dataset_card(corpus, report, config_stats, raw_dir), encoding="utf-8")
@@ -157,7 +164,7 @@ def _size_category(corpus: RawCorpus) -> str:
 
 def _is_synthetic(corpus: RawCorpus) -> bool:
     root = Path(corpus.raw_dir)
-    return (root / "SYNTHETIC").exists() or any(m.get("synthetic") for m in corpus.metadata.values())
+    return (root / "SYNTHETIC.md").exists()  # written by express4d_dataset.synthetic
 
 
 def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str, MotionStats], raw_dir) -> str:
@@ -180,14 +187,23 @@ def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str
             yaml += [f"  - split: {split}", f"    path: {name}/{split}-*.parquet"]
     yaml += [
         "dataset_info:",
-        "  features:",
-        "  - name: id\n    dtype: string",
-        "  - name: motion\n    dtype:\n      array2_d:\n        shape:\n        - null\n        - 61\n        dtype: float32",
-        "  - name: num_frames\n    dtype: int32",
-        "  - name: fps\n    dtype: float32",
-        "  - name: captions\n    list: string",
-        "  - name: participant\n    dtype: string",
-        "  - name: source\n    dtype: string",
+    ]
+    for name, info in report.configs.items():
+        yaml += [f"- config_name: {name}", "  features:"]
+        yaml += [
+            "  - name: id\n    dtype: string",
+            "  - name: motion\n    dtype:\n      array2_d:\n        shape:\n        - null\n        - 61\n        dtype: float32",
+            "  - name: num_frames\n    dtype: int32",
+            "  - name: fps\n    dtype: float32",
+            "  - name: captions\n    list: string",
+            "  - name: participant\n    dtype: string",
+            "  - name: source\n    dtype: string",
+            "  splits:",
+        ]
+        for split in SPLITS:
+            yaml += [f"  - name: {split}", f"    num_bytes: {info['num_bytes'][split]}", f"    num_examples: {info['rows'][split]}"]
+        yaml += [f"  download_size: {info['download_size']}", f"  dataset_size: {sum(info['num_bytes'].values())}"]
+    yaml += [
         "---",
     ]
     title = "# Express4D" + (" — procedural stand-in corpus" if synthetic else "")

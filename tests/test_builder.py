@@ -202,3 +202,37 @@ def test_cli_build(raw_corpus, tmp_path, capsys):
     assert "fps20: train 10 rows, test 3 rows" in out and "load_dataset" in out
     assert main(["data", "build", "--raw", str(raw_corpus), "--out", str(tmp_path / "o")]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
+
+
+def test_synth_build_load_end_to_end(tmp_path, monkeypatch):
+    """The issue's acceptance path: data synth -> data build -> load_dataset, offline."""
+    from pipelines.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "synth", "--out", "raw", "--num-sequences", "15", "--seed", "0"]) == 0
+    assert main(["data", "build", "--raw", "raw", "--out", "express4d"]) == 0
+    ds = datasets.load_dataset("express4d")
+    assert ds["train"].num_rows + ds["test"].num_rows == 15 and ds["test"].num_rows == 3
+    row = ds["train"][0]
+    assert row["fps"] == 20 and 20 <= row["num_frames"] <= 196 and row["participant"].startswith("P")
+    assert len(row["captions"]) >= 2
+    card = (tmp_path / "express4d" / "README.md").read_text()
+    assert "This is not the real Express4D corpus" in card and "license: apache-2.0" in card
+    assert "no person was recorded" in card
+
+
+def test_rebuilt_folder_is_not_served_from_a_stale_cache(tmp_path, monkeypatch):
+    """datasets hashes a local folder by its card's YAML only: the card's dataset_info must change
+    with the content, or load_dataset returns the previous build's rows from its cache."""
+    from express4d_dataset.synthetic import write_synthetic_corpus
+
+    monkeypatch.chdir(tmp_path)
+    cache = str(tmp_path / "hf-cache")
+    write_synthetic_corpus("raw", num_sequences=8, seed=0)
+    export_dataset("raw", "express4d", configs=["fps20"])
+    first = datasets.load_dataset("express4d", cache_dir=cache)
+    write_synthetic_corpus("raw", num_sequences=11, seed=1, overwrite=True)
+    export_dataset("raw", "express4d", configs=["fps20"], overwrite=True)
+    second = datasets.load_dataset("express4d", cache_dir=cache)
+    assert first["train"].num_rows + first["test"].num_rows == 8
+    assert second["train"].num_rows + second["test"].num_rows == 11
