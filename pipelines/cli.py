@@ -63,11 +63,95 @@ def _run_data_build(args) -> int:
     return 0
 
 
+def _add_evaluate_command(sub) -> None:
+    ev = sub.add_parser(
+        "evaluate",
+        help="benchmark pipelines on the test split (R-precision, FID, MM-Dist, Diversity, MultiModality)",
+        description="Generate for every test caption with each --model, embed with --evaluator, and print one table "
+        "(Real motion + each model; mean ± 95%% interval over --replications), also written as JSON and Markdown.",
+    )
+    ev.add_argument("--model", action="append", default=[], metavar="PATH_OR_ID",
+                    help="saved Express4DPipeline or T2MGPTPipeline (repeatable; none: score the real motions only)")
+    ev.add_argument("--name", action="append", default=None, metavar="NAME", help="table row name of each --model, in order")
+    ev.add_argument("--evaluator", required=True, metavar="PATH_OR_ID", help="Express4DEvaluator checkpoint folder or Hub id")
+    ev.add_argument("--dataset", default="express4d", help="dataset folder or Hub id (default: express4d)")
+    ev.add_argument("--dataset-config", default=None, help="dataset config (default: the dataset's default, fps20)")
+    ev.add_argument("--split", default="test", help="split to evaluate on (default: test)")
+    ev.add_argument("--replications", type=int, default=20, help="repetitions of the metric draws (default 20)")
+    ev.add_argument("--multimodality", action="store_true", help="also generate --mm-repeats motions for --mm-texts captions")
+    ev.add_argument("--mm-texts", type=int, default=100, help="captions for MultiModality (default 100)")
+    ev.add_argument("--mm-repeats", type=int, default=30, help="generations per MultiModality caption (default 30)")
+    ev.add_argument("--steps", type=int, default=None, help="sampling steps of diffusion pipelines (default: the pipeline's)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of generation and metric draws (default 0)")
+    ev.add_argument("--batch-size", type=int, default=32, help="prompts per generation batch (default 32)")
+    ev.add_argument("--max-captions", type=int, default=None, help="use at most this many captions per test motion")
+    ev.add_argument("--limit", type=int, default=None, help="use only the first N test motions (quick checks)")
+    ev.add_argument("--device", default=None, help="torch device, e.g. cuda (default: cpu)")
+    ev.add_argument("--out", default=None, metavar="DIR",
+                    help="write results.json / results.md here; generations are cached here so a rerun resumes")
+    ev.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from pipelines.benchmark import run_benchmark
+
+    if args.name and len(args.name) != len(args.model):
+        raise ValueError(f"--name: give one name per --model ({len(args.model)} models, {len(args.name)} names)")
+    result = run_benchmark(
+        args.model, evaluator=args.evaluator, dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
+        replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
+        mm_repeats=args.mm_repeats, steps=args.steps, seed=args.seed, batch_size=args.batch_size, out_dir=args.out,
+        model_names=args.name, max_captions_per_item=args.max_captions, limit=args.limit, device=args.device,
+    )
+    print(result.to_markdown())
+    print(
+        f"\nMean ± 95% interval over {args.replications} replications; {result.config['num_entries']} captions of "
+        f"{result.config['num_items']} test motions; {result.timings['total']:.1f} s."
+    )
+    for warning in result.warnings:
+        print(f"WARNING: {warning}")
+    if args.out:
+        print(f"Wrote {args.out}/results.json and {args.out}/results.md")
+    return 0
+
+
+def _add_render_command(sub) -> None:
+    render = sub.add_parser(
+        "render",
+        help="draw a preview (GIF, MP4 when ffmpeg exists, channel-curve PNG) of Live Link Face CSVs",
+        description="Draw a procedural 2D face from the 61 channels of each Live Link Face CSV: "
+        "<stem>.gif (at most 30 fps), <stem>.mp4 (when ffmpeg is on PATH) and <stem>_curves.png.",
+    )
+    render.add_argument("files", nargs="+", metavar="FILE.csv", help="Live Link Face CSV take(s)")
+    render.add_argument("--out", default=None, help="output folder (default: beside each CSV)")
+    render.add_argument("--size", type=int, default=256, help="preview width and height in pixels (default 256)")
+    render.add_argument("--no-mp4", action="store_true", help="do not write an MP4 even when ffmpeg is available")
+    render.set_defaults(func=_run_render)
+
+
+def _run_render(args) -> int:
+    from pipelines.render import ffmpeg_available, render_csv
+
+    if args.size < 32:
+        raise ValueError(f"--size must be at least 32 pixels, got {args.size}")
+    if not args.no_mp4 and not ffmpeg_available():
+        print("ffmpeg not found on PATH: writing GIF previews only (install ffmpeg for MP4)")
+    for path in args.files:
+        written = render_csv(path, out_dir=args.out, size=args.size, mp4=not args.no_mp4)
+        print(f"{path}:")
+        for kind in ("gif", "mp4", "png"):
+            if kind in written:
+                print(f"  {kind:3s} {written[kind]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="express4d", description="Text-to-facial-motion on the Express4D corpus.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show library log messages")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(sub)
+    _add_evaluate_command(sub)
+    _add_render_command(sub)
     return parser
 
 
