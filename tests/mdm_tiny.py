@@ -1,0 +1,76 @@
+"""Tiny seeded components for the MDM / Express4DPipeline tests (not a test module itself)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from express4d_dataset.arkit import NUM_CHANNELS
+from express4d_dataset.motion import MotionStats
+
+WORDS = (
+    "a person is smiling softly frowning sad happy the and raises brows opens mouth wide blinks slowly "
+    "left right eye looks surprised angry neutral face"
+).split()
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+TINY_DENOISER = dict(latent_dim=32, num_layers=2, num_heads=2, ff_size=64, max_frames=40)
+
+
+def write_vocab(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "vocab.txt"
+    path.write_text("\n".join(SPECIAL + WORDS) + "\n", encoding="utf-8")
+    return path
+
+
+def tiny_bert(folder: Path, hidden_size: int = 16, seed: int = 0):
+    """A random 1-layer BERT + a word-piece tokenizer over a tiny vocabulary."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(folder)))
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(SPECIAL) + len(WORDS), hidden_size=hidden_size, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=64,
+    )
+    model = BertModel(config).eval().requires_grad_(False)
+    return model, tokenizer
+
+
+def tiny_stats(seed: int = 0) -> MotionStats:
+    rng = np.random.default_rng(seed)
+    return MotionStats(mean=rng.normal(size=NUM_CHANNELS), std=rng.uniform(0.5, 2.0, size=NUM_CHANNELS))
+
+
+def tiny_pipeline(folder: Path, scheduler=None, seed: int = 0, **overrides):
+    from pipelines.pipeline_express4d import Express4DPipeline
+
+    text_encoder, tokenizer = tiny_bert(folder, seed=seed)
+    torch.manual_seed(seed)
+    kwargs = dict(TINY_DENOISER, **overrides)
+    pipe = Express4DPipeline.from_denoiser_config(
+        tiny_stats(seed), preset="small", text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler, **kwargs
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+class CallCounter:
+    """Counts forward calls of a module and records the batch size of each."""
+
+    def __init__(self, module: torch.nn.Module):
+        self.batches: list[int] = []
+        self.handle = module.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module, args, kwargs):
+        first = args[0] if args else next(iter(kwargs.values()))
+        self.batches.append(int(first.shape[0]))
+
+    @property
+    def calls(self) -> int:
+        return len(self.batches)
+
+    def remove(self):
+        self.handle.remove()
