@@ -23,3 +23,13 @@ Express4DVQVAE.register_for_auto_class("AutoModel")
 T2MGPTConfig.register_for_auto_class()
 T2MGPTModel.register_for_auto_class("AutoModel")
 from .pipeline_t2m_gpt import T2MGPTPipeline  # noqa: E402
+
+# issue 5: the benchmark's evaluator (text / motion co-embedding; the frozen sentence encoder is
+# referenced by name in the config, not saved in the checkpoint)
+from .configuration_evaluator import Express4DEvaluatorConfig  # noqa: E402
+from .modeling_evaluator import Express4DEvaluator, Express4DEvaluatorOutput  # noqa: E402
+
+_AutoConfig.register(Express4DEvaluatorConfig.model_type, Express4DEvaluatorConfig, exist_ok=True)
+_AutoModel.register(Express4DEvaluatorConfig, Express4DEvaluator, exist_ok=True)
+Express4DEvaluatorConfig.register_for_auto_class()
+Express4DEvaluator.register_for_auto_class("AutoModel")

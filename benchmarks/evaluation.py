@@ -1,0 +1,122 @@
+"""Wall time of a full benchmark run: the ground-truth row and one small model, 20 replications.
+
+Builds (or reuses) a dataset whose test split has 250 sequences, then times
+``pipelines.benchmark.run_benchmark`` — embeddings are computed once and the 20 metric
+replications reuse them. Without trained checkpoints it uses randomly initialised models
+(the paper-size evaluator and the small MDM preset), which cost the same time as trained ones
+but give meaningless scores; pass ``--evaluator`` / ``--model`` to time real checkpoints.
+
+    python benchmarks/evaluation.py                       # synthetic corpus, GT row + small MDM
+    python benchmarks/evaluation.py --no-model            # GT row only
+    python benchmarks/evaluation.py --dataset express4d --evaluator ckpt/evaluator --model ckpt/mdm
+
+Prints a table of stage timings (seconds) and the benchmark table itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+
+def build_dataset(workdir: Path, num_test: int, seed: int) -> Path:
+    from express4d_dataset.hub import export_dataset
+    from express4d_dataset.synthetic import write_synthetic_corpus
+
+    out = workdir / "express4d"
+    if (out / "README.md").is_file():
+        return out
+    raw = workdir / "raw"
+    write_synthetic_corpus(raw, num_sequences=num_test * 5, seed=seed, test_fraction=0.2, overwrite=True)
+    export_dataset(raw, out, configs=["fps20"], overwrite=True)
+    return out
+
+
+def random_evaluator(dataset: Path, preset: str, seed: int):
+    import torch
+
+    from express4d_dataset.motion import MotionStats
+    from pipelines import Express4DEvaluator, Express4DEvaluatorConfig
+
+    stats = MotionStats.load(dataset / "fps20" / "stats.json")
+    kwargs = dict(motion_mean=stats.mean.tolist(), motion_std=stats.std.tolist())
+    config = Express4DEvaluatorConfig.small(**kwargs) if preset == "small" else Express4DEvaluatorConfig(**kwargs)
+    torch.manual_seed(seed)
+    return Express4DEvaluator(config).eval()
+
+
+def random_mdm(dataset: Path, seed: int):
+    import torch
+    from diffusers import DDIMScheduler
+
+    from express4d_dataset.motion import MotionStats
+    from pipelines import Express4DPipeline
+    from pipelines.text_encoding import load_text_encoder
+
+    stats = MotionStats.load(dataset / "fps20" / "stats.json")
+    text_encoder, tokenizer = load_text_encoder(None)
+    torch.manual_seed(seed)
+    pipe = Express4DPipeline.from_denoiser_config(stats, preset="small", text_encoder=text_encoder, tokenizer=tokenizer)
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    return pipe
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default=None, help="built dataset folder (default: synthesise one in --workdir)")
+    parser.add_argument("--workdir", default=None, help="where the synthetic dataset is cached (default: a temp dir)")
+    parser.add_argument("--num-test", type=int, default=250, help="test sequences of the synthetic split (default 250)")
+    parser.add_argument("--evaluator", default=None, help="evaluator checkpoint (default: random weights)")
+    parser.add_argument("--evaluator-preset", choices=["paper", "small"], default="paper",
+                        help="size of the random evaluator (default: paper)")
+    parser.add_argument("--model", default=None, help="pipeline checkpoint (default: random small MDM)")
+    parser.add_argument("--no-model", action="store_true", help="time the ground-truth row only")
+    parser.add_argument("--steps", type=int, default=10, help="sampling steps of the model (default 10, DDIM)")
+    parser.add_argument("--max-captions", type=int, default=None, help="captions per test motion (default: all)")
+    parser.add_argument("--replications", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="also write results.json / results.md here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    import torch
+
+    from pipelines.benchmark import run_benchmark
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.workdir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        dataset = Path(args.dataset) if args.dataset else build_dataset(workdir, args.num_test, args.seed)
+        t_data = time.perf_counter() - t0
+        evaluator = args.evaluator or random_evaluator(dataset, args.evaluator_preset, args.seed)
+        models, names = [], []
+        if not args.no_model:
+            models.append(args.model or random_mdm(dataset, args.seed))
+            names.append(Path(args.model).name if args.model else "MDM small (random weights)")
+        result = run_benchmark(
+            models, evaluator=evaluator, dataset=str(dataset), split="test", replications=args.replications,
+            steps=args.steps, seed=args.seed, model_names=names, max_captions_per_item=args.max_captions,
+            out_dir=args.out, progress=True,
+        )
+    cfg = result.config
+    print(f"\nDataset: {dataset if args.dataset else 'synthetic stand-in corpus'} (test split: {cfg['num_items']} "
+          f"sequences, {cfg['num_entries']} captions); evaluator: "
+          f"{args.evaluator or f'random-weight {args.evaluator_preset} preset'}; {args.replications} replications; "
+          f"torch threads: {torch.get_num_threads()}\n")
+    print("| Stage | Seconds |\n|---|---|")
+    if not args.dataset:
+        print(f"| synthesise + build the dataset (not part of the evaluation) | {t_data:.1f} |")
+    for stage, seconds in result.timings.items():
+        print(f"| {stage} | {seconds:.2f} |")
+    gt = result.timings["load"] + result.timings["embed_real"] + result.timings["score_real"]
+    print(f"\nGround-truth row (load + embed + {args.replications} replications): {gt:.1f} s\n")
+    print(result.to_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

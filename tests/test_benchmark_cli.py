@@ -1,0 +1,221 @@
+"""The benchmark orchestration (pipelines.benchmark) and `express4d evaluate`, on tiny seeded parts."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from mdm_tiny import tiny_bert
+
+from pipelines import Express4DEvaluator, Express4DEvaluatorConfig
+from pipelines.benchmark import REAL_ROW, generate_motions, prepare_entries, run_benchmark
+
+WORDS = "smiling softly frowning sad happy raises brows opens mouth wide blinks slowly angry neutral".split()
+
+
+def make_rows(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        t = int(rng.integers(12, 40))
+        rows.append({
+            "id": f"take{i:02d}", "motion": rng.normal(size=(t, 61)).astype(np.float32).tolist(), "num_frames": t,
+            "fps": 20.0, "captions": [f"a person {WORDS[i % len(WORDS)]}", f"the face {WORDS[(i + 3) % len(WORDS)]}"],
+        })
+    return rows
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    import datasets
+
+    return datasets.Dataset.from_list(make_rows())
+
+
+@pytest.fixture(scope="module")
+def evaluator_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_text")
+    bert, tokenizer = tiny_bert(folder, hidden_size=16)
+    bert.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = Express4DEvaluatorConfig(
+        movement_hidden_size=16, movement_latent_size=16, motion_hidden_size=16, text_hidden_size=16, embedding_dim=8,
+        text_encoder_name_or_path=str(folder), text_embed_dim=16,
+    )
+    out = tmp_path_factory.mktemp("evaluator")
+    Express4DEvaluator(config).save_pretrained(out)
+    return str(out)
+
+
+class FakePipeline:
+    """Documented call signature of both pipelines; motion = noise from the per-motion generator."""
+
+    def __init__(self, fps=20.0, diffusion=False):
+        self.fps = fps
+        self.calls = []
+        if diffusion:
+            self.scheduler = object()
+
+    def __call__(self, prompt, num_frames=None, num_motions_per_prompt=1, generator=None, output_type="np", **kwargs):
+        self.calls.append(dict(prompt=list(prompt), num_frames=list(num_frames), n=num_motions_per_prompt, **kwargs))
+        assert output_type == "np" and len(generator) == len(prompt) * num_motions_per_prompt
+        motions = []
+        for k, gen in enumerate(generator):
+            frames = num_frames[k // num_motions_per_prompt]
+            motions.append(torch.randn(frames, 61, generator=gen).numpy())
+        return SimpleNamespace(motions=motions, fps=self.fps, captions=[p for p in prompt for _ in range(num_motions_per_prompt)])
+
+
+class FailingPipeline(FakePipeline):
+    def __call__(self, *args, **kwargs):
+        raise AssertionError("should have resumed from the cache")
+
+
+def test_prepare_entries_one_per_caption_and_resampled():
+    rows = make_rows(3)
+    rows[0]["fps"] = 60.0
+    rows[1]["motion"] = rows[1]["motion"][:3]
+    entries = prepare_entries(rows, fps=20.0, max_frames=10, min_frames=4)
+    assert len(entries.motions) == 2 and len(entries) == 4  # row 1 too short: skipped
+    assert entries.item_ids == ["take00", "take00", "take02", "take02"]
+    np.testing.assert_array_equal(entries.motions[0], np.asarray(rows[0]["motion"], np.float32)[::3][:10])
+    assert entries.lengths == [len(entries.motions[0])] * 2 + [10, 10]
+    rows[2]["captions"] = [""]
+    with pytest.raises(ValueError, match="dataset row take02 has no caption"):
+        prepare_entries(rows, fps=20.0)
+
+
+def test_generate_motions_seeded_per_entry_and_steps_only_for_diffusion(tmp_path):
+    texts, lengths = ["a", "b", "c"], [8, 12, 10]
+    plain = FakePipeline()
+    first = generate_motions(plain, texts, lengths, fps=20.0, num_inference_steps=5, seed=1, batch_size=2, progress=False)
+    assert [m.shape for m in first] == [(8, 61), (12, 61), (10, 61)]
+    assert all("num_inference_steps" not in c for c in plain.calls)
+    diffusion = FakePipeline(diffusion=True)
+    again = generate_motions(diffusion, texts, lengths, fps=20.0, num_inference_steps=5, seed=1, batch_size=3, progress=False)
+    assert all(c["num_inference_steps"] == 5 for c in diffusion.calls)
+    for a, b in zip(first, again):  # independent of the batching
+        np.testing.assert_array_equal(a, b)
+    fast_pipe = FakePipeline(fps=40.0)
+    fast = generate_motions(fast_pipe, texts, lengths, fps=20.0, seed=1, progress=False)
+    assert sorted(fast_pipe.calls[0]["num_frames"]) == [16, 20, 24]
+    assert [len(m) for m in fast] == lengths  # twice the frames asked at 40 fps, resampled to 20
+    cache = tmp_path / "gen.npz"
+    generate_motions(plain, texts, lengths, fps=20.0, seed=2, progress=False, cache_file=cache)
+    resumed = generate_motions(FailingPipeline(), texts, lengths, fps=20.0, seed=2, progress=False, cache_file=cache)
+    fresh = generate_motions(FakePipeline(), texts, lengths, fps=20.0, seed=2, progress=False)
+    for a, b in zip(resumed, fresh):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_run_benchmark_table_files_and_resume(dataset, evaluator_dir, tmp_path):
+    result = run_benchmark(
+        [FakePipeline()], evaluator=evaluator_dir, dataset=dataset, replications=3, seed=0, out_dir=tmp_path,
+        model_names=["fake"], multimodality=True, mm_texts=4, mm_repeats=3, mm_times=2, progress=False,
+    )
+    assert list(result.rows) == [REAL_ROW, "fake"]
+    assert set(result.rows["fake"]) == {
+        "R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MultiModality"
+    }
+    assert "MultiModality" not in result.rows[REAL_ROW]
+    assert result.rows[REAL_ROW]["FID"]["mean"] == pytest.approx(0.0, abs=1e-6)
+    assert result.rows["fake"]["MultiModality"]["mean"] > 0
+    assert result.config["num_items"] == 12 and result.config["num_entries"] == 24
+    top3 = result.rows[REAL_ROW]["R_precision_top3"]["mean"]
+    assert bool(result.warnings) == (top3 < 0.5)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["rows"] == result.rows
+    table = (tmp_path / "results.md").read_text()
+    assert table.startswith("| Model | R-Precision Top-1") and "| Real motion |" in table and "| fake |" in table
+    again = run_benchmark(
+        [FailingPipeline()], evaluator=evaluator_dir, dataset=dataset, replications=3, seed=0, out_dir=tmp_path,
+        model_names=["fake"], multimodality=True, mm_texts=4, mm_repeats=3, mm_times=2, progress=False,
+    )
+    assert again.rows == result.rows
+
+
+def tiny_t2m_gpt(folder, seed=0):
+    from mdm_tiny import tiny_stats
+
+    from pipelines import Express4DVQVAE, T2MGPTModel, T2MGPTPipeline
+
+    text_encoder, tokenizer = tiny_bert(folder, hidden_size=16, seed=seed)
+    torch.manual_seed(seed)
+    vqvae = Express4DVQVAE.from_preset("small", width=16, code_dim=8, codebook_size=8, depth=1, stats=tiny_stats(seed))
+    vqvae.train()
+    vqvae(torch.randn(2, 16, 61, generator=torch.Generator().manual_seed(seed)), generator=torch.Generator().manual_seed(seed))
+    vqvae.eval()
+    prior = T2MGPTModel.from_preset(
+        "small", num_codes=8, text_embed_dim=16, hidden_size=16, num_heads=2, num_layers=1, block_size=12
+    ).eval()
+    return T2MGPTPipeline(vqvae=vqvae, prior=prior, text_encoder=text_encoder, tokenizer=tokenizer)
+
+
+def test_cli_evaluate_with_both_saved_pipelines(dataset, evaluator_dir, tmp_path, capsys):
+    from mdm_tiny import tiny_pipeline
+
+    from pipelines.cli import main
+
+    data_dir = tmp_path / "express4d"
+    data_dir.mkdir()
+    dataset.to_parquet(str(data_dir / "test.parquet"))
+    mdm_dir, gpt_dir = tmp_path / "mdm", tmp_path / "t2m_gpt"
+    tiny_pipeline(tmp_path / "vocab").save_pretrained(mdm_dir)
+    tiny_t2m_gpt(tmp_path / "vocab_gpt").save_pretrained(gpt_dir)
+    out = tmp_path / "bench"
+    code = main([
+        "evaluate", "--model", str(mdm_dir), "--name", "MDM tiny", "--model", str(gpt_dir), "--name", "T2M-GPT tiny",
+        "--evaluator", evaluator_dir, "--dataset", str(data_dir), "--split", "test", "--replications", "2",
+        "--steps", "2", "--limit", "8", "--out", str(out),
+    ])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "| Real motion |" in printed and "| MDM tiny |" in printed and "| T2M-GPT tiny |" in printed
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["config"]["steps"] == 2 and saved["config"]["num_items"] == 8
+    assert list(saved["rows"]) == [REAL_ROW, "MDM tiny", "T2M-GPT tiny"]
+    assert all(np.isfinite(v["mean"]) for row in saved["rows"].values() for v in row.values())
+
+
+def test_cli_evaluate_errors(capsys, tmp_path):
+    from pipelines.cli import main
+
+    assert main(["evaluate", "--evaluator", "x", "--model", "a", "--name", "A", "--name", "B"]) == 2
+    assert "--name: give one name per --model (1 models, 2 names)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_run_on_the_synthetic_corpus_with_a_briefly_trained_evaluator(tmp_path, capsys):
+    """Synthetic corpus -> Parquet dataset -> evaluator trained for a few hundred steps -> `express4d evaluate`."""
+    import datasets
+
+    from express4d_dataset.hub import export_dataset
+    from express4d_dataset.motion import MotionCollator, MotionStats
+    from express4d_dataset.synthetic import write_synthetic_corpus
+    from pipelines.cli import main
+    from pipelines.modeling_evaluator import evaluator_training_step
+
+    write_synthetic_corpus(tmp_path / "raw", num_sequences=200, seed=0)
+    export_dataset(tmp_path / "raw", tmp_path / "express4d", configs=["fps20"])
+    stats = MotionStats.load(tmp_path / "express4d" / "fps20" / "stats.json")
+    train = datasets.load_dataset(str(tmp_path / "express4d"), split="train")
+    config = Express4DEvaluatorConfig.small(motion_mean=stats.mean.tolist(), motion_std=stats.std.tolist())
+    torch.manual_seed(0)
+    model = Express4DEvaluator(config)
+    collate = MotionCollator(stats, max_frames=196, train=True, seed=0)
+    loader = torch.utils.data.DataLoader(train, batch_size=32, shuffle=True, collate_fn=collate,
+                                         generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        for batch in loader:
+            evaluator_training_step(model, batch, optimizer, generator=gen)
+    model.save_pretrained(tmp_path / "evaluator")
+    code = main(["evaluate", "--evaluator", str(tmp_path / "evaluator"), "--dataset", str(tmp_path / "express4d"),
+                 "--replications", "20", "--out", str(tmp_path / "bench")])
+    assert code == 0
+    saved = json.loads((tmp_path / "bench" / "results.json").read_text())
+    assert saved["rows"][REAL_ROW]["R_precision_top3"]["mean"] > 3 / 32 + 0.15  # well above chance

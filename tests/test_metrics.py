@@ -1,0 +1,243 @@
+"""The metric formulas against independent numpy computations, and the module through evaluate.load."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+METRIC_DIR = ROOT / "metrics" / "express4d_metrics"
+
+
+def _load_functions():
+    spec = importlib.util.spec_from_file_location("express4d_metrics_functions", METRIC_DIR / "express4d_metrics.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+M = _load_functions()
+
+
+@pytest.fixture(scope="module")
+def metric():
+    import evaluate
+
+    return evaluate.load(str(METRIC_DIR))
+
+
+# ------------------------------------------------------------------ FID
+def test_fid_of_a_set_with_itself_is_zero():
+    x = np.random.default_rng(0).normal(size=(200, 16))
+    assert abs(M.fid(x, x)) < 1e-8
+
+
+def test_frechet_distance_closed_form_diagonal_gaussians():
+    rng = np.random.default_rng(1)
+    mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
+    s1, s2 = rng.uniform(0.5, 2, size=5), rng.uniform(0.5, 2, size=5)
+    # N(mu1, diag(s1^2)) vs N(mu2, diag(s2^2)): ||mu1 - mu2||^2 + sum (s1 - s2)^2
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((s1 - s2) ** 2)
+    assert M.frechet_distance(mu1, np.diag(s1**2), mu2, np.diag(s2**2)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_frechet_distance_matches_scipy_sqrtm_for_full_covariances():
+    linalg = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    s1, s2 = a @ a.T + 0.1 * np.eye(6), b @ b.T + 0.1 * np.eye(6)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * covmean)
+    assert M.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-8)
+
+
+def test_fid_of_samples_approaches_the_closed_form():
+    rng = np.random.default_rng(3)
+    x = rng.normal(loc=0.0, scale=1.0, size=(20000, 3))
+    y = rng.normal(loc=[1.0, 0.0, -0.5], scale=[2.0, 1.0, 0.5], size=(20000, 3))
+    expected = 1.0 + 0.25 + (1 - 2) ** 2 + 0 + (1 - 0.5) ** 2
+    assert M.fid(x, y) == pytest.approx(expected, abs=0.1)
+
+
+def test_frechet_distance_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="frechet_distance: shapes do not match"):
+        M.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+
+
+# ------------------------------------------------------------------ R-precision, MM-Dist
+def test_top_k_hits_against_rank_loop():
+    rng = np.random.default_rng(4)
+    d = rng.uniform(size=(10, 10))
+    hits = M.top_k_hits(d, top_k=3)
+    for i in range(10):
+        rank = int(np.sum(d[i] < d[i, i]))  # no ties with continuous values
+        assert list(hits[i]) == [rank < 1, rank < 2, rank < 3]
+
+
+def test_r_precision_is_one_for_identical_embeddings():
+    x = np.random.default_rng(5).normal(size=(96, 8))
+    np.testing.assert_array_equal(M.r_precision(x, x, rng=np.random.default_rng(0)), [1.0, 1.0, 1.0])
+
+
+def test_r_precision_of_random_embeddings_is_near_chance():
+    rng = np.random.default_rng(6)
+    n = 32 * 200
+    t, m = rng.normal(size=(n, 8)), rng.normal(size=(n, 8))
+    rp = M.r_precision(t, m, batch_size=32, top_k=3, rng=rng)
+    for k in (1, 2, 3):
+        p = k / 32
+        assert abs(rp[k - 1] - p) < 5 * np.sqrt(p * (1 - p) / n)
+
+
+def test_r_precision_drops_the_incomplete_last_batch():
+    x = np.random.default_rng(7).normal(size=(40, 4))
+    y = x.copy()
+    y[32:] = 0.0  # entries of the dropped last batch would be misses
+    np.testing.assert_array_equal(M.r_precision(x, y, batch_size=32), [1.0, 1.0, 1.0])
+
+
+def test_matching_score_and_distance_matrix_against_loops():
+    rng = np.random.default_rng(8)
+    t, m = rng.normal(size=(7, 5)), rng.normal(size=(7, 5))
+    direct = np.mean([np.sqrt(np.sum((t[i] - m[i]) ** 2)) for i in range(7)])
+    assert M.matching_score(t, m) == pytest.approx(direct, rel=1e-12)
+    d = M.euclidean_distance_matrix(t, m)
+    assert d[2, 5] == pytest.approx(np.sqrt(np.sum((t[2] - m[5]) ** 2)), rel=1e-10)
+
+
+# ------------------------------------------------------------------ Diversity, MultiModality, interval
+def test_diversity_against_direct_numpy():
+    x = np.random.default_rng(9).normal(size=(50, 6))
+    value = M.diversity(x, 10, np.random.default_rng(123))
+    rng = np.random.default_rng(123)
+    a, b = rng.choice(50, 10, replace=False), rng.choice(50, 10, replace=False)
+    direct = np.mean([np.sqrt(np.sum((x[i] - x[j]) ** 2)) for i, j in zip(a, b)])
+    assert value == pytest.approx(direct, rel=1e-12)
+
+
+def test_diversity_rejects_too_many_draws():
+    with pytest.raises(ValueError, match=r"diversity_times=11 is larger than the number of motions \(10\)"):
+        M.diversity(np.zeros((10, 3)), 11, np.random.default_rng(0))
+
+
+def test_multimodality_zero_for_identical_and_positive_for_different_generations():
+    rng = np.random.default_rng(10)
+    same = np.repeat(rng.normal(size=(4, 1, 8)), 12, axis=1)
+    assert M.multimodality(same, 10, np.random.default_rng(0)) == 0.0
+    different = rng.normal(size=(4, 12, 8))
+    value = M.multimodality(different, 10, np.random.default_rng(0))
+    draw = np.random.default_rng(0)
+    a, b = draw.choice(12, 10, replace=False), draw.choice(12, 10, replace=False)
+    direct = np.mean([np.linalg.norm(different[i, a[j]] - different[i, b[j]]) for i in range(4) for j in range(10)])
+    assert value > 0.5 and value == pytest.approx(direct, rel=1e-12)
+
+
+def test_multimodality_needs_enough_generations():
+    with pytest.raises(ValueError, match=r"multimodality_times=10 is larger than the generations per text \(5\)"):
+        M.multimodality(np.zeros((3, 5, 2)), 10, np.random.default_rng(0))
+
+
+def test_confidence_interval_formula():
+    v = [0.1, 0.4, 0.35, 0.2, 0.3]
+    mean, ci = M.confidence_interval(v)
+    n = len(v)
+    mu = sum(v) / n
+    std = (sum((x - mu) ** 2 for x in v) / n) ** 0.5  # population std
+    assert mean == pytest.approx(mu) and ci == pytest.approx(1.96 * std / n**0.5)
+
+
+def test_score_embeddings_draws_one_caption_per_item():
+    rng = np.random.default_rng(11)
+    motions = rng.normal(size=(40, 8))
+    item_ids = [i // 2 for i in range(80)]  # two captions per item
+    real = motions[np.array(item_ids)]
+    texts = real + 0.01 * rng.normal(size=real.shape)
+    out = M.score_embeddings(texts, real, prediction_embeddings=real, item_ids=item_ids, num_replications=3, seed=0)
+    assert out["real_R_precision_top1"] == 1.0 and out["R_precision_top1"] == 1.0
+    assert abs(out["real_FID"]) < 1e-8 and abs(out["FID"]) < 1e-8
+    assert out["MM_Dist_ci95"] > 0  # the caption draw changes between replications
+    with pytest.raises(ValueError, match="item_ids has 3 entries for 80 texts"):
+        M.score_embeddings(texts, real, item_ids=[0, 1, 2])
+
+
+# ------------------------------------------------------------------ through evaluate.load
+def test_metric_loads_from_path_and_runs_the_docstring_example(metric):
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=(64, 8)).astype("float32")
+    results = metric.compute(text_embeddings=text, reference_embeddings=text, prediction_embeddings=text + 0.01, seed=0)
+    assert (round(results["real_R_precision_top1"], 2), round(results["R_precision_top3"], 2)) == (1.0, 1.0)
+    assert all(isinstance(v, float) for v in results.values())
+    assert "MultiModality" not in results
+    assert metric.info.features["predictions"].shape == (None, 61)
+
+
+def test_metric_replications_give_intervals_and_are_seeded(metric):
+    rng = np.random.default_rng(1)
+    t, m = rng.normal(size=(100, 8)), rng.normal(size=(100, 8))
+    a = metric.compute(text_embeddings=t, reference_embeddings=t, prediction_embeddings=m, num_replications=5, seed=3)
+    b = metric.compute(text_embeddings=t, reference_embeddings=t, prediction_embeddings=m, num_replications=5, seed=3)
+    assert a == b
+    assert a["R_precision_top3_ci95"] > 0 and a["Diversity_ci95"] > 0
+    assert a["FID_ci95"] == pytest.approx(0.0, abs=1e-12)  # one caption per item: the same sets each time
+
+
+@pytest.fixture(scope="module")
+def tiny_evaluator(tmp_path_factory):
+    from mdm_tiny import tiny_bert
+
+    from pipelines import Express4DEvaluator, Express4DEvaluatorConfig
+
+    folder = tmp_path_factory.mktemp("tiny_text")
+    bert, tokenizer = tiny_bert(folder, hidden_size=16)
+    bert.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = Express4DEvaluatorConfig(
+        movement_hidden_size=16, movement_latent_size=16, motion_hidden_size=16, text_hidden_size=16, embedding_dim=8,
+        text_encoder_name_or_path=str(folder), text_embed_dim=16, motion_mean=[0.2] * 61, motion_std=[0.5] * 61,
+    )
+    model = Express4DEvaluator(config).eval()
+    path = tmp_path_factory.mktemp("evaluator")
+    model.save_pretrained(path)
+    return model, str(path)
+
+
+def test_metric_with_motions_and_an_evaluator_path(metric, tiny_evaluator):
+    model, path = tiny_evaluator
+    rng = np.random.default_rng(2)
+    real = [rng.normal(size=(int(n), 61)).astype(np.float32) for n in rng.integers(20, 60, size=12)]
+    gen = [m + 0.3 * rng.normal(size=m.shape).astype(np.float32) for m in real]
+    texts = [f"a person smiles {w}" for w in "softly sad happy wide slowly angry neutral left right eye brows mouth".split()]
+    mm = [[rng.normal(size=(30, 61)).astype(np.float32) for _ in range(4)] for _ in range(3)]
+    out = metric.compute(
+        predictions=gen, references=real, texts=texts, evaluator=path, multimodality_predictions=mm,
+        multimodality_times=3, num_replications=2, seed=0,
+    )
+    expected = M.score_embeddings(
+        model.embed_texts(texts), model.embed_motions(real), model.embed_motions(gen),
+        multimodality_embeddings=model.embed_motions([m for g in mm for m in g]).reshape(3, 4, -1),
+        multimodality_times=3, num_replications=2, seed=0,
+    )
+    assert out.keys() == expected.keys()
+    for key in out:
+        assert out[key] == pytest.approx(expected[key], rel=1e-4, abs=1e-5), key
+    assert out["MultiModality"] > 0
+
+
+def test_metric_error_messages(metric):
+    with pytest.raises(ValueError, match="pass predictions/references"):
+        metric.compute(texts=["a"])
+    with pytest.raises(ValueError, match=r"pass evaluator= "):
+        metric.compute(predictions=[np.zeros((8, 61))], references=[np.zeros((8, 61))], texts=["a"])
+
+
+
+def test_r_precision_with_fewer_motions_than_k():
+    """Two candidates and k=3: top-1 depends on the distances, top-2 and top-3 always hit."""
+    text = np.array([[0.0, 0.0], [10.0, 0.0]])
+    motion = np.array([[9.0, 0.0], [1.0, 0.0]])  # each text is nearer the other's motion
+    np.testing.assert_allclose(M.r_precision(text, motion, batch_size=32, top_k=3), [0.0, 1.0, 1.0])
+    np.testing.assert_allclose(M.r_precision(text, text, batch_size=32, top_k=3), [1.0, 1.0, 1.0])
