@@ -1,0 +1,1 @@
+"""Training of every express4d model with accelerate (entry point: ``training/train.py``)."""

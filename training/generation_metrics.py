@@ -1,0 +1,55 @@
+"""Benchmark metrics of a generator during training, on a small fixed subset of the validation split.
+
+Generates one motion per validation item (its first caption, its real length), embeds generated
+and real motions and the captions with the evaluator, and scores them with the repository's
+``express4d_metrics`` evaluate module (one replication; the full benchmark uses 20).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+_METRIC = None
+
+
+def load_metric():
+    global _METRIC
+    if _METRIC is None:
+        import evaluate
+
+        from pipelines.benchmark import METRIC_PATH
+
+        if not (METRIC_PATH / "express4d_metrics.py").is_file():
+            raise FileNotFoundError(f"{METRIC_PATH}: the express4d_metrics module is missing; reinstall express4d")
+        _METRIC = evaluate.load(str(METRIC_PATH))
+    return _METRIC
+
+
+@torch.no_grad()
+def motion_generation_metrics(pipe, evaluator, split, num_samples: int, num_inference_steps: int,
+                              generator: torch.Generator) -> dict:
+    """R-precision, FID, MM-Dist, Diversity of ``pipe``'s samples for the first ``num_samples`` items of ``split``."""
+    n = min(int(num_samples), len(split))
+    if n < 2:
+        raise ValueError(f"generation metrics need at least 2 validation items, the split has {len(split)}")
+    max_frames = int(getattr(pipe, "max_frames", 196))
+    texts, refs = [], []
+    for i in range(n):
+        row = split[i]
+        caps = row["captions"]
+        texts.append(str(caps[0]) if caps is not None and len(caps) else "")
+        refs.append(np.asarray(row["motion"], dtype=np.float32)[:max_frames])
+    kwargs = {}
+    if "num_inference_steps" in inspect.signature(pipe.__call__).parameters:  # diffusion; T2M-GPT has no steps
+        kwargs["num_inference_steps"] = num_inference_steps
+    out = pipe(texts, num_frames=[len(r) for r in refs], generator=generator, output_type="np", **kwargs)
+    results = load_metric().compute(
+        predictions=out.motions, references=refs, texts=texts, evaluator=evaluator, seed=0, batch_size=min(32, n), top_k=3,
+    )
+    return {k: float(v) for k, v in results.items() if not k.endswith("_ci95")}

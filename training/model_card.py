@@ -1,0 +1,100 @@
+"""The model card (README.md) written beside a trained model: data, configuration, steps, losses, metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def render_model_card(task, config, summary: dict) -> str:
+    """Markdown with YAML front matter for the Hub.
+
+    ``summary``: ``global_step``, ``final_loss``, ``validation_loss`` (or None), ``metrics`` (dict),
+    ``stand_in`` (bool), ``stats_source``, ``num_train_items``, ``effective_batch_size``, ``num_processes``.
+    """
+    tags = task.card_tags()
+    dataset = config.dataset
+    # weights trained on the real captures inherit the corpus's terms; the stand-in corpus is Apache-2.0
+    license_line = "license: apache-2.0" if summary.get("stand_in") else "license: other"
+    yaml = ["---", f"library_name: {task.library_name}", license_line, "tags:"]
+    yaml += [f"- {t}" for t in tags]
+    if not Path(dataset).exists():
+        yaml += ["datasets:", f"- {dataset}"]
+    yaml.append("---")
+
+    title = {"mdm": "MDM text-to-facial-motion diffusion model", "vqvae": "T2M-GPT motion VQ-VAE",
+             "t2m_gpt": "T2M-GPT text-to-facial-motion pipeline", "evaluator": "Express4D benchmark evaluator"}[task.name]
+    body = [f"# {title} (express4d)", ""]
+    if summary.get("stand_in"):
+        body += [
+            "> **Trained on the procedural stand-in corpus, not on the real Express4D captures.** The dataset card",
+            "> of the training data says so; this checkpoint exercises the pipeline end to end and says nothing about",
+            "> the quality reachable on real faces.",
+            "",
+        ]
+    body += [
+        f"Trained with `accelerate launch training/train.py --model {task.name}` from the express4d package.",
+        "Motions are 61 Live Link Face (ARKit) channels per frame.",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        f"REPO = {config.push_to_hub or '.'!r}  # this folder or its Hub id",
+        task.card_usage(),
+        "```",
+        "",
+        "## Training data",
+        "",
+        f"- dataset: `{dataset}` (config `{config.dataset_config}`, split `{config.train_split}`, "
+        f"{summary.get('num_train_items', '?')} items)",
+        f"- normalisation statistics: {summary.get('stats_source', '?')} (stored in the model config)",
+        f"- text encoder (frozen, referenced by name, weights not included): `{config.text_encoder}`",
+    ]
+    if not summary.get("stand_in"):
+        body.append("- licence: the weights are derived from the Express4D captures (faces are personal data); "
+                    "use them under the dataset's terms")
+    if config.model == "t2m_gpt":
+        body.append(f"- VQ-VAE: `{config.vqvae}`")
+    body += [
+        "",
+        "## Training",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| optimizer steps | {summary.get('global_step')} |",
+        f"| effective batch size | {summary.get('effective_batch_size')} ({summary.get('num_processes')} process(es) x "
+        f"{config.train_batch_size} x {config.gradient_accumulation_steps} accumulation) |",
+        f"| learning rate | {config.learning_rate:g} ({config.lr_scheduler}, {config.lr_warmup_steps} warm-up steps) |",
+        f"| AdamW betas / weight decay | ({config.adam_beta1}, {config.adam_beta2}) / {config.adam_weight_decay} |",
+        f"| gradient clipping | {config.max_grad_norm} |",
+        f"| EMA | {'decay ' + str(config.ema_decay) + ' (saved weights are the EMA)' if summary.get('ema') else 'no'} |",
+        f"| mixed precision | {config.mixed_precision} |",
+        f"| seed | {config.seed} |",
+        f"| final training loss | {_fmt(summary.get('final_loss'))} |",
+    ]
+    if summary.get("validation_loss") is not None:
+        body.append(f"| validation loss (`{config.validation_split}` split) | {_fmt(summary['validation_loss'])} |")
+    metrics = summary.get("metrics") or {}
+    if metrics:
+        body += ["", f"## Metrics (evaluator `{config.evaluator}`, {summary.get('metrics_items')} validation items, 1 replication)", "",
+                 "| metric | value |", "|---|---|"]
+        body += [f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items())]
+        body += ["", "These are a training-time indication, not the benchmark (20 replications over the whole test split)."]
+    else:
+        body += ["", "No benchmark metrics were measured during training."]
+    body += [
+        "",
+        "## Full configuration",
+        "",
+        "```json",
+        json.dumps(config.to_dict(), indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(yaml + body)

@@ -1,0 +1,120 @@
+"""Training the T2M-GPT prior on the codes of a trained VQ-VAE (``--vqvae PATH``).
+
+The training and validation motions are encoded to code ids once up front (each motion's first
+``max_frames`` frames, cut to a multiple of 4); training then only touches the prior.  Output: a
+:class:`~pipelines.pipeline_t2m_gpt.T2MGPTPipeline` folder with the VQ-VAE and the prior, without
+text-encoder weights (the prior's config names the encoder).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from .caption_embeddings import CaptionEmbeddings, split_captions
+from .data import CodeCollator, encode_split_to_codes
+from .generation_metrics import motion_generation_metrics
+from .task import TrainingTask
+
+logger = logging.getLogger(__name__)
+
+
+def load_vqvae(path: str):
+    from pipelines.modeling_vqvae import Express4DVQVAE
+
+    folder = Path(path)
+    if folder.is_dir() and (folder / "vqvae").is_dir() and not (folder / "config.json").is_file():
+        folder = folder / "vqvae"  # a saved T2MGPTPipeline: reuse its VQ-VAE
+    try:
+        vqvae = Express4DVQVAE.from_pretrained(str(folder))
+    except OSError as e:
+        raise OSError(f"--vqvae {path}: could not load an Express4DVQVAE ({e}); pass the output folder of `--model vqvae`") from None
+    if not vqvae.has_motion_stats:
+        raise ValueError(f"--vqvae {path}: its config has no motion_mean/motion_std; retrain it with training/train.py")
+    return vqvae.eval().requires_grad_(False)
+
+
+class T2MGPTTask(TrainingTask):
+    name = "t2m_gpt"
+    library_name = "diffusers"
+
+    def __init__(self, data):
+        super().__init__(data)
+        cfg = self.config
+        self.vqvae = load_vqvae(cfg.vqvae).to(data.device)  # frozen; only encodes up front and decodes in metrics
+        ds = data.dataset
+        self.captions = CaptionEmbeddings.build(cfg.text_encoder, [c for s in ds for c in split_captions(ds[s])])
+        self.codes = {cfg.train_split: encode_split_to_codes(self.vqvae, ds[cfg.train_split], cfg.max_frames)}
+        if cfg.validation_split and cfg.validation_split in ds:
+            self.codes[cfg.validation_split] = encode_split_to_codes(self.vqvae, ds[cfg.validation_split], cfg.max_frames)
+        logger.info("Encoded %s with the VQ-VAE %s", ", ".join(f"{len(v)} {k} motions" for k, v in self.codes.items()), cfg.vqvae)
+
+    def build_model(self):
+        from pipelines.modeling_t2m_gpt import T2MGPTModel
+
+        kwargs = dict(self.config.model_config)
+        preset = kwargs.pop("preset", "small")
+        vq = self.vqvae.config
+        kwargs.update(num_codes=vq.codebook_size, text_embed_dim=self.captions.dim,
+                      text_encoder_name=self.config.text_encoder, frames_per_code=vq.downsampling_factor)
+        kwargs.setdefault("fps", vq.fps)
+        kwargs.setdefault("block_size", self.config.max_frames // vq.downsampling_factor + 2)
+        return T2MGPTModel.from_preset(preset, **kwargs).train()
+
+    def train_dataset(self):
+        return self.codes[self.config.train_split], CodeCollator(self.config.seed, train=True)
+
+    def _validation_dataset(self, split):
+        return self.codes[self.config.validation_split], CodeCollator(self.config.seed, train=False)
+
+    def _inputs(self, model, batch):
+        prior = getattr(model, "module", model)  # DDP-wrapped or not
+        device = batch["codes"].device
+        inputs = prior.build_training_batch(batch["codes"], batch["lengths"])
+        return self.captions.lookup(batch["captions"], device), inputs
+
+    def training_loss(self, model, batch):
+        text, inputs = self._inputs(model, batch)
+        return model(text_embeds=text, **inputs).loss, {}
+
+    @torch.no_grad()
+    def validation_loss(self, model, batch, generator):
+        text, inputs = self._inputs(model, batch)
+        out = model(text_embeds=text, **inputs)
+        return out.loss.detach() * batch["codes"].shape[0], batch["codes"].shape[0]
+
+    def pipeline(self, model):
+        from pipelines.pipeline_t2m_gpt import T2MGPTPipeline
+
+        return T2MGPTPipeline(vqvae=self.vqvae, prior=model)
+
+    def generation_metrics(self, model, evaluator, generator):
+        pipe = self.pipeline(model)
+        pipe.set_progress_bar_config(disable=True)
+        return motion_generation_metrics(
+            pipe, evaluator, self.data.dataset[self.config.validation_split], self.config.metrics_num_samples,
+            self.config.metrics_inference_steps, generator,
+        )
+
+    def save_final(self, model, output_dir):
+        self.pipeline(model).save_pretrained(output_dir)
+
+    @staticmethod
+    def load_final(output_dir):
+        from pipelines.pipeline_t2m_gpt import T2MGPTPipeline
+
+        return T2MGPTPipeline.from_pretrained(output_dir)
+
+    def card_usage(self) -> str:
+        return (
+            "import torch\n"
+            "from pipelines.pipeline_t2m_gpt import T2MGPTPipeline\n\n"
+            "pipe = T2MGPTPipeline.from_pretrained(REPO)\n"
+            "out = pipe(\"A person is smiling softly\", seconds=6, generator=torch.Generator().manual_seed(0))\n"
+            "out.save_livelink_csv(\"smile.csv\")"
+        )
+
+    def card_tags(self):
+        return super().card_tags() + ["text-to-motion", "t2m-gpt"]
