@@ -5,7 +5,8 @@ motions, prints seconds per batch (median of repeats) for DDPM-1000 (the paper's
 DDIM-50, DPM-Solver++-20 and -10, the speed-up over DDPM-1000 and the real-time factor
 (seconds of 20 fps motion generated per wall-clock second), with classifier-free guidance on
 (scale 2.5, cond + uncond in one batched forward) and the default text encoder.  Also times the
-issue's goal case: one prompt, a 6-second clip, DPM-Solver++ with 20 steps.
+issue's goal case: one prompt, a 6-second clip, DPM-Solver++ with 20 steps. The T2M-GPT rows
+(small presets, KV cache on and off) come from ``benchmarks/sampling_t2m_gpt.py``.
 
 DDPM-1000 at batch sizes above ``--ddpm-full-max-batch`` is timed over ``--ddpm-probe-steps``
 DDPM steps and extrapolated linearly to 1000 (every DDPM step costs the same); such rows are
@@ -73,6 +74,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ddpm-probe-steps", type=int, default=20, help="DDPM steps timed when extrapolating")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="batch 1, one repeat, DDPM-1000 extrapolated")
+    parser.add_argument("--no-t2m-gpt", action="store_true", help="skip the T2M-GPT rows (benchmarks/sampling_t2m_gpt.py)")
     args = parser.parse_args(argv)
     if args.quick:
         args.batch_sizes, args.repeats, args.ddpm_repeats, args.ddpm_full_max_batch = [1], 1, 1, 0
@@ -110,6 +112,15 @@ def main(argv=None) -> int:
             rows.append(f"| {batch} | {name} | {steps} | {seconds:.2f}{note} | {len(times)} | "
                         f"{ddpm_seconds / seconds:.1f}x | {realtime:.2f} |")
             print(rows[-1], flush=True)
+
+    if not args.no_t2m_gpt:
+        # The VQ baseline beside the diffusion rows (small presets, KV cache, exactly num_frames / 4 codes).
+        from sampling_t2m_gpt import benchmark_t2m_gpt
+
+        for row in benchmark_t2m_gpt(args.batch_sizes, args.num_frames, repeats=args.repeats, preset="small"):
+            steps = f"{args.num_frames // 4} codes"
+            print(f"| {row['batch']} | {row['name']} | {steps} | {row['seconds']:.2f} | {row['runs']} | — | "
+                  f"{row['realtime_factor']:.2f} |", flush=True)
 
     pipe.scheduler = schedulers["DPM-Solver++"]
     clip_frames = int(round(6 * fps))

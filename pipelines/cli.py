@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 
 def _add_data_commands(sub) -> None:
@@ -108,10 +109,10 @@ def _run_evaluate(args) -> int:
         f"\nMean ± 95% interval over {args.replications} replications; {result.config['num_entries']} captions of "
         f"{result.config['num_items']} test motions; {result.timings['total']:.1f} s."
     )
-    for warning in result.warnings:
-        print(f"WARNING: {warning}")
+    # result.warnings were already shown through logging (the CLI shows WARNING and above)
     if args.out:
-        print(f"Wrote {args.out}/results.json and {args.out}/results.md")
+        out = Path(args.out)
+        print(f"Wrote {out / 'results.json'} and {out / 'results.md'}")
     return 0
 
 
