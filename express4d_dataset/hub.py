@@ -58,13 +58,28 @@ class ExportReport:
         return "\n".join(lines)
 
 
+_WRITTEN = ("README.md", "validation.json", *CONFIG_NAMES)  # every entry export_dataset writes
+
+
 def _prepare_out_dir(out: Path, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()):
+    """Refuse a non-empty folder unless ``overwrite``; then remove only what a previous export wrote
+    (anything else, e.g. a ``.git`` of a cloned Hub repo, is left in place)."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
-        if not (out / "README.md").exists() and not any((out / c).is_dir() for c in CONFIG_NAMES):
-            raise FileExistsError(f"{out} is not an express4d dataset folder; refusing to overwrite it")
-        shutil.rmtree(out)
+        if not (out / "validation.json").is_file():
+            raise FileExistsError(
+                f"{out} is not an express4d dataset folder (no validation.json); refusing to overwrite it, "
+                "choose another --out"
+            )
+        for name in _WRITTEN:
+            path = out / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
     out.mkdir(parents=True, exist_ok=True)
 
 

@@ -163,16 +163,26 @@ class MotionStats:
         return cls.from_dict(data, source=str(path))
 
 
-def random_crop(motion: np.ndarray, max_frames: int, rng: np.random.Generator | None = None, max_offset: int | None = None):
-    """Crop a motion to at most ``max_frames`` frames starting at a random offset.
+def random_crop(
+    motion: np.ndarray,
+    max_frames: int,
+    rng: np.random.Generator | None = None,
+    max_offset: int | None = None,
+    min_frames: int = 20,
+):
+    """Crop a motion to at most ``max_frames`` frames starting at a random frame.
 
-    ``max_offset`` additionally caps the start (the paper code starts training items at 0..10).
-    With ``rng=None`` the crop starts at frame 0 (evaluation).
+    Without ``max_offset``: a classic random crop (start in ``0 .. T - max_frames``).  With
+    ``max_offset`` (the paper code's training items start at 0..10): the start is drawn in
+    ``0 .. max_offset`` whatever the length, so rows already cut to 196 frames are shifted too,
+    but never so far that fewer than ``min_frames`` frames remain.  ``rng=None`` starts at 0
+    (evaluation).
     """
     n = len(motion)
-    hi = max(n - max_frames, 0)
-    if max_offset is not None:
-        hi = min(hi, max_offset)
+    if max_offset is None:
+        hi = max(n - max_frames, 0)
+    else:
+        hi = min(max_offset, max(n - min_frames, 0))
     start = int(rng.integers(0, hi + 1)) if (rng is not None and hi > 0) else 0
     return motion[start : start + max_frames]
 

@@ -114,7 +114,10 @@ class BenchmarkResult:
         notes = "".join(f"\n> **Warning:** {w}\n" for w in self.warnings)
         md_path.write_text(
             f"{self.to_markdown()}\n\nMean ± 95% interval over {self.config.get('replications')} replications "
-            f"(1.96·std/√n); split `{self.config.get('split')}`, {self.config.get('num_entries')} captions of "
+            "(1.96·std/√n). Each caption is generated once and reused by every replication, which redraws "
+            "the caption per motion, the R-precision batches and the Diversity pairs: the interval leaves out "
+            "sampling variance (the paper code regenerates per replication), so FID and MM-Dist show ± 0 "
+            f"when every motion has one caption. Split `{self.config.get('split')}`, {self.config.get('num_entries')} captions of "
             f"{self.config.get('num_items')} motions; evaluator `{self.config.get('evaluator')}`.\n{notes}",
             encoding="utf-8",
         )
@@ -170,7 +173,8 @@ def prepare_entries(
         if len(m) < min_frames:
             skipped.append(rid)
             continue
-        captions = [c for c in (row.get("captions") or []) if c and c.strip()]
+        captions = row.get("captions")
+        captions = [str(c) for c in ([] if captions is None else captions) if c and str(c).strip()]
         if not captions:
             raise ValueError(f"dataset row {rid} has no caption; every test motion needs at least one")
         if max_captions_per_item is not None:
@@ -261,7 +265,8 @@ def generate_motions(
     cap = getattr(pipe, "max_frames", None)
     if isinstance(cap, int):
         request = [min(n, cap) for n in request]
-    key = _cache_key(texts, num_frames, num_inference_steps, seed, num_motions_per_prompt)
+    fingerprint = pipeline_fingerprint(pipe) if cache_file is not None else None
+    key = _cache_key(texts, num_frames, num_inference_steps, seed, num_motions_per_prompt, fingerprint)
     done = _read_cache(cache_file, key)
     order = np.argsort(request, kind="stable")  # similar lengths together: less padding
     batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
@@ -290,14 +295,42 @@ def generate_motions(
             for j in range(num_motions_per_prompt):
                 m = np.asarray(out.motions[k * num_motions_per_prompt + j], dtype=np.float32)
                 if out_fps != fps:
-                    m = resample(m, out_fps, fps)[: num_frames[i]]
-                group.append(m)
+                    m = resample(m, out_fps, fps)
+                group.append(m[: num_frames[i]])  # e.g. T2M-GPT rounds lengths up to a multiple of 4
             done[int(i)] = group
         _write_cache(cache_file, key, done)
         bar.update(len(batch))
     bar.close()
     result = [done[i] for i in range(len(texts))]
     return [g[0] for g in result] if num_motions_per_prompt == 1 else result
+
+
+def pipeline_fingerprint(pipe) -> str:
+    """Hash of a pipeline's class, component configs (scheduler included) and weights.
+
+    Part of the generation cache key, so a retrained checkpoint in the same folder, or another
+    scheduler, never reuses generations of the previous one.
+    """
+    import torch
+
+    h = hashlib.sha256(type(pipe).__qualname__.encode())
+    components = getattr(pipe, "components", None)
+    if not isinstance(components, dict):
+        components = {"pipeline": pipe}
+    for name in sorted(components):
+        component = components[name]
+        if component is None:
+            continue
+        h.update(name.encode())
+        config = getattr(component, "config", None)
+        if config is not None:
+            config = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+            h.update(json.dumps(config, sort_keys=True, default=str).encode())
+        if isinstance(component, torch.nn.Module):
+            for key, tensor in component.state_dict().items():
+                h.update(key.encode())
+                h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _cache_key(*parts) -> str:

@@ -144,6 +144,15 @@ def test_random_crop_bounds_and_determinism():
     starts = {int(random_crop(m, 196, np.random.default_rng(s), max_offset=10)[0, 0]) for s in range(200)}
     assert starts == set(range(11))
     assert len(random_crop(m[:50], 196, np.random.default_rng(0))) == 50
+    # fps20 rows are already cut to 196 frames: the 0..10 start offset must still apply
+    starts196 = {int(random_crop(m[:196], 196, np.random.default_rng(s), max_offset=10)[0, 0]) for s in range(200)}
+    assert starts196 == set(range(11))
+    assert len(random_crop(m[:196], 196, np.random.default_rng(3), max_offset=10)) == 196 - int(
+        random_crop(m[:196], 196, np.random.default_rng(3), max_offset=10)[0, 0])
+    # ... but never below min_frames: a 25-frame take starts at most at frame 5
+    short = {int(random_crop(m[:25], 196, np.random.default_rng(s), max_offset=10)[0, 0]) for s in range(200)}
+    assert short == set(range(6))
+    assert random_crop(m[:20], 196, np.random.default_rng(0), max_offset=10)[0, 0] == 0
     a = random_crop(m, 100, np.random.default_rng(5))
     b = random_crop(m, 100, np.random.default_rng(5))
     np.testing.assert_array_equal(a, b)
@@ -169,7 +178,9 @@ def test_collator_train_and_eval():
     stats = MotionStats.from_motions([r["motion"] for r in rows])
     batch = MotionCollator(stats, max_frames=196, train=True, seed=0)(rows)
     assert batch["motion"].shape == (3, 196, 61)
-    assert batch["lengths"].tolist() == [196, 30, 100]
+    # train items start at a random frame 0..10: lengths shrink by at most 10
+    lengths = batch["lengths"].tolist()
+    assert lengths[0] == 196 and 20 <= lengths[1] <= 30 and 90 <= lengths[2] <= 100
     assert batch["ids"] == ["r0", "r1", "r2"]
     assert all(c in (f"a{i}", f"b{i}") for i, c in enumerate(batch["captions"]))
     again = MotionCollator(stats, max_frames=196, train=True, seed=0)(rows)

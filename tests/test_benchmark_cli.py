@@ -53,9 +53,10 @@ def evaluator_dir(tmp_path_factory):
 class FakePipeline:
     """Documented call signature of both pipelines; motion = noise from the per-motion generator."""
 
-    def __init__(self, fps=20.0, diffusion=False):
+    def __init__(self, fps=20.0, diffusion=False, version=0):
         self.fps = fps
         self.calls = []
+        self.config = {"version": version}  # stands for weights/config: part of the cache fingerprint
         if diffusion:
             self.scheduler = object()
 
@@ -67,11 +68,6 @@ class FakePipeline:
             frames = num_frames[k // num_motions_per_prompt]
             motions.append(torch.randn(frames, 61, generator=gen).numpy())
         return SimpleNamespace(motions=motions, fps=self.fps, captions=[p for p in prompt for _ in range(num_motions_per_prompt)])
-
-
-class FailingPipeline(FakePipeline):
-    def __call__(self, *args, **kwargs):
-        raise AssertionError("should have resumed from the cache")
 
 
 def test_prepare_entries_one_per_caption_and_resampled():
@@ -105,15 +101,63 @@ def test_generate_motions_seeded_per_entry_and_steps_only_for_diffusion(tmp_path
     assert [len(m) for m in fast] == lengths  # twice the frames asked at 40 fps, resampled to 20
     cache = tmp_path / "gen.npz"
     generate_motions(plain, texts, lengths, fps=20.0, seed=2, progress=False, cache_file=cache)
-    resumed = generate_motions(FailingPipeline(), texts, lengths, fps=20.0, seed=2, progress=False, cache_file=cache)
+    plain.calls.clear()
+    resumed = generate_motions(plain, texts, lengths, fps=20.0, seed=2, progress=False, cache_file=cache)
+    assert plain.calls == []  # everything came from the cache
     fresh = generate_motions(FakePipeline(), texts, lengths, fps=20.0, seed=2, progress=False)
     for a, b in zip(resumed, fresh):
         np.testing.assert_array_equal(a, b)
 
 
+def test_generation_cache_is_keyed_by_the_model(tmp_path):
+    """A retrained checkpoint in the same folder (other weights or config) must not reuse old generations."""
+    texts, lengths, cache = ["a", "b"], [8, 12], tmp_path / "gen.npz"
+    generate_motions(FakePipeline(version=1), texts, lengths, fps=20.0, seed=0, progress=False, cache_file=cache)
+    retrained = FakePipeline(version=2)
+    generate_motions(retrained, texts, lengths, fps=20.0, seed=0, progress=False, cache_file=cache)
+    assert len(retrained.calls) == 1  # regenerated
+
+
+def test_pipeline_fingerprint_follows_weights_and_scheduler():
+    from diffusers import DDIMScheduler
+
+    from express4d_dataset.motion import MotionStats
+    from pipelines import Express4DPipeline
+    from pipelines.benchmark import pipeline_fingerprint
+
+    stats = MotionStats(mean=np.zeros(61), std=np.ones(61))
+    torch.manual_seed(0)
+    pipe = Express4DPipeline.from_denoiser_config(stats, preset="small", latent_dim=16, num_layers=1, ff_size=16, num_heads=2)
+    first = pipeline_fingerprint(pipe)
+    assert pipeline_fingerprint(pipe) == first
+    with torch.no_grad():
+        next(pipe.denoiser.parameters()).add_(1e-3)
+    second = pipeline_fingerprint(pipe)
+    assert second != first
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    assert pipeline_fingerprint(pipe) != second
+
+
+def test_generated_lengths_are_cropped_to_the_request():
+    """T2M-GPT returns multiples of 4 frames: the benchmark crops each motion to its real length."""
+
+    class RoundingPipeline(FakePipeline):
+        def __call__(self, prompt, num_frames=None, **kwargs):
+            return super().__call__(prompt, num_frames=[-(-n // 4) * 4 for n in num_frames], **kwargs)
+
+    out = generate_motions(RoundingPipeline(), ["a", "b"], [9, 14], fps=20.0, seed=0, progress=False)
+    assert [len(m) for m in out] == [9, 14]
+
+
+def test_prepare_entries_accepts_numpy_formatted_rows(dataset):
+    entries = prepare_entries(dataset.with_format("numpy"), fps=20.0, max_frames=196)
+    assert len(entries.texts) == 2 * len(dataset) and all(isinstance(t, str) for t in entries.texts)
+
+
 def test_run_benchmark_table_files_and_resume(dataset, evaluator_dir, tmp_path):
+    fake = FakePipeline()
     result = run_benchmark(
-        [FakePipeline()], evaluator=evaluator_dir, dataset=dataset, replications=3, seed=0, out_dir=tmp_path,
+        [fake], evaluator=evaluator_dir, dataset=dataset, replications=3, seed=0, out_dir=tmp_path,
         model_names=["fake"], multimodality=True, mm_texts=4, mm_repeats=3, mm_times=2, progress=False,
     )
     assert list(result.rows) == [REAL_ROW, "fake"]
@@ -130,10 +174,12 @@ def test_run_benchmark_table_files_and_resume(dataset, evaluator_dir, tmp_path):
     assert saved["rows"] == result.rows
     table = (tmp_path / "results.md").read_text()
     assert table.startswith("| Model | R-Precision Top-1") and "| Real motion |" in table and "| fake |" in table
+    fake.calls.clear()
     again = run_benchmark(
-        [FailingPipeline()], evaluator=evaluator_dir, dataset=dataset, replications=3, seed=0, out_dir=tmp_path,
+        [fake], evaluator=evaluator_dir, dataset=dataset, replications=3, seed=0, out_dir=tmp_path,
         model_names=["fake"], multimodality=True, mm_texts=4, mm_repeats=3, mm_times=2, progress=False,
     )
+    assert fake.calls == []  # resumed from the generation cache
     assert again.rows == result.rows
 
 

@@ -186,6 +186,23 @@ def test_export_refuses_to_overwrite(raw_corpus, tmp_path):
     with pytest.raises(FileExistsError, match="not an express4d dataset folder"):
         export_dataset(raw_corpus, out, overwrite=True)
     assert (out / "keep.txt").exists()
+    # a folder with a README.md (say, a project) is not an export either: nothing is deleted
+    (out / "README.md").write_text("my project")
+    with pytest.raises(FileExistsError, match="not an express4d dataset folder"):
+        export_dataset(raw_corpus, out, overwrite=True)
+    assert (out / "README.md").read_text() == "my project"
+
+
+def test_overwrite_replaces_only_what_the_export_wrote(raw_corpus, tmp_path):
+    out = tmp_path / "out"
+    export_dataset(raw_corpus, out, configs=["fps20", "raw"])
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/main")
+    (out / "raw" / "stale.parquet").write_text("old shard")
+    export_dataset(raw_corpus, out, configs=["fps20"], overwrite=True)
+    assert (out / ".git" / "HEAD").exists()  # not ours: kept
+    assert not (out / "raw").exists()  # ours, and not written this time: removed
+    assert (out / "fps20" / "stats.json").exists() and (out / "validation.json").exists()
 
 
 def test_missing_split_file(raw_corpus):
