@@ -391,3 +391,155 @@ def test_non_finite_gradient_norm_stops_the_run(corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(MDMTask, "training_loss", exploding)
     with pytest.raises(train_module.TrainingDiverged, match=r"the gradient norm is inf \(not finite\) at step 1"):
         train_module.main(tiny_argv("mdm", corpus, tmp_path / "grad", steps=2, validation_split=""))
+
+
+# ---------------------------------------------------------------------------- review fixes
+def test_t2m_gpt_codes_do_not_depend_on_batch_padding(corpus, trained_vqvae):
+    """A short motion gets the same codes whether it is encoded alone or with a longer motion."""
+    from pipelines.modeling_vqvae import Express4DVQVAE
+    from training.data import encode_split_to_codes
+
+    vqvae = Express4DVQVAE.from_pretrained(trained_vqvae).eval()
+    stats = _stats(corpus)
+    rng = np.random.default_rng(0)
+
+    def motion(frames):
+        return (stats.mean + stats.std * rng.standard_normal((frames, 61))).astype(np.float32)
+
+    short, long = motion(40), motion(196)
+    rows = [{"id": "short", "motion": short, "captions": ["a"]}, {"id": "long", "motion": long, "captions": ["b"]},
+            {"id": "short2", "motion": motion(42), "captions": ["c"]}]  # 42 frames: cut to 40
+    together = encode_split_to_codes(vqvae, rows, max_frames=196)
+    alone = encode_split_to_codes(vqvae, rows[:1], max_frames=196)
+    assert [it["id"] for it in together.items] == ["short", "long", "short2"]  # the split's order is kept
+    assert [len(it["codes"]) for it in together.items] == [10, 49, 10]
+    torch.testing.assert_close(together[0]["codes"], alone[0]["codes"], rtol=0, atol=0)
+    with torch.no_grad():
+        direct = vqvae.encode(vqvae.normalize_motion(torch.from_numpy(short)[None]))[0]
+        direct_long = vqvae.encode(vqvae.normalize_motion(torch.from_numpy(long)[None]))[0]
+    torch.testing.assert_close(together[0]["codes"], direct, rtol=0, atol=0)
+    torch.testing.assert_close(together[1]["codes"], direct_long, rtol=0, atol=0)
+    assert int(together[2]["codes"].min()) >= 0
+
+
+def test_mdm_loss_averages_each_item_then_the_batch():
+    """MDM's masked L2: per item over its valid frames x channels, then the batch mean (train and validation)."""
+    from types import SimpleNamespace
+
+    from diffusers import DDPMScheduler
+
+    from pipelines.pipeline_express4d import Express4DPipeline
+    from training.task_mdm import MDMTask, masked_mse
+
+    rng = np.random.default_rng(0)
+    lengths = [20, 196]
+    x0 = rng.standard_normal((2, 196, 61)).astype(np.float32)
+    pred = rng.standard_normal((2, 196, 61)).astype(np.float32)
+    pred[0] += 3.0  # the short item has a much larger error
+    mask = np.arange(196)[None, :] < np.array(lengths)[:, None]
+    x0[~mask] = 0.0
+    per_item = np.array([((pred[i, :n] - x0[i, :n]).astype(np.float64) ** 2).mean() for i, n in enumerate(lengths)])
+    expected = per_item.mean()
+    frame_weighted = sum(((pred[i, :n] - x0[i, :n]).astype(np.float64) ** 2).sum() for i, n in enumerate(lengths)) / (
+        sum(lengths) * 61)
+    assert abs(expected - frame_weighted) > 1.0  # the two weightings really differ here
+
+    task = MDMTask.__new__(MDMTask)
+    task.captions = SimpleNamespace(lookup=lambda caps, device=None: torch.zeros(len(caps), 8))
+    task.scheduler = DDPMScheduler(**Express4DPipeline.default_scheduler_config(1000))
+    model = lambda xt, t, text, attention_mask=None: SimpleNamespace(sample=torch.from_numpy(pred))  # noqa: E731
+    batch = {"motion": torch.from_numpy(x0), "mask": torch.from_numpy(mask), "captions": ["a", "b"]}
+    np.testing.assert_allclose(masked_mse(torch.from_numpy(pred), batch["motion"], batch["mask"]).numpy(), per_item,
+                               rtol=1e-5)
+    loss, _ = task.training_loss(model, batch)
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    total, count = task.validation_loss(model, batch, torch.Generator().manual_seed(0))
+    assert count == 2
+    np.testing.assert_allclose(float(total) / count, expected, rtol=1e-5)
+
+
+def test_flip_augmentation_finds_the_mirrored_captions(corpus, tmp_path):
+    """flip_prob > 0: the caption table holds every caption mirrored, so flipped batches look up."""
+    from express4d_dataset.arkit import mirror_caption
+    from training.caption_embeddings import corpus_captions
+    from training.config import TrainingConfig
+    from training.data import load_training_dataset
+    from training.task import TaskData
+    from training.task_mdm import MDMTask
+
+    fake = {"train": {"captions": [["A person winks their LEFT eye", "Someone smiles"]]}, "test": {"captions": [None]}}
+    assert corpus_captions(fake) == ["A person winks their LEFT eye", "Someone smiles"]
+    assert corpus_captions(fake, mirrored=True) == ["A person winks their LEFT eye", "A person winks their RIGHT eye",
+                                                    "Someone smiles"]
+
+    ds = load_training_dataset(corpus["dataset"], "fps20")
+    config = TrainingConfig(model="mdm", dataset=corpus["dataset"], text_encoder=corpus["text_encoder"], max_frames=40,
+                            flip_prob=1.0, output_dir=str(tmp_path / "unused"))
+    task = MDMTask(TaskData(config, ds, _stats(corpus), "test", 20.0, torch.device("cpu")))
+    rows, collate = task.train_dataset()
+    batch = collate([rows[i] for i in range(len(rows))])
+    originals = {str(c) for caps in rows["captions"] for c in caps}
+    mirrored = [c for c in batch["captions"] if c not in originals]
+    assert mirrored and all(mirror_caption(c) in originals for c in mirrored)  # the corpus has left/right captions
+    assert task.captions.lookup(batch["captions"]).shape == (len(rows), task.captions.dim)
+    # and a whole run trains with every batch flipped (it raised KeyError before)
+    summary = train_module.main(tiny_argv("mdm", corpus, tmp_path / "flip", steps=2, flip_prob=1.0,
+                                          checkpointing_steps=100))
+    assert summary["global_step"] == 2 and np.isfinite(summary["validation_loss"])
+
+
+def test_ema_decay_is_constant_without_warmup():
+    from training.ema import build_ema
+
+    layer = torch.nn.Linear(3, 2)
+    init = [p.detach().clone() for p in layer.parameters()]
+    ema = build_ema(layer.parameters(), decay=0.9, warmup=False)
+    for step in range(3):
+        with torch.no_grad():
+            for p in layer.parameters():
+                p.add_(1.0)
+        before = [s.clone() for s in ema.shadow_params]
+        ema.step(layer.parameters())
+        for s, b, p in zip(ema.shadow_params, before, layer.parameters()):
+            torch.testing.assert_close(s, 0.9 * b + 0.1 * p.detach())
+    assert not torch.allclose(ema.shadow_params[0], init[0])
+    warm = build_ema(torch.nn.Linear(3, 2).parameters(), decay=0.9, warmup=True)
+    assert warm.get_decay(1) == 0.0 and warm.get_decay(5) == pytest.approx(5 / 14)  # diffusers' ramp
+
+
+@pytest.mark.parametrize("warmup", [False, True])
+def test_mdm_ema_after_one_step(corpus, tmp_path, monkeypatch, warmup):
+    """Without warm-up the EMA after step 1 is d * init + (1 - d) * new (MDM); with it, the new weights."""
+    from training.task_mdm import MDMTask
+
+    original = MDMTask.build_model
+    captured = {}
+
+    def build_and_capture(self):
+        model = original(self)
+        captured["names"] = [n for n, _ in model.named_parameters()]
+        captured["init"] = {n: p.detach().clone() for n, p in model.named_parameters()}
+        return model
+
+    monkeypatch.setattr(MDMTask, "build_model", build_and_capture)
+    out = tmp_path / "ema"
+    decay = 0.5
+    train_module.main(tiny_argv("mdm", corpus, out, steps=1, checkpointing_steps=1, validation_split="", ema_decay=decay,
+                                ema_warmup=str(warmup).lower(), learning_rate=1e-2, lr_warmup_steps=0))
+    assert json.loads((out / "training_config.json").read_text())["ema_warmup"] is warmup
+    ckpt = out / "checkpoints" / "checkpoint-1"
+    new = _weights(ckpt / "model.safetensors")
+    ema = _weights(ckpt / "ema.safetensors")
+    changed = 0
+    for i, name in enumerate(captured["names"]):
+        init, now, shadow = captured["init"][name], new[name], ema[f"shadow.{i}"]
+        expected = now if warmup else decay * init + (1 - decay) * now
+        torch.testing.assert_close(shadow, expected, rtol=1e-6, atol=1e-7, msg=lambda m: f"{name}: {m}")
+        changed += int(not torch.equal(init, now))
+    assert changed > 0, "one step of training changed no weight"
+
+
+def test_ema_warmup_presets():
+    assert parse_training_args(["--model", "mdm"]).ema_warmup is False  # paper preset: constant decay, as MDM
+    small = parse_training_args(["--model", "mdm", "--config", str(ROOT / "training/configs/mdm_small.json")])
+    assert small.ema_warmup is True and small.use_ema is True

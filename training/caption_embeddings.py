@@ -51,3 +51,18 @@ def split_captions(split) -> list[str]:
     for caps in split["captions"]:
         out.extend(str(c) for c in (caps if caps is not None else []))
     return out
+
+
+def corpus_captions(dataset, mirrored: bool = False) -> list[str]:
+    """Every distinct caption of every split of ``dataset``, sorted.
+
+    ``mirrored`` adds each caption with left/right swapped
+    (:func:`~express4d_dataset.arkit.mirror_caption`), the caption flip augmentation pairs with a
+    mirrored motion, so a run with ``flip_prob > 0`` finds every caption it can draw in the table.
+    """
+    captions = {c for name in dataset for c in split_captions(dataset[name])}
+    if mirrored:
+        from express4d_dataset.arkit import mirror_caption
+
+        captions |= {mirror_caption(c) for c in captions}
+    return sorted(captions)

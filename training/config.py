@@ -66,6 +66,8 @@ class TrainingConfig:
     """Gradient clipping; None disables it."""
     use_ema: bool = False
     ema_decay: float = 0.9999
+    ema_warmup: bool = False
+    """False: constant ``ema_decay`` from the first step (MDM); True: diffusers' ramp ``min((1+s)/(10+s), ema_decay)``."""
     mixed_precision: str = "no"
     seed: int = 10
     checkpointing_steps: int = 5000

@@ -167,31 +167,34 @@ def encode_split_to_codes(vqvae, split, max_frames: int, batch_size: int = 32, d
     """Encode every motion of ``split`` once with ``vqvae`` (its own statistics normalise them).
 
     Each motion is cut to its first ``max_frames`` frames and then to a multiple of the VQ-VAE's
-    downsampling factor (as T2M-GPT does), so every code describes real frames.
+    downsampling factor (as T2M-GPT does), so every code describes real frames.  Motions are
+    encoded in batches of equal length, never padded: the dilated convolutions would otherwise
+    carry padding into the codes of the shorter motions (as ``T2MGPTPipeline.decode_codes`` groups
+    by length to decode).
     """
-    from express4d_dataset.motion import pad_and_mask
-
     factor = vqvae.downsampling_factor
     device = device or next(vqvae.parameters()).device
     vqvae.eval()
-    items = []
-    rows = list(range(len(split)))
-    for start in range(0, len(rows), batch_size):
-        chunk = [split[i] for i in rows[start : start + batch_size]]
-        motions = []
-        for row in chunk:
-            m = np.asarray(row["motion"], dtype=np.float32)[:max_frames]
-            usable = (len(m) // factor) * factor
-            if usable < factor:
-                raise ValueError(f"row {row.get('id')}: {len(m)} frames, fewer than one VQ-VAE code ({factor} frames)")
-            motions.append(m[:usable])
-        padded, mask, lengths = pad_and_mask(motions)
-        padded, mask = padded.to(device), mask.to(device)
-        codes = vqvae.encode(vqvae.normalize_motion(padded), mask).cpu()
-        for row, c, n in zip(chunk, codes, lengths.tolist()):
-            captions = [str(x) for x in (row.get("captions") if row.get("captions") is not None else [])] or [""]
-            items.append({"id": str(row.get("id")), "codes": c[: n // factor].clone(), "captions": captions})
-    return CodeDataset(items)
+    motions, meta = [], []
+    by_length: dict[int, list[int]] = {}
+    for index in range(len(split)):
+        row = split[index]
+        m = np.asarray(row["motion"], dtype=np.float32)[:max_frames]
+        usable = (len(m) // factor) * factor
+        if usable < factor:
+            raise ValueError(f"row {row.get('id')}: {len(m)} frames, fewer than one VQ-VAE code ({factor} frames)")
+        captions = [str(x) for x in (row.get("captions") if row.get("captions") is not None else [])] or [""]
+        motions.append(m[:usable])
+        meta.append((str(row.get("id")), captions))
+        by_length.setdefault(usable, []).append(index)
+    codes: list[torch.Tensor | None] = [None] * len(motions)
+    for indices in by_length.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            batch = torch.from_numpy(np.stack([motions[i] for i in chunk])).to(device)
+            for i, c in zip(chunk, vqvae.encode(vqvae.normalize_motion(batch)).cpu()):
+                codes[i] = c.clone()
+    return CodeDataset([{"id": ident, "codes": c, "captions": caps} for (ident, caps), c in zip(meta, codes)])
 
 
 class CodeCollator:

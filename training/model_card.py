@@ -73,7 +73,7 @@ def render_model_card(task, config, summary: dict) -> str:
         f"| learning rate | {config.learning_rate:g} ({config.lr_scheduler}, {config.lr_warmup_steps} warm-up steps) |",
         f"| AdamW betas / weight decay | ({config.adam_beta1}, {config.adam_beta2}) / {config.adam_weight_decay} |",
         f"| gradient clipping | {config.max_grad_norm} |",
-        f"| EMA | {'decay ' + str(config.ema_decay) + ' (saved weights are the EMA)' if summary.get('ema') else 'no'} |",
+        f"| EMA | {'decay ' + str(config.ema_decay) + (' with warm-up' if config.ema_warmup else ' (constant)') + ' (saved weights are the EMA)' if summary.get('ema') else 'no'} |",
         f"| mixed precision | {config.mixed_precision} |",
         f"| seed | {config.seed} |",
         f"| final training loss | {_fmt(summary.get('final_loss'))} |",

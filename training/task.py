@@ -7,6 +7,7 @@ a task owns the model: how to build it, its data, its loss, its validation loss,
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 
@@ -14,7 +15,10 @@ import torch
 
 from express4d_dataset.motion import MotionStats
 
+from .caption_embeddings import CaptionEmbeddings, corpus_captions
 from .config import TrainingConfig
+from .data import motion_collator
+from .generation_metrics import motion_generation_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -32,24 +36,51 @@ class TaskData:
 
 
 class TrainingTask:
-    """Base class; subclasses fill every method that raises ``NotImplementedError``."""
+    """Base class; subclasses fill every method that raises ``NotImplementedError``.
+
+    The shared parts live here: motion-row data (crop, normalise, caption, flip) for the tasks that
+    train on motions, the caption-embedding table, and the final folder (``output_class``'s
+    ``save_pretrained`` / ``from_pretrained``).
+    """
 
     name: str = ""
     library_name: str = ""
     """``diffusers`` or ``transformers`` (the model card's library)."""
     uses_ema: bool = False
+    output_class: str = ""
+    """``"module:Class"`` of the saved folder; ``load_final`` calls its ``from_pretrained``."""
 
     def __init__(self, data: TaskData):
         self.data = data
         self.config = data.config
 
+    @classmethod
+    def output_type(cls) -> type:
+        """The class named by ``output_class`` (imported lazily)."""
+        if not cls.output_class:
+            raise NotImplementedError(f"{cls.__name__}: set output_class")
+        module, name = cls.output_class.split(":")
+        return getattr(importlib.import_module(module), name)
+
     # ---------------------------------------------------------------- model and data
     def build_model(self) -> torch.nn.Module:
         raise NotImplementedError
 
+    def caption_embeddings(self, mirrored: bool | None = None) -> CaptionEmbeddings:
+        """Embeddings of every caption of the dataset; ``mirrored`` (default: ``flip_prob > 0``) adds the
+        left/right-swapped captions that flip augmentation feeds the model."""
+        if mirrored is None:
+            mirrored = self.config.flip_prob > 0
+        return CaptionEmbeddings.build(self.config.text_encoder, corpus_captions(self.data.dataset, mirrored))
+
     def train_dataset(self):
-        """``(dataset, collate_fn)``; the collate function has ``set_epoch``."""
-        raise NotImplementedError
+        """``(dataset, collate_fn)``; the collate function has ``set_epoch``.
+
+        Default: the training rows with the motion collator (random crop, random caption, flip).
+        """
+        cfg = self.config
+        collate = motion_collator(self.data.stats, cfg.max_frames, True, cfg.max_offset, cfg.flip_prob, cfg.seed)
+        return self.data.dataset[cfg.train_split], collate
 
     def validation_dataset(self):
         """``(dataset, collate_fn)`` or None when the run has no validation split."""
@@ -64,7 +95,8 @@ class TrainingTask:
         return self._validation_dataset(self.data.dataset[split])
 
     def _validation_dataset(self, split):
-        raise NotImplementedError
+        """Default: the rows with the deterministic motion collator (first frames, first caption, no flip)."""
+        return split, motion_collator(self.data.stats, self.config.max_frames, False, None, 0.0, self.config.seed)
 
     # ---------------------------------------------------------------- steps
     def training_loss(self, model, batch) -> tuple[torch.Tensor, dict]:
@@ -76,17 +108,21 @@ class TrainingTask:
         """``(summed loss over the batch, number of items)`` in eval mode; draws only from ``generator``."""
         raise NotImplementedError
 
-    def generation_metrics(self, model, evaluator, generator: torch.Generator) -> dict:
+    def generation_metrics(self, model, evaluator, generator: torch.Generator, scheduler=None) -> dict:
         """Benchmark metrics of samples on a validation subset (generators only); {} when unsupported."""
         return {}
 
     # ---------------------------------------------------------------- output
-    def save_final(self, model, output_dir) -> None:
-        raise NotImplementedError
+    def final_model(self, model):
+        """What the final folder is saved from (the model itself, or a pipeline around it)."""
+        return model
 
-    @staticmethod
-    def load_final(output_dir):
-        raise NotImplementedError
+    def save_final(self, model, output_dir) -> None:
+        self.final_model(model).save_pretrained(output_dir)
+
+    @classmethod
+    def load_final(cls, output_dir):
+        return cls.output_type().from_pretrained(output_dir)
 
     def card_usage(self) -> str:
         """A Python snippet loading the saved folder (``REPO`` stands for its path or Hub id)."""
@@ -94,6 +130,52 @@ class TrainingTask:
 
     def card_tags(self) -> list[str]:
         return ["express4d", "facial-animation", "arkit", "live-link-face"]
+
+
+class MotionGeneratorTask(TrainingTask):
+    """A text-to-motion generator (MDM, T2M-GPT): saved as a pipeline, scored with benchmark metrics."""
+
+    card_import: str = ""
+    """The import line of ``output_class`` in the model card's usage snippet."""
+
+    def pipeline_components(self, model) -> dict:
+        """Keyword arguments of ``output_class`` around the trained ``model``."""
+        raise NotImplementedError
+
+    def pipeline(self, model):
+        return self.output_type()(**self.pipeline_components(model))
+
+    def final_model(self, model):
+        return self.pipeline(model)
+
+    def metrics_scheduler(self):
+        """The scheduler samples for the metrics are drawn with (None: the pipeline's own)."""
+        return None
+
+    def generation_metrics(self, model, evaluator, generator, scheduler=None):
+        """Metrics of ``model``'s samples for the first ``metrics_num_samples`` validation items.
+
+        ``scheduler`` overrides :meth:`metrics_scheduler` (diffusion pipelines only).
+        """
+        pipe = self.pipeline(model)
+        scheduler = scheduler if scheduler is not None else self.metrics_scheduler()
+        if scheduler is not None:
+            pipe.scheduler = scheduler
+        pipe.set_progress_bar_config(disable=True)
+        return motion_generation_metrics(
+            pipe, evaluator, self.data.dataset[self.config.validation_split], self.config.metrics_num_samples,
+            self.config.metrics_inference_steps, generator,
+        )
+
+    def card_usage(self) -> str:
+        cls = self.output_class.split(":")[1]
+        return (
+            "import torch\n"
+            f"{self.card_import}\n\n"
+            f"pipe = {cls}.from_pretrained(REPO)\n"
+            "out = pipe(\"A person is smiling softly\", seconds=6, generator=torch.Generator().manual_seed(0))\n"
+            "out.save_livelink_csv(\"smile.csv\")"
+        )
 
 
 def task_class(name: str) -> type[TrainingTask]:

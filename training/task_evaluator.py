@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import torch
 
-from .caption_embeddings import CaptionEmbeddings, split_captions
-from .data import motion_collator
 from .task import TrainingTask
 
 
 class EvaluatorTask(TrainingTask):
     name = "evaluator"
     library_name = "transformers"
+    output_class = "pipelines.modeling_evaluator:Express4DEvaluator"
 
     def __init__(self, data):
         super().__init__(data)
-        ds = data.dataset
-        self.captions = CaptionEmbeddings.build(self.config.text_encoder, [c for s in ds for c in split_captions(ds[s])])
+        self.captions = self.caption_embeddings()
 
     def build_model(self):
         from pipelines.configuration_evaluator import Express4DEvaluatorConfig
@@ -40,14 +38,6 @@ class EvaluatorTask(TrainingTask):
         config = Express4DEvaluatorConfig.small(**kwargs) if preset == "small" else Express4DEvaluatorConfig(**kwargs)
         return Express4DEvaluator(config).train()
 
-    def train_dataset(self):
-        cfg = self.config
-        collate = motion_collator(self.data.stats, cfg.max_frames, True, cfg.max_offset, cfg.flip_prob, cfg.seed)
-        return self.data.dataset[cfg.train_split], collate
-
-    def _validation_dataset(self, split):
-        return split, motion_collator(self.data.stats, self.config.max_frames, False, None, 0.0, self.config.seed)
-
     def _forward(self, model, batch, generator=None):
         text = self.captions.lookup(batch["captions"], batch["motion"].device)
         return model(motion=batch["motion"], lengths=batch["lengths"], sentence_embeds=text, motion_normalized=True,
@@ -60,15 +50,6 @@ class EvaluatorTask(TrainingTask):
     def validation_loss(self, model, batch, generator):
         out = self._forward(model, batch, generator)
         return out.loss.detach() * batch["motion"].shape[0], batch["motion"].shape[0]
-
-    def save_final(self, model, output_dir):
-        model.save_pretrained(output_dir)
-
-    @staticmethod
-    def load_final(output_dir):
-        from pipelines.modeling_evaluator import Express4DEvaluator
-
-        return Express4DEvaluator.from_pretrained(output_dir)
 
     def card_usage(self) -> str:
         return (

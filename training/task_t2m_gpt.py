@@ -13,10 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .caption_embeddings import CaptionEmbeddings, split_captions
 from .data import CodeCollator, encode_split_to_codes
-from .generation_metrics import motion_generation_metrics
-from .task import TrainingTask
+from .task import MotionGeneratorTask
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +34,18 @@ def load_vqvae(path: str):
     return vqvae.eval().requires_grad_(False)
 
 
-class T2MGPTTask(TrainingTask):
+class T2MGPTTask(MotionGeneratorTask):
     name = "t2m_gpt"
     library_name = "diffusers"
+    output_class = "pipelines.pipeline_t2m_gpt:T2MGPTPipeline"
+    card_import = "from pipelines.pipeline_t2m_gpt import T2MGPTPipeline"
 
     def __init__(self, data):
         super().__init__(data)
         cfg = self.config
         self.vqvae = load_vqvae(cfg.vqvae).to(data.device)  # frozen; only encodes up front and decodes in metrics
         ds = data.dataset
-        self.captions = CaptionEmbeddings.build(cfg.text_encoder, [c for s in ds for c in split_captions(ds[s])])
+        self.captions = self.caption_embeddings(mirrored=False)  # the codes are of the unflipped motions
         self.codes = {cfg.train_split: encode_split_to_codes(self.vqvae, ds[cfg.train_split], cfg.max_frames)}
         if cfg.validation_split and cfg.validation_split in ds:
             self.codes[cfg.validation_split] = encode_split_to_codes(self.vqvae, ds[cfg.validation_split], cfg.max_frames)
@@ -85,36 +85,8 @@ class T2MGPTTask(TrainingTask):
         out = model(text_embeds=text, **inputs)
         return out.loss.detach() * batch["codes"].shape[0], batch["codes"].shape[0]
 
-    def pipeline(self, model):
-        from pipelines.pipeline_t2m_gpt import T2MGPTPipeline
-
-        return T2MGPTPipeline(vqvae=self.vqvae, prior=model)
-
-    def generation_metrics(self, model, evaluator, generator):
-        pipe = self.pipeline(model)
-        pipe.set_progress_bar_config(disable=True)
-        return motion_generation_metrics(
-            pipe, evaluator, self.data.dataset[self.config.validation_split], self.config.metrics_num_samples,
-            self.config.metrics_inference_steps, generator,
-        )
-
-    def save_final(self, model, output_dir):
-        self.pipeline(model).save_pretrained(output_dir)
-
-    @staticmethod
-    def load_final(output_dir):
-        from pipelines.pipeline_t2m_gpt import T2MGPTPipeline
-
-        return T2MGPTPipeline.from_pretrained(output_dir)
-
-    def card_usage(self) -> str:
-        return (
-            "import torch\n"
-            "from pipelines.pipeline_t2m_gpt import T2MGPTPipeline\n\n"
-            "pipe = T2MGPTPipeline.from_pretrained(REPO)\n"
-            "out = pipe(\"A person is smiling softly\", seconds=6, generator=torch.Generator().manual_seed(0))\n"
-            "out.save_livelink_csv(\"smile.csv\")"
-        )
+    def pipeline_components(self, model):
+        return {"vqvae": self.vqvae, "prior": model}
 
     def card_tags(self):
         return super().card_tags() + ["text-to-motion", "t2m-gpt"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from .data import motion_collator
 from .task import TrainingTask
 
 
 class VQVAETask(TrainingTask):
     name = "vqvae"
     library_name = "transformers"
+    output_class = "pipelines.modeling_vqvae:Express4DVQVAE"
 
     def build_model(self):
         from pipelines.modeling_vqvae import Express4DVQVAE
@@ -24,14 +24,6 @@ class VQVAETask(TrainingTask):
         preset = kwargs.pop("preset", "small")
         kwargs.setdefault("fps", self.data.fps)
         return Express4DVQVAE.from_preset(preset, stats=self.data.stats, **kwargs).train()
-
-    def train_dataset(self):
-        cfg = self.config
-        collate = motion_collator(self.data.stats, cfg.max_frames, True, cfg.max_offset, cfg.flip_prob, cfg.seed)
-        return self.data.dataset[cfg.train_split], collate
-
-    def _validation_dataset(self, split):
-        return split, motion_collator(self.data.stats, self.config.max_frames, False, None, 0.0, self.config.seed)
 
     def training_loss(self, model, batch):
         out = model(batch["motion"], attention_mask=batch["mask"])
@@ -48,15 +40,6 @@ class VQVAETask(TrainingTask):
     def validation_loss(self, model, batch, generator):
         out = model(batch["motion"], attention_mask=batch["mask"])
         return out.loss.detach() * batch["motion"].shape[0], batch["motion"].shape[0]
-
-    def save_final(self, model, output_dir):
-        model.save_pretrained(output_dir)
-
-    @staticmethod
-    def load_final(output_dir):
-        from pipelines.modeling_vqvae import Express4DVQVAE
-
-        return Express4DVQVAE.from_pretrained(output_dir)
 
     def card_usage(self) -> str:
         return (

@@ -154,9 +154,9 @@ def train(config: TrainingConfig) -> dict:
 
     ema = None
     if config.use_ema:
-        from diffusers.training_utils import EMAModel
+        from training.ema import build_ema
 
-        ema = EMAModel(model.parameters(), decay=config.ema_decay)
+        ema = build_ema(model.parameters(), config.ema_decay, config.ema_warmup)
 
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
