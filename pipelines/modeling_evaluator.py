@@ -34,7 +34,7 @@ from transformers.utils import ModelOutput
 from express4d_dataset.motion import MotionStats
 
 from .configuration_evaluator import Express4DEvaluatorConfig
-from .text_encoding import encode_prompts, load_text_encoder, text_embedding_dim
+from .text_encoding import encode_prompts, load_cached_text_encoder, text_embedding_dim
 
 logger = logging.getLogger(__name__)
 
@@ -188,9 +188,10 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
         self.__dict__["_frozen_text_encoder"] = (text_encoder, tokenizer)
 
     def get_text_encoder(self):
-        """``(text_encoder, tokenizer)``, loading ``config.text_encoder_name_or_path`` on first use."""
+        """``(text_encoder, tokenizer)``, loading ``config.text_encoder_name_or_path`` on first use
+        (once per process: shared with the pipelines and other evaluators naming the same encoder)."""
         if self.__dict__.get("_frozen_text_encoder") is None:
-            encoder, tokenizer = load_text_encoder(self.config.text_encoder_name_or_path)
+            encoder, tokenizer = load_cached_text_encoder(self.config.text_encoder_name_or_path)
             self.set_text_encoder(encoder, tokenizer)
         return self.__dict__["_frozen_text_encoder"]
 

@@ -7,7 +7,8 @@ skip; a stack uses dilations ``rate ** (depth-1), ..., 1`` (9, 3, 1 by default).
 
 The quantiser keeps an exponential moving average of the code sums and counts (decay 0.99);
 codes whose EMA count drops below ``reset_threshold`` are replaced by random encoder outputs of
-the current batch; the codebook is initialised from the first training batch.  Padded frames
+the current batch; the codebook is initialised from the first training batch.  Under
+``torch.distributed`` (DDP) these updates are synchronised across ranks (see ``EMACodebook``).  Padded frames
 (``attention_mask`` False) take part in neither the EMA statistics nor the losses.
 
 The model works on *normalised* motions ``[B, T, 61]``; ``motion_mean`` / ``motion_std`` in the
@@ -23,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
@@ -89,12 +91,29 @@ class MotionDecoder(nn.Sequential):
         super().__init__(*layers)
 
 
+def _distributed_world_size() -> int:
+    """``torch.distributed`` world size, 1 when it is unavailable or not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
 class EMACodebook(nn.Module):
     """Codebook ``[K, D]`` updated by EMA of assigned encoder outputs, with dead-code reset.
 
     Buffers (all saved in the state dict): ``codebook`` [K, D], ``code_sum`` [K, D],
     ``code_count`` [K], ``initialized`` (0/1 flag).
+
+    Under ``torch.distributed`` (initialised, world size > 1; e.g. DDP training) the training-time
+    updates are collective, so every rank keeps the same codebook: the per-batch code sums and
+    counts are all-reduced before the EMA update, and the rows used to initialise the codebook or
+    reset dead codes are drawn from the candidates of all ranks (each rank offers ``K`` random rows
+    of its batch; rank 0 picks ``K`` of them and broadcasts them).  Every rank must therefore run the
+    training forward together.  Set ``sync_distributed = False`` to opt out (rank-local updates).
+    A single process behaves exactly as without ``torch.distributed``.
     """
+
+    sync_distributed: bool = True
 
     def __init__(self, codebook_size: int, code_dim: int, decay: float, reset_threshold: float):
         super().__init__()
@@ -125,9 +144,29 @@ class EMACodebook(nn.Module):
         perm = torch.randperm(x.shape[0], generator=generator, device=draw_device)
         return x[perm.to(x.device)[: self.codebook_size]]
 
+    def _world_size(self) -> int:
+        return _distributed_world_size() if self.sync_distributed else 1
+
+    def _shared_random_rows(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """``K`` random rows of the (global) batch, identical on every rank when distributed."""
+        rows = self._random_rows(x, generator)
+        world = self._world_size()
+        if world == 1:
+            return rows
+        rows = rows.contiguous()
+        candidates = [torch.empty_like(rows) for _ in range(world)]
+        dist.all_gather(candidates, rows)
+        if dist.get_rank() == 0:
+            pool = torch.cat(candidates)
+            draw_device = pool.device if generator is None else generator.device
+            pick = torch.randperm(pool.shape[0], generator=generator, device=draw_device)[: self.codebook_size]
+            rows = pool[pick.to(pool.device)].contiguous()
+        dist.broadcast(rows, src=0)
+        return rows
+
     @torch.no_grad()
     def initialize(self, x: torch.Tensor, generator: torch.Generator | None = None) -> None:
-        rows = self._random_rows(x.float(), generator)
+        rows = self._shared_random_rows(x.float(), generator)
         self.codebook.copy_(rows)
         self.code_sum.copy_(rows)
         self.code_count.fill_(1.0)
@@ -135,18 +174,28 @@ class EMACodebook(nn.Module):
 
     @torch.no_grad()
     def ema_update(self, x: torch.Tensor, codes: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """EMA update from valid encoder outputs ``x`` [N, D] and their codes [N]; returns the reset mask [K]."""
+        """EMA update from valid encoder outputs ``x`` [N, D] and their codes [N]; returns the reset mask [K].
+
+        Distributed (see the class docstring): the batch sums and counts are summed over ranks first.
+        """
         x = x.float()
         onehot = torch.zeros(self.codebook_size, x.shape[0], device=x.device)
         onehot.scatter_(0, codes.view(1, -1), 1.0)
         batch_sum = onehot @ x
         batch_count = onehot.sum(-1)
+        distributed = self._world_size() > 1
+        if distributed:
+            dist.all_reduce(batch_sum)
+            dist.all_reduce(batch_count)
         mu = self.decay
         self.code_sum.mul_(mu).add_(batch_sum, alpha=1 - mu)
         self.code_count.mul_(mu).add_(batch_count, alpha=1 - mu)
         alive = self.code_count >= self.reset_threshold
         updated = self.code_sum / self.code_count.clamp(min=1e-6)[:, None]
-        random_rows = self._random_rows(x, generator)
+        if distributed and bool(alive.all()):  # same answer on every rank: skip the row exchange
+            self.codebook.copy_(updated)
+            return ~alive
+        random_rows = self._shared_random_rows(x, generator)
         self.codebook.copy_(torch.where(alive[:, None], updated, random_rows))
         return ~alive
 
@@ -368,9 +417,11 @@ class Express4DVQVAE(Express4DVQVAEPreTrainedModel):
         elif not bool(self.quantizer.initialized):
             raise ValueError("Express4DVQVAE.forward: the codebook is not initialised; run a training step or load a checkpoint")
         codes = self.quantizer.nearest(flat.detach())
+        # dequantise with the codebook the codes were chosen from, before the EMA update / dead-code
+        # reset changes it (as T2M-GPT does): decoder input and commitment target match ``codes``
+        z_q = self.quantizer.codebook[codes].to(flat.dtype)  # advanced indexing: a copy, not a view
         if self.training:
             num_reset = int(self.quantizer.ema_update(flat[valid].detach(), codes[valid], generator).sum())
-        z_q = self.quantizer.codebook[codes].to(flat.dtype)
 
         # masked commitment loss MSE(z_e, sg(z_q)) over valid latent steps
         vm = valid.to(flat.dtype)[:, None]

@@ -239,9 +239,6 @@ class Express4DPipelineOutput(BaseOutput):
 # Editing inputs (motion prefix / keyframes) and the pipeline
 # --------------------------------------------------------------------------------------------
 
-_DEFAULT_ENCODERS: dict[str, tuple] = {}
-"""Process-wide cache of default text encoders loaded by name (``text_encoder_name`` in the denoiser config)."""
-
 PIPELINE_CODE_FILE = "pipeline_express4d.py"
 _PIPELINE_CODE = '''"""Loader shim so that `DiffusionPipeline.from_pretrained(folder_or_repo, custom_pipeline="pipeline_express4d",
 trust_remote_code=True)` finds Express4DPipeline.  The code itself lives in the `express4d` package
@@ -470,27 +467,15 @@ class Express4DPipeline(DiffusionPipeline):
         return self._interrupt
 
     # ------------------------------------------------------------------ text
-    def get_text_encoder(self):
-        """``(text_encoder, tokenizer)``: the components, or the denoiser's named default encoder (cached)."""
-        from .text_encoding import load_text_encoder, text_embedding_dim
+    def get_text_encoder(self, device: torch.device | str | None = None):
+        """``(text_encoder, tokenizer)``: the components, or the denoiser's named default encoder
+        (loaded once per process; moved to ``device`` when given)."""
+        from .text_encoding import resolve_text_encoder
 
-        text_encoder, tokenizer = self.text_encoder, self.tokenizer
-        if (text_encoder is None) != (tokenizer is None):
-            raise ValueError("text_encoder and tokenizer must be given together (or both left None for the default encoder)")
-        if text_encoder is None:
-            name = self.denoiser.config.text_encoder_name
-            if name not in _DEFAULT_ENCODERS:
-                logger.info("Loading the text encoder %r named in the denoiser config", name)
-                _DEFAULT_ENCODERS[name] = load_text_encoder(name)
-            text_encoder, tokenizer = _DEFAULT_ENCODERS[name]
-        dim = text_embedding_dim(text_encoder)
-        if dim != self.denoiser.config.text_embed_dim:
-            raise ValueError(
-                f"text encoder: produces {dim}-d embeddings but the denoiser expects text_embed_dim="
-                f"{self.denoiser.config.text_embed_dim}; use the encoder the checkpoint was trained with "
-                f"({self.denoiser.config.text_encoder_name!r})"
-            )
-        return text_encoder, tokenizer
+        config = self.denoiser.config
+        return resolve_text_encoder(
+            self.text_encoder, self.tokenizer, config.text_encoder_name, config.text_embed_dim, "denoiser", device
+        )
 
     def encode_prompt(
         self,
@@ -504,9 +489,7 @@ class Express4DPipeline(DiffusionPipeline):
         ``negative_prompt`` is given.  Each text is encoded once per call, not per step."""
         from .text_encoding import encode_prompts
 
-        text_encoder, tokenizer = self.get_text_encoder()
-        if next(text_encoder.parameters()).device != torch.device(device) and text_encoder is not self.text_encoder:
-            text_encoder.to(device)
+        text_encoder, tokenizer = self.get_text_encoder(device)
         dtype = self.denoiser.dtype
         texts = list(prompt) + (list(negative_prompt) if (do_classifier_free_guidance and negative_prompt) else [])
         emb = encode_prompts(text_encoder, tokenizer, texts, device=device, dtype=dtype)

@@ -2,8 +2,8 @@
 
 Called like :class:`~pipelines.pipeline_express4d.Express4DPipeline` and returning the same
 :class:`~pipelines.pipeline_express4d.Express4DPipelineOutput`, so the benchmark and the CLI treat
-both baselines alike.  Prompt, length, output-rate and text-encoder handling are the shared
-helpers of ``pipeline_express4d``.
+both baselines alike.  Prompt, length and output-rate handling are the shared helpers of
+``pipeline_express4d``; the text encoder is resolved by ``text_encoding.resolve_text_encoder``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from .denoiser_mdm import check_no_pickle_only_weights
 from .modeling_t2m_gpt import T2MGPTModel  # noqa: F401
 from .modeling_vqvae import Express4DVQVAE  # noqa: F401
 from .pipeline_express4d import (
-    _DEFAULT_ENCODERS,
     Express4DPipelineOutput,
     LengthInput,
     PromptInput,
@@ -167,35 +166,21 @@ class T2MGPTPipeline(DiffusionPipeline):
         return MotionStats(mean=self.vqvae.config.motion_mean, std=self.vqvae.config.motion_std)
 
     # ------------------------------------------------------------------ text
-    def get_text_encoder(self):
-        """``(text_encoder, tokenizer)``: the components, or the prior's named default encoder (cached)."""
-        from .text_encoding import load_text_encoder, text_embedding_dim
+    def get_text_encoder(self, device: torch.device | str | None = None):
+        """``(text_encoder, tokenizer)``: the components, or the prior's named default encoder
+        (loaded once per process; moved to ``device`` when given)."""
+        from .text_encoding import resolve_text_encoder
 
-        text_encoder, tokenizer = self.text_encoder, self.tokenizer
-        if (text_encoder is None) != (tokenizer is None):
-            raise ValueError("text_encoder and tokenizer must be given together (or both left None for the default encoder)")
-        if text_encoder is None:
-            name = self.prior.config.text_encoder_name
-            if name not in _DEFAULT_ENCODERS:
-                logger.info("Loading the text encoder %r named in the prior config", name)
-                _DEFAULT_ENCODERS[name] = load_text_encoder(name)
-            text_encoder, tokenizer = _DEFAULT_ENCODERS[name]
-        dim = text_embedding_dim(text_encoder)
-        if dim != self.prior.config.text_embed_dim:
-            raise ValueError(
-                f"text encoder: produces {dim}-d embeddings but the prior expects text_embed_dim="
-                f"{self.prior.config.text_embed_dim}; use the encoder the checkpoint was trained with "
-                f"({self.prior.config.text_encoder_name!r})"
-            )
-        return text_encoder, tokenizer
+        config = self.prior.config
+        return resolve_text_encoder(
+            self.text_encoder, self.tokenizer, config.text_encoder_name, config.text_embed_dim, "prior", device
+        )
 
     def encode_prompt(self, prompt: list[str], device: torch.device, num_motions_per_prompt: int = 1) -> torch.Tensor:
         """Pooled text embeddings ``[B * n, D]`` (each prompt encoded once, repeated per motion)."""
         from .text_encoding import encode_prompts
 
-        text_encoder, tokenizer = self.get_text_encoder()
-        if next(text_encoder.parameters()).device != torch.device(device) and text_encoder is not self.text_encoder:
-            text_encoder.to(device)
+        text_encoder, tokenizer = self.get_text_encoder(device)
         emb = encode_prompts(text_encoder, tokenizer, list(prompt), device=device, dtype=self.prior.dtype)
         return emb.repeat_interleave(num_motions_per_prompt, dim=0)
 

@@ -2,8 +2,10 @@
 
 Any transformers text model with a tokenizer works:
 
-* ``CLIPTextModel`` (the paper's CLIP ViT-B/32 text tower): its ``pooler_output`` (the EOS token
-  after the final layer norm).
+* CLIP (the paper's ViT-B/32 text tower), loaded as ``CLIPTextModelWithProjection``: its
+  ``text_embeds``, i.e. ``text_projection(pooler_output)`` -- what MDM and T2M-GPT get from
+  ``clip.encode_text`` (not L2-normalised).  A plain ``CLIPTextModel`` (no projection) gives its
+  ``pooler_output`` (the EOS token after the final layer norm).
 * BERT-like sentence encoders (the offline default, all-MiniLM-L6-v2): attention-masked mean
   pooling over the last hidden state, followed by L2 normalisation when the model's
   sentence-transformers ``modules.json`` lists a ``Normalize`` module (it does for MiniLM).
@@ -73,16 +75,48 @@ def _is_clip(text_encoder) -> bool:
     return "clip" in str(getattr(getattr(text_encoder, "config", None), "model_type", "")).lower()
 
 
+def _clip_projection(text_encoder) -> torch.nn.Linear | None:
+    """The CLIP text model's ``text_projection`` layer, or None (not CLIP, or a plain ``CLIPTextModel``)."""
+    if not _is_clip(text_encoder):
+        return None
+    projection = getattr(text_encoder, "text_projection", None)
+    return projection if isinstance(projection, torch.nn.Linear) else None
+
+
+def _load_clip_text_encoder(path: str, config):
+    """CLIP's text tower with its projection (``CLIPTextModelWithProjection``) from a full CLIP or a
+    text-only checkpoint; a checkpoint without projection weights loads as ``CLIPTextModel`` (warned)."""
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    text_config = getattr(config, "text_config", None)
+    if text_config is not None:  # a full CLIPModel checkpoint: the projection size is the top-level one
+        text_config.projection_dim = int(config.projection_dim)
+        kwargs = {"config": text_config}
+    else:
+        kwargs = {}
+    text_encoder, info = CLIPTextModelWithProjection.from_pretrained(
+        path, use_safetensors=None, output_loading_info=True, **kwargs
+    )
+    if any(key.startswith("text_projection.") for key in info.get("missing_keys", ())):
+        logger.warning(
+            "The CLIP checkpoint %s has no text_projection weights; using CLIPTextModel's pooled output "
+            "(pre-projection) as the text embedding", path,
+        )
+        text_encoder = CLIPTextModel.from_pretrained(path, use_safetensors=None, **kwargs)
+    return text_encoder
+
+
 def load_text_encoder(name_or_path: str | None = None):
     """Load a frozen text encoder and its tokenizer: ``(text_encoder, tokenizer)``.
 
     ``name_or_path``: None / :data:`DEFAULT_TEXT_ENCODER` (offline all-MiniLM-L6-v2), a local
     folder, or a Hub id (needs the network or a populated Hub cache).  CLIP checkpoints load as
-    ``CLIPTextModel`` (text tower only), anything else with ``AutoModel``.  The model is put in
-    eval mode with ``requires_grad=False``; whether embeddings are L2-normalised is read from the
-    folder's sentence-transformers ``modules.json`` and stored in the config.
+    ``CLIPTextModelWithProjection`` (text tower and projection), anything else with ``AutoModel``.
+    The model is put in eval mode with ``requires_grad=False``; whether embeddings are
+    L2-normalised is read from the folder's sentence-transformers ``modules.json`` and stored in
+    the config.
     """
-    from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPTextModel
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     path = resolve_text_encoder_path(name_or_path)
     try:
@@ -93,7 +127,7 @@ def load_text_encoder(name_or_path: str | None = None):
             f"or None for the offline default {DEFAULT_TEXT_ENCODER!r}"
         ) from None
     if config.model_type in ("clip", "clip_text_model"):
-        text_encoder = CLIPTextModel.from_pretrained(path, use_safetensors=None)
+        text_encoder = _load_clip_text_encoder(path, config)
     else:
         text_encoder = AutoModel.from_pretrained(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -122,8 +156,12 @@ def freeze_text_encoder(text_encoder):
 
 
 def text_embedding_dim(text_encoder) -> int:
-    """Size of the pooled embedding :func:`encode_prompts` returns for this encoder."""
+    """Size of the pooled embedding :func:`encode_prompts` returns for this encoder (CLIP with a
+    projection: the projection size, e.g. 512 for ViT-B/32)."""
     config = text_encoder.config
+    projection = _clip_projection(text_encoder)
+    if projection is not None:
+        return int(projection.out_features)
     if _is_clip(text_encoder):
         text_config = getattr(config, "text_config", config)
         return int(text_config.hidden_size)
@@ -149,8 +187,9 @@ def encode_prompts(
 ) -> torch.Tensor:
     """Pooled embeddings ``[B, D]`` for ``prompts``; ``""`` gives the all-zeros (unconditional) vector.
 
-    CLIP text models return ``pooler_output``; other encoders attention-masked mean pooling of the
-    last hidden state, L2-normalised when the encoder's sentence-transformers config says so.
+    CLIP text models return ``text_embeds`` (``text_projection(pooler_output)``, as CLIP's
+    ``encode_text``), or ``pooler_output`` when they have no projection; other encoders
+    attention-masked mean pooling of the last hidden state, L2-normalised when the encoder's sentence-transformers config says so.
     ``device`` defaults to the encoder's device, ``dtype`` to float32.
     """
     if isinstance(prompts, str):
@@ -173,7 +212,8 @@ def encode_prompts(
     tokens = {k: v.to(enc_device) for k, v in tokens.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     if _is_clip(text_encoder):
         tokens.pop("token_type_ids", None)
-        pooled = text_encoder(**tokens).pooler_output
+        output = text_encoder(**tokens)
+        pooled = output.text_embeds if _clip_projection(text_encoder) is not None else output.pooler_output
     else:
         hidden = text_encoder(**tokens).last_hidden_state
         mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -182,3 +222,52 @@ def encode_prompts(
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
     out[keep] = pooled.to(device=device, dtype=dtype)
     return out
+
+
+_LOADED_TEXT_ENCODERS: dict[str, tuple] = {}
+"""Process-wide cache of frozen text encoders loaded by name: ``{resolved path: (text_encoder, tokenizer)}``."""
+
+
+def load_cached_text_encoder(name_or_path: str | None = None):
+    """:func:`load_text_encoder`, loaded once per process and name (the default aliases share one entry).
+
+    The pipelines and the evaluator share these frozen encoders; treat them as read-only (moving
+    one to another device moves it for every user).
+    """
+    key = resolve_text_encoder_path(name_or_path)
+    if key not in _LOADED_TEXT_ENCODERS:
+        logger.info("Loading the text encoder %r", name_or_path or DEFAULT_TEXT_ENCODER)
+        _LOADED_TEXT_ENCODERS[key] = load_text_encoder(name_or_path)
+    return _LOADED_TEXT_ENCODERS[key]
+
+
+def resolve_text_encoder(
+    text_encoder,
+    tokenizer,
+    name: str | None,
+    expected_dim: int,
+    owner: str,
+    device: torch.device | str | None = None,
+):
+    """``(text_encoder, tokenizer)`` for a model whose config names its encoder and embedding size.
+
+    ``text_encoder`` / ``tokenizer``: given components (both or neither); when both are None the
+    encoder ``name`` is loaded once per process (:func:`load_cached_text_encoder`) and, when
+    ``device`` is given, moved there (given components are left where they are: the caller owns
+    them).  Raises when only one of the two is given, or when the encoder's embedding size differs
+    from ``expected_dim`` (``owner``, e.g. ``"denoiser"`` or ``"prior"``, names the model in the message).
+    """
+    if (text_encoder is None) != (tokenizer is None):
+        raise ValueError("text_encoder and tokenizer must be given together (or both left None for the default encoder)")
+    cached = text_encoder is None
+    if cached:
+        text_encoder, tokenizer = load_cached_text_encoder(name)
+    dim = text_embedding_dim(text_encoder)
+    if dim != int(expected_dim):
+        raise ValueError(
+            f"text encoder: produces {dim}-d embeddings but the {owner} expects text_embed_dim={expected_dim}; "
+            f"use the encoder the checkpoint was trained with ({name!r})"
+        )
+    if cached and device is not None and next(text_encoder.parameters()).device != torch.device(device):
+        text_encoder.to(device)
+    return text_encoder, tokenizer

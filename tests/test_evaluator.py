@@ -156,3 +156,18 @@ def test_default_sentence_encoder_embeds_texts():
     model = Express4DEvaluator(Express4DEvaluatorConfig(**TINY)).eval()
     emb = model.embed_texts(["A person squints", "A person pouts"])
     assert emb.shape == (2, 12) and np.isfinite(emb).all() and not np.allclose(emb[0], emb[1])
+
+
+def test_named_text_encoder_is_loaded_once_per_process(text_folder, tmp_path):
+    """Evaluators (and pipelines) naming the same encoder share one frozen copy; it is still not saved."""
+    from safetensors.torch import load_file
+
+    from pipelines.text_encoding import load_cached_text_encoder
+
+    first, second = make(text_folder, seed=1), make(text_folder, seed=2)
+    encoder, tokenizer = first.get_text_encoder()
+    assert second.get_text_encoder()[0] is encoder and load_cached_text_encoder(text_folder) == (encoder, tokenizer)
+    assert not encoder.training and not any(p.requires_grad for p in encoder.parameters())
+    first.save_pretrained(tmp_path)
+    keys = load_file(str(tmp_path / "model.safetensors")).keys()
+    assert all(k.split(".")[0] in {"movement_encoder", "motion_encoder", "text_projection"} for k in keys)

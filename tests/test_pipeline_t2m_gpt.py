@@ -173,6 +173,10 @@ def test_saved_without_text_encoder_loads_it_by_name(pipe, tmp_path):
     assert loaded.text_encoder is None
     np.testing.assert_allclose(loaded("happy", num_frames=8, generator=gen()).motions[0], reference.motions[0], atol=1e-6)
     assert loaded.get_text_encoder()[0] is loaded.get_text_encoder()[0]  # loaded once, cached
+    from pipelines.text_encoding import load_cached_text_encoder
+
+    shared = load_cached_text_encoder(loaded.prior.config.text_encoder_name)  # the process-wide cache
+    assert loaded.get_text_encoder(device="cpu") == shared
 
 
 def test_default_text_encoder_from_package(tmp_path):

@@ -9,7 +9,9 @@ from pipelines.text_encoding import (
     DEFAULT_TEXT_ENCODER,
     NORMALIZE_ATTR,
     encode_prompts,
+    load_cached_text_encoder,
     load_text_encoder,
+    resolve_text_encoder,
     resolve_text_encoder_path,
     text_embedding_dim,
 )
@@ -113,3 +115,96 @@ def test_default_encoder_is_offline_minilm():
     assert not emb[3].any()
     # a sentence encoder: paraphrases are closer than different expressions
     assert float(emb[0] @ emb[1]) > float(emb[0] @ emb[2])
+
+
+def _tiny_clip_text_config(tokenizer, **overrides):
+    from transformers import CLIPTextConfig
+
+    kwargs = dict(
+        vocab_size=tokenizer.vocab_size, hidden_size=24, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        max_position_embeddings=32, eos_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id, projection_dim=12,
+    )
+    kwargs.update(overrides)
+    return CLIPTextConfig(**kwargs)
+
+
+def test_clip_with_projection_embeds_like_encode_text(bert):
+    """MDM / T2M-GPT condition on CLIP's encode_text: text_projection(pooler_output), not pooler_output."""
+    from transformers import CLIPTextModelWithProjection
+
+    _, tokenizer = bert
+    torch.manual_seed(0)
+    clip = CLIPTextModelWithProjection(_tiny_clip_text_config(tokenizer)).eval()
+    assert text_embedding_dim(clip) == 12  # the projection size, not hidden_size=24
+    emb = encode_prompts(clip, tokenizer, ["a person is smiling", "sad", ""])
+    assert emb.shape == (3, 12)
+    for i, text in enumerate(["a person is smiling", "sad"]):
+        ids = tokenizer(text, return_tensors="pt")
+        with torch.no_grad():
+            pooled = clip.text_model(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"]).pooler_output
+            expected = clip.text_projection(pooled)[0]
+        np.testing.assert_allclose(emb[i].numpy(), expected.numpy(), atol=1e-5)
+    assert not emb[2].any()
+
+
+def test_load_clip_checkpoints_with_their_projection(tmp_path, bert, caplog):
+    from transformers import CLIPConfig, CLIPModel, CLIPTextModel, CLIPTextModelWithProjection
+
+    _, tokenizer = bert
+    text_config = _tiny_clip_text_config(tokenizer)
+    torch.manual_seed(0)
+    full = CLIPModel(CLIPConfig(
+        text_config=text_config.to_dict(), projection_dim=12,
+        vision_config=dict(hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, image_size=8, patch_size=4),
+    )).eval()
+    folders = {name: tmp_path / name for name in ("full", "text", "no_projection")}
+    full.save_pretrained(folders["full"])
+    CLIPTextModelWithProjection(text_config).save_pretrained(folders["text"])
+    CLIPTextModel(text_config).save_pretrained(folders["no_projection"])
+    for folder in folders.values():
+        tokenizer.save_pretrained(folder)
+
+    loaded, tok = load_text_encoder(str(folders["full"]))  # a full CLIPModel checkpoint -> its text tower + projection
+    assert isinstance(loaded, CLIPTextModelWithProjection) and text_embedding_dim(loaded) == 12
+    ids = tok(["a person is smiling"], return_tensors="pt")
+    with torch.no_grad():
+        expected = full.get_text_features(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"])
+    expected = expected if torch.is_tensor(expected) else expected.pooler_output
+    np.testing.assert_allclose(encode_prompts(loaded, tok, ["a person is smiling"]).numpy(), expected.numpy(), atol=1e-5)
+
+    loaded, _ = load_text_encoder(str(folders["text"]))
+    assert isinstance(loaded, CLIPTextModelWithProjection) and text_embedding_dim(loaded) == 12
+    with caplog.at_level("WARNING", logger="pipelines.text_encoding"):
+        loaded, _ = load_text_encoder(str(folders["no_projection"]))  # no projection weights: never a random one
+    assert type(loaded) is CLIPTextModel and text_embedding_dim(loaded) == 24
+    assert "has no text_projection weights" in caplog.text
+
+
+def test_resolve_text_encoder_checks_and_caches(tmp_path, bert, monkeypatch):
+    import pipelines.text_encoding as te
+
+    model, tokenizer = bert
+    with pytest.raises(ValueError, match="text_encoder and tokenizer must be given together"):
+        resolve_text_encoder(model, None, "enc", 16, "denoiser")
+    with pytest.raises(ValueError, match="text encoder: produces 16-d embeddings but the prior expects text_embed_dim=24; "
+                                         "use the encoder the checkpoint was trained with \\('enc'\\)"):
+        resolve_text_encoder(model, tokenizer, "enc", 24, "prior")
+    assert resolve_text_encoder(model, tokenizer, "enc", 16, "denoiser") == (model, tokenizer)
+
+    loads = []
+    monkeypatch.setattr(te, "_LOADED_TEXT_ENCODERS", {})
+    monkeypatch.setattr(te, "load_text_encoder", lambda name=None: loads.append(name) or (model, tokenizer))
+    monkeypatch.setattr(te, "resolve_text_encoder_path", lambda name=None: "/default" if name in (None, DEFAULT_TEXT_ENCODER) else name)
+    assert resolve_text_encoder(None, None, None, 16, "denoiser", device="cpu") == (model, tokenizer)
+    assert load_cached_text_encoder(DEFAULT_TEXT_ENCODER)[0] is model  # the aliases share one entry
+    assert resolve_text_encoder(None, None, DEFAULT_TEXT_ENCODER, 16, "prior")[0] is model
+    assert loads == [None]  # loaded once per process
+    moves = []
+    monkeypatch.setattr(model, "to", lambda device: moves.append(device))  # record instead of moving
+    resolve_text_encoder(model, tokenizer, None, 16, "denoiser", device="meta")
+    assert moves == []  # given components stay where their owner put them
+    resolve_text_encoder(None, None, None, 16, "denoiser", device="meta")
+    assert moves == ["meta"]  # the cached default follows the caller's device
+    with pytest.raises(ValueError, match="but the evaluator expects text_embed_dim=8"):
+        resolve_text_encoder(None, None, None, 8, "evaluator")

@@ -245,3 +245,170 @@ def test_tiny_vqvae_overfits_windows_of_a_real_capture(alex_rom_path):
     with torch.no_grad():
         mse = float(((model.decode(model.encode(motion)) - motion) ** 2).mean())
     assert mse < 0.1 * float(motion.var()), (mse, float(motion.var()))
+
+
+def test_forward_dequantises_with_the_codebook_before_the_update():
+    """A code assigned in this step and reset by the same EMA update must still give its pre-update
+    vector as z_q: the decoder input and the commitment target are the vector the input was quantised to."""
+    model = tiny_vqvae()
+    motion = sinusoid_motions(n=4, frames=64, seed=2)
+    trained_once(model, motion)
+    q = model.quantizer
+    with torch.no_grad():  # every code's EMA count collapses below the threshold -> all reset this step
+        q.code_sum.zero_()
+        q.code_count.zero_()
+    before = q.codebook.clone()
+    model.train()
+    out = model(motion, generator=torch.Generator().manual_seed(3))
+    assert int(out.num_reset_codes) == model.config.codebook_size
+    codes = out.codes.reshape(-1)
+    assert not torch.allclose(q.codebook[codes], before[codes])  # the assigned codes did move
+    with torch.no_grad():
+        z, _ = model.encode_latents(motion)
+        flat = z.transpose(1, 2).reshape(-1, z.shape[1])
+        z_q = before[codes]
+        expected_commitment = (flat - z_q).pow(2).mean()
+        expected_recon = model.decoder(z_q.view(z.shape[0], z.shape[2], -1).transpose(1, 2)).transpose(1, 2)
+    assert torch.allclose(out.commitment_loss, expected_commitment, rtol=1e-5)
+    assert torch.allclose(out.reconstruction, expected_recon, atol=1e-5)
+
+
+class _FakeReplicaGroup:
+    """A stand-in for ``torch.distributed`` with ``world`` ranks that all hold this rank's batch:
+    all_reduce sums the replicas, all_gather returns a copy per rank; records the calls made."""
+
+    def __init__(self, world=2, rank=0):
+        self.world, self.rank, self.calls = world, rank, []
+
+    def is_available(self):
+        return True
+
+    def is_initialized(self):
+        return True
+
+    def get_world_size(self):
+        return self.world
+
+    def get_rank(self):
+        return self.rank
+
+    def all_reduce(self, tensor):
+        self.calls.append("all_reduce")
+        tensor.mul_(self.world)
+
+    def all_gather(self, out, tensor):
+        self.calls.append("all_gather")
+        for o in out:
+            o.copy_(tensor)
+
+    def broadcast(self, tensor, src):
+        self.calls.append("broadcast")
+        assert src == 0
+
+
+def test_ema_update_sums_the_batch_statistics_over_ranks(monkeypatch):
+    """With torch.distributed initialised, the batch sums / counts are all-reduced before the EMA
+    update (two replicas of a batch update like one process on the batch twice) and the reset rows
+    go through the rank-0 broadcast; without it nothing collective is called."""
+    import pipelines.modeling_vqvae as vq
+
+    torch.manual_seed(0)
+    x = torch.randn(8, 3)
+    codes = torch.tensor([0, 0, 1, 1, 1, 2, 2, 2])  # code 3 unused -> reset
+    reference = EMACodebook(codebook_size=4, code_dim=3, decay=0.9, reset_threshold=1.0)
+    reference.initialize(x, torch.Generator().manual_seed(0))
+    state = {k: v.clone() for k, v in reference.state_dict().items()}
+    reference.ema_update(torch.cat([x, x]), torch.cat([codes, codes]), torch.Generator().manual_seed(1))
+
+    fake = _FakeReplicaGroup()
+    monkeypatch.setattr(vq, "dist", fake)
+    q = EMACodebook(codebook_size=4, code_dim=3, decay=0.9, reset_threshold=1.0)
+    q.load_state_dict(state)
+    reset = q.ema_update(x, codes, torch.Generator().manual_seed(1))
+    assert fake.calls == ["all_reduce", "all_reduce", "all_gather", "broadcast"]
+    assert reset.tolist() == [False, False, False, True]
+    assert torch.allclose(q.code_sum, reference.code_sum) and torch.allclose(q.code_count, reference.code_count)
+    assert torch.allclose(q.codebook[:3], reference.codebook[:3])
+    assert min_distance(q.codebook[3:], x).max() < 1e-6
+
+    fake.calls.clear()  # every code alive: no row exchange
+    q.code_count.fill_(100.0)
+    q.ema_update(x, codes, torch.Generator().manual_seed(1))
+    assert fake.calls == ["all_reduce", "all_reduce"]
+
+    fake.calls.clear()  # opted out: rank-local, like a single process
+    q.sync_distributed = False
+    q.load_state_dict(state)
+    q.ema_update(x, codes, torch.Generator().manual_seed(1))
+    assert fake.calls == []
+    single = EMACodebook(codebook_size=4, code_dim=3, decay=0.9, reset_threshold=1.0)
+    single.load_state_dict(state)
+    monkeypatch.undo()
+    single.ema_update(x, codes, torch.Generator().manual_seed(1))
+    for key in ("codebook", "code_sum", "code_count"):
+        assert torch.equal(getattr(q, key), getattr(single, key))
+
+
+def _ddp_codebook_worker(rank, world, init_file, chunks, state, out_dir):
+    """One rank of the gloo test below: initialise, then two EMA updates on this rank's chunk."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        x = chunks[rank]
+        q = EMACodebook(codebook_size=8, code_dim=3, decay=0.9, reset_threshold=1.0)
+        q.initialize(x, torch.Generator().manual_seed(100 + rank))
+        initial = q.codebook.clone()
+        q.load_state_dict(state)
+        results = {"initial": initial}
+        for step in range(2):
+            if step == 1:
+                q.code_count.fill_(100.0)  # all alive: the EMA path without resets
+                q.code_sum.copy_(q.codebook * 100.0)
+            reset = q.ema_update(x, q.nearest(x), torch.Generator().manual_seed(10 * step + rank))
+            results[step] = {k: v.clone() for k, v in q.state_dict().items()}
+            results[step]["reset"] = reset.clone()
+        torch.save(results, f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_codebook_updates_agree_across_two_gloo_ranks(tmp_path):
+    """Two real processes (gloo) with different-sized batches end with identical codebooks; the EMA
+    statistics equal one process updating on the concatenated batch, and every initial / reset row
+    is an encoder output of some rank's batch."""
+    import torch.multiprocessing as mp
+
+    g = torch.Generator().manual_seed(0)
+    chunks = [torch.randn(10, 3, generator=g), torch.randn(14, 3, generator=g)]
+    full = torch.cat(chunks)
+    single = EMACodebook(codebook_size=8, code_dim=3, decay=0.9, reset_threshold=1.0)
+    single.initialize(full, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        single.code_count[5:] = 0.0  # codes 5..7 will be reset
+    state = {k: v.clone() for k, v in single.state_dict().items()}
+    mp.spawn(_ddp_codebook_worker, args=(2, str(tmp_path / "init"), chunks, state, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    assert torch.equal(ranks[0]["initial"], ranks[1]["initial"])
+    assert min_distance(ranks[0]["initial"], full).max() < 1e-6
+    for step in range(2):
+        if step == 1:
+            single.code_count.fill_(100.0)
+            single.code_sum.copy_(single.codebook * 100.0)
+        reset = single.ema_update(full, single.nearest(full), torch.Generator().manual_seed(7))
+        a, b = ranks[0][step], ranks[1][step]
+        for key in ("codebook", "code_sum", "code_count", "reset"):
+            assert torch.equal(a[key], b[key]), (step, key)
+        assert torch.equal(a["reset"], reset)
+        assert torch.allclose(a["code_sum"], single.code_sum, atol=1e-6)
+        assert torch.allclose(a["code_count"], single.code_count, atol=1e-6)
+        alive = ~reset
+        assert torch.allclose(a["codebook"][alive], single.codebook[alive], atol=1e-6)
+        if step == 0:
+            assert reset.sum() >= 3
+            assert min_distance(a["codebook"][reset], full).max() < 1e-6
+            single.codebook.copy_(a["codebook"])  # same reset rows for the next step's comparison
+        else:
+            assert not reset.any()
