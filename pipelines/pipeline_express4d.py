@@ -332,7 +332,40 @@ def prepare_known_frames(
     return known, known_masks
 
 
-class Express4DPipeline(DiffusionPipeline):
+class SafePipelineIO:
+    """Mixin for both express4d pipelines: ``from_pretrained`` restricted to safetensors weights (never
+    unpickles), and ``save_pretrained`` (safetensors) that also writes a loader shim, so that
+    ``DiffusionPipeline.from_pretrained(dir, custom_pipeline=<shim name>, trust_remote_code=True)`` works.
+    Text encoder weights are only saved when they are components.
+
+    Subclasses set ``_weight_subfolders`` (checked for pickle-only weights) and the shim's file name and code.
+    """
+
+    _weight_subfolders: tuple[str, ...] = ()
+    _pipeline_code_file: str = ""
+    _pipeline_code: str = ""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        if kwargs.get("use_safetensors") is False:
+            raise ValueError(
+                f"{cls.__name__}.from_pretrained: use_safetensors=False is not supported; weights load from safetensors only"
+            )
+        folder = Path(str(pretrained_model_name_or_path))
+        if folder.is_dir():
+            for sub in cls._weight_subfolders:
+                check_no_pickle_only_weights(folder / sub, f"{sub} of")
+        kwargs["use_safetensors"] = True
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, include_pipeline_code: bool = True, **kwargs):
+        kwargs.setdefault("safe_serialization", True)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if include_pipeline_code:
+            Path(save_directory, self._pipeline_code_file).write_text(self._pipeline_code, encoding="utf-8")
+
+
+class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
     """Text -> facial motion (61 Live Link Face channels) with an :class:`MDMDenoiser` and a diffusers scheduler.
 
     Components:
@@ -353,6 +386,9 @@ class Express4DPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "text_encoder->denoiser"
     _optional_components = ["text_encoder", "tokenizer"]
+    _weight_subfolders = ("denoiser", "text_encoder")
+    _pipeline_code_file = PIPELINE_CODE_FILE
+    _pipeline_code = _PIPELINE_CODE
     _callback_tensor_inputs = ["latents", "x0_pred"]
 
     def __init__(self, denoiser, scheduler, text_encoder=None, tokenizer=None):
@@ -415,27 +451,6 @@ class Express4DPipeline(DiffusionPipeline):
         if scheduler is None:
             scheduler = DDPMScheduler(**cls.default_scheduler_config(denoiser.config.num_train_timesteps))
         return cls(denoiser=denoiser, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """``DiffusionPipeline.from_pretrained`` restricted to safetensors weights (never unpickles)."""
-        if kwargs.get("use_safetensors") is False:
-            raise ValueError("Express4DPipeline.from_pretrained: use_safetensors=False is not supported; weights load from safetensors only")
-        folder = Path(str(pretrained_model_name_or_path))
-        if folder.is_dir():
-            for sub in ("denoiser", "text_encoder"):
-                check_no_pickle_only_weights(folder / sub, f"{sub} of")
-        kwargs["use_safetensors"] = True
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-
-    def save_pretrained(self, save_directory, *args, include_pipeline_code: bool = True, **kwargs):
-        """``DiffusionPipeline.save_pretrained`` (safetensors) plus, by default, a ``pipeline_express4d.py``
-        shim so ``DiffusionPipeline.from_pretrained(dir, custom_pipeline="pipeline_express4d",
-        trust_remote_code=True)`` works.  Text encoder weights are only saved when they are components."""
-        kwargs.setdefault("safe_serialization", True)
-        super().save_pretrained(save_directory, *args, **kwargs)
-        if include_pipeline_code:
-            Path(save_directory, PIPELINE_CODE_FILE).write_text(_PIPELINE_CODE, encoding="utf-8")
 
     # ------------------------------------------------------------------ properties
     @property

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -20,7 +19,6 @@ from diffusers import DiffusionPipeline
 from express4d_dataset.arkit import CHANNEL_NAMES, NUM_CHANNELS
 from express4d_dataset.motion import MotionStats
 
-from .denoiser_mdm import check_no_pickle_only_weights
 # Imported so that `pipelines.modeling_vqvae` / `pipelines.modeling_t2m_gpt` are in sys.modules: the
 # library names diffusers records in model_index.json for these components.
 from .modeling_t2m_gpt import T2MGPTModel  # noqa: F401
@@ -29,6 +27,7 @@ from .pipeline_express4d import (
     Express4DPipelineOutput,
     LengthInput,
     PromptInput,
+    SafePipelineIO,
     SecondsInput,
     check_num_motions_per_prompt,
     check_output_fps,
@@ -71,7 +70,7 @@ def round_to_codes(lengths: Sequence[int], frames_per_code: int, max_codes: int,
     return codes
 
 
-class T2MGPTPipeline(DiffusionPipeline):
+class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
     """Text -> facial motion (61 Live Link Face channels) with the T2M-GPT prior and the VQ-VAE decoder.
 
     Components:
@@ -91,6 +90,9 @@ class T2MGPTPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "text_encoder->prior->vqvae"
     _optional_components = ["text_encoder", "tokenizer"]
+    _weight_subfolders = ("vqvae", "prior", "text_encoder")
+    _pipeline_code_file = PIPELINE_CODE_FILE
+    _pipeline_code = _PIPELINE_CODE
 
     def __init__(self, vqvae, prior, text_encoder=None, tokenizer=None):
         super().__init__()
@@ -125,27 +127,6 @@ class T2MGPTPipeline(DiffusionPipeline):
             raise ValueError(f"prior: frames_per_code={gpt.frames_per_code} but the VQ-VAE decodes {factor} frames per code")
         if float(gpt.fps) != float(vq.fps):
             raise ValueError(f"prior: fps={gpt.fps} but the VQ-VAE's motions are at {vq.fps} fps")
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """``DiffusionPipeline.from_pretrained`` restricted to safetensors weights (never unpickles)."""
-        if kwargs.get("use_safetensors") is False:
-            raise ValueError("T2MGPTPipeline.from_pretrained: use_safetensors=False is not supported; weights load from safetensors only")
-        folder = Path(str(pretrained_model_name_or_path))
-        if folder.is_dir():
-            for sub in ("vqvae", "prior", "text_encoder"):
-                check_no_pickle_only_weights(folder / sub, f"{sub} of")
-        kwargs["use_safetensors"] = True
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-
-    def save_pretrained(self, save_directory, *args, include_pipeline_code: bool = True, **kwargs):
-        """``DiffusionPipeline.save_pretrained`` (safetensors) plus, by default, a ``pipeline_t2m_gpt.py`` shim
-        for ``DiffusionPipeline.from_pretrained(dir, custom_pipeline="pipeline_t2m_gpt", trust_remote_code=True)``.
-        The vqvae/ and prior/ folders also load alone with ``AutoModel.from_pretrained(..., trust_remote_code=True)``."""
-        kwargs.setdefault("safe_serialization", True)
-        super().save_pretrained(save_directory, *args, **kwargs)
-        if include_pipeline_code:
-            Path(save_directory, PIPELINE_CODE_FILE).write_text(_PIPELINE_CODE, encoding="utf-8")
 
     # ------------------------------------------------------------------ properties
     @property
