@@ -146,11 +146,93 @@ def _run_render(args) -> int:
     return 0
 
 
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent / "default_models"
+"""Where the bundled default pipelines live (``mdm/``, ``t2m_gpt/``), in Hub layout."""
+BUNDLED_MODELS = ("mdm", "t2m_gpt")
+SAMPLERS = {"dpm++": "DPMSolverMultistepScheduler", "ddim": "DDIMScheduler", "ddpm": "DDPMScheduler"}
+
+
+def resolve_model(name: str) -> str:
+    """``mdm`` / ``t2m_gpt`` -> the bundled folder; anything else is a folder or Hub id, as given."""
+    if name in BUNDLED_MODELS:
+        folder = DEFAULT_MODELS_DIR / name
+        if not (folder / "model_index.json").is_file():
+            raise FileNotFoundError(
+                f"--model {name}: the bundled default model is not in this installation ({folder}); "
+                "pass --model PATH_OR_HUB_ID of a trained Express4DPipeline or T2MGPTPipeline "
+                "(train one with training/train.py, see the README)"
+            )
+        return str(folder)
+    return name
+
+
+def _add_generate_command(sub) -> None:
+    gen = sub.add_parser(
+        "generate",
+        help="facial animation from text: Live Link Face CSV (60 fps), GIF (+ MP4) preview and curve plot per motion",
+    )
+    gen.add_argument("prompts", nargs="*", metavar="PROMPT", help='e.g. "A person is smiling softly and then raising their eyebrows"')
+    gen.add_argument("--prompts-file", default=None, help="a text file with one prompt per line (added to PROMPTs)")
+    gen.add_argument("--model", default="mdm", help="mdm | t2m_gpt (bundled defaults) or a pipeline folder / Hub id (default: mdm)")
+    gen.add_argument("--seconds", type=float, default=6.0, help="length of each motion (default 6, at most 9.8)")
+    gen.add_argument("--num", type=int, default=1, help="motions per prompt (default 1)")
+    gen.add_argument("--steps", type=int, default=20, help="sampling steps of a diffusion model (default 20)")
+    gen.add_argument("--sampler", choices=sorted(SAMPLERS), default="dpm++", help="diffusion sampler (default dpm++)")
+    gen.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale (default 2.5)")
+    gen.add_argument("--seed", type=int, default=0, help="seed; motion k uses seed + k (default 0)")
+    gen.add_argument("--out", default="express4d_out", help="output folder (default: express4d_out)")
+    gen.add_argument("--size", type=int, default=256, help="preview size in pixels (default 256)")
+    gen.add_argument("--no-mp4", action="store_true", help="skip the MP4 preview even when ffmpeg is available")
+    gen.set_defaults(func=_run_generate)
+
+
+def _run_generate(args) -> int:
+    import torch
+
+    from pipelines.benchmark import load_motion_pipeline
+    from pipelines.render import render_csv
+
+    prompts = [p for p in args.prompts if p.strip()]
+    if args.prompts_file:
+        path = Path(args.prompts_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"--prompts-file {path} not found")
+        prompts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not prompts:
+        raise ValueError('give at least one PROMPT (e.g. "A person is smiling softly") or --prompts-file FILE')
+    if args.num < 1:
+        raise ValueError(f"--num must be at least 1, got {args.num}")
+    pipe = load_motion_pipeline(resolve_model(args.model))
+    kwargs = {}
+    if hasattr(pipe, "denoiser"):  # the diffusion baseline: choose the sampler and its steps
+        import diffusers
+
+        pipe.scheduler = getattr(diffusers, SAMPLERS[args.sampler]).from_config(pipe.scheduler.config)
+        kwargs.update(num_inference_steps=args.steps, guidance_scale=args.guidance)
+    generators = [torch.Generator().manual_seed(args.seed + k) for k in range(len(prompts) * args.num)]
+    out = pipe(
+        prompts, seconds=args.seconds, num_motions_per_prompt=args.num, generator=generators,
+        output_fps=60, output_type="np", **kwargs,
+    )
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for csv_path, caption in zip(out.save_livelink_csv(out_dir), out.captions):
+        files = render_csv(csv_path, out_dir=out_dir, size=args.size, mp4=not args.no_mp4)
+        print(f"{caption!r}")
+        print(f"  animation (Live Link Face CSV, 60 fps): {csv_path}")
+        for kind in ("gif", "mp4", "png"):
+            if kind in files:
+                label = {"gif": "preview GIF", "mp4": "preview MP4", "png": "channel curves"}[kind]
+                print(f"  {label}: {files[kind]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="express4d", description="Text-to-facial-motion on the Express4D corpus.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show library log messages")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(sub)
+    _add_generate_command(sub)
     _add_evaluate_command(sub)
     _add_render_command(sub)
     return parser

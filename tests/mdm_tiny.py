@@ -74,3 +74,18 @@ class CallCounter:
 
     def remove(self):
         self.handle.remove()
+
+
+def tiny_t2m_gpt(folder, seed=0):
+    from pipelines import Express4DVQVAE, T2MGPTModel, T2MGPTPipeline
+
+    text_encoder, tokenizer = tiny_bert(folder, hidden_size=16, seed=seed)
+    torch.manual_seed(seed)
+    vqvae = Express4DVQVAE.from_preset("small", width=16, code_dim=8, codebook_size=8, depth=1, stats=tiny_stats(seed))
+    vqvae.train()
+    vqvae(torch.randn(2, 16, 61, generator=torch.Generator().manual_seed(seed)), generator=torch.Generator().manual_seed(seed))
+    vqvae.eval()
+    prior = T2MGPTModel.from_preset(
+        "small", num_codes=8, text_embed_dim=16, hidden_size=16, num_heads=2, num_layers=1, block_size=12
+    ).eval()
+    return T2MGPTPipeline(vqvae=vqvae, prior=prior, text_encoder=text_encoder, tokenizer=tokenizer)

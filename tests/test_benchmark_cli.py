@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mdm_tiny import tiny_bert
+from mdm_tiny import tiny_bert, tiny_t2m_gpt
 
 from pipelines import Express4DEvaluator, Express4DEvaluatorConfig
 from pipelines.benchmark import REAL_ROW, generate_motions, prepare_entries, run_benchmark
@@ -181,23 +181,6 @@ def test_run_benchmark_table_files_and_resume(dataset, evaluator_dir, tmp_path):
     )
     assert fake.calls == []  # resumed from the generation cache
     assert again.rows == result.rows
-
-
-def tiny_t2m_gpt(folder, seed=0):
-    from mdm_tiny import tiny_stats
-
-    from pipelines import Express4DVQVAE, T2MGPTModel, T2MGPTPipeline
-
-    text_encoder, tokenizer = tiny_bert(folder, hidden_size=16, seed=seed)
-    torch.manual_seed(seed)
-    vqvae = Express4DVQVAE.from_preset("small", width=16, code_dim=8, codebook_size=8, depth=1, stats=tiny_stats(seed))
-    vqvae.train()
-    vqvae(torch.randn(2, 16, 61, generator=torch.Generator().manual_seed(seed)), generator=torch.Generator().manual_seed(seed))
-    vqvae.eval()
-    prior = T2MGPTModel.from_preset(
-        "small", num_codes=8, text_embed_dim=16, hidden_size=16, num_heads=2, num_layers=1, block_size=12
-    ).eval()
-    return T2MGPTPipeline(vqvae=vqvae, prior=prior, text_encoder=text_encoder, tokenizer=tokenizer)
 
 
 def test_cli_evaluate_with_both_saved_pipelines(dataset, evaluator_dir, tmp_path, capsys):
