@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from pipelines import Express4DVQVAE, Express4DVQVAEConfig
 from pipelines.modeling_vqvae import EMACodebook
@@ -369,7 +369,9 @@ def _ddp_codebook_worker(rank, world, init_file, chunks, state, out_dir):
             reset = q.ema_update(x, q.nearest(x), torch.Generator().manual_seed(10 * step + rank))
             results[step] = {k: v.clone() for k, v in q.state_dict().items()}
             results[step]["reset"] = reset.clone()
-        torch.save(results, f"{out_dir}/rank{rank}.pt")
+        flat = {"initial": results["initial"]}
+        flat.update({f"{step}.{k}": v.contiguous() for step in range(2) for k, v in results[step].items()})
+        save_file(flat, f"{out_dir}/rank{rank}.safetensors")
     finally:
         dist.destroy_process_group()
 
@@ -390,7 +392,14 @@ def test_codebook_updates_agree_across_two_gloo_ranks(tmp_path):
         single.code_count[5:] = 0.0  # codes 5..7 will be reset
     state = {k: v.clone() for k, v in single.state_dict().items()}
     mp.spawn(_ddp_codebook_worker, args=(2, str(tmp_path / "init"), chunks, state, str(tmp_path)), nprocs=2, join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    ranks = []
+    for r in range(2):
+        flat = load_file(tmp_path / f"rank{r}.safetensors")
+        nested = {"initial": flat.pop("initial"), 0: {}, 1: {}}
+        for key, value in flat.items():
+            step, name = key.split(".", 1)
+            nested[int(step)][name] = value
+        ranks.append(nested)
     assert torch.equal(ranks[0]["initial"], ranks[1]["initial"])
     assert min_distance(ranks[0]["initial"], full).max() < 1e-6
     for step in range(2):
