@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -17,3 +18,13 @@ def alex_rom_path():
     if not ALEX_ROM.exists():
         pytest.skip(f"real capture fixture missing: {ALEX_ROM}")
     return ALEX_ROM
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Every test model is tiny: they run fastest single-threaded, and on a shared, loaded CPU two
+    threads can be 20x slower.  Subprocesses (accelerate launch) keep torch's default."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

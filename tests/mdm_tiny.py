@@ -89,3 +89,18 @@ def tiny_t2m_gpt(folder, seed=0):
         "small", num_codes=8, text_embed_dim=16, hidden_size=16, num_heads=2, num_layers=1, block_size=12
     ).eval()
     return T2MGPTPipeline(vqvae=vqvae, prior=prior, text_encoder=text_encoder, tokenizer=tokenizer)
+
+
+def tiny_evaluator(folder: Path, seed: int = 0, **config_overrides):
+    """A tiny random Express4DEvaluator whose text side is a tiny BERT saved (by name) in ``folder``."""
+    from pipelines import Express4DEvaluator, Express4DEvaluatorConfig
+
+    bert, tokenizer = tiny_bert(folder, hidden_size=16, seed=seed)
+    bert.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = Express4DEvaluatorConfig(
+        movement_hidden_size=16, movement_latent_size=16, motion_hidden_size=16, text_hidden_size=16, embedding_dim=8,
+        text_encoder_name_or_path=str(folder), text_embed_dim=16, **config_overrides,
+    )
+    return Express4DEvaluator(config).eval()

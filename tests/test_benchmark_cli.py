@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mdm_tiny import tiny_bert, tiny_t2m_gpt
+from mdm_tiny import tiny_evaluator, tiny_t2m_gpt
 
 from pipelines import Express4DEvaluator, Express4DEvaluatorConfig
 from pipelines.benchmark import REAL_ROW, generate_motions, prepare_entries, run_benchmark
@@ -36,17 +36,8 @@ def dataset():
 
 @pytest.fixture(scope="module")
 def evaluator_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_text")
-    bert, tokenizer = tiny_bert(folder, hidden_size=16)
-    bert.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = Express4DEvaluatorConfig(
-        movement_hidden_size=16, movement_latent_size=16, motion_hidden_size=16, text_hidden_size=16, embedding_dim=8,
-        text_encoder_name_or_path=str(folder), text_embed_dim=16,
-    )
     out = tmp_path_factory.mktemp("evaluator")
-    Express4DEvaluator(config).save_pretrained(out)
+    tiny_evaluator(tmp_path_factory.mktemp("tiny_text")).save_pretrained(out)
     return str(out)
 
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_DIR = ROOT / "metrics" / "express4d_metrics"
@@ -186,20 +185,9 @@ def test_metric_replications_give_intervals_and_are_seeded(metric):
 
 @pytest.fixture(scope="module")
 def tiny_evaluator(tmp_path_factory):
-    from mdm_tiny import tiny_bert
+    from mdm_tiny import tiny_evaluator as build
 
-    from pipelines import Express4DEvaluator, Express4DEvaluatorConfig
-
-    folder = tmp_path_factory.mktemp("tiny_text")
-    bert, tokenizer = tiny_bert(folder, hidden_size=16)
-    bert.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = Express4DEvaluatorConfig(
-        movement_hidden_size=16, movement_latent_size=16, motion_hidden_size=16, text_hidden_size=16, embedding_dim=8,
-        text_encoder_name_or_path=str(folder), text_embed_dim=16, motion_mean=[0.2] * 61, motion_std=[0.5] * 61,
-    )
-    model = Express4DEvaluator(config).eval()
+    model = build(tmp_path_factory.mktemp("tiny_text"), motion_mean=[0.2] * 61, motion_std=[0.5] * 61)
     path = tmp_path_factory.mktemp("evaluator")
     model.save_pretrained(path)
     return model, str(path)

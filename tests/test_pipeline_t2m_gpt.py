@@ -19,15 +19,6 @@ NUM_CODES = 8
 MAX_CODES = 10  # block_size 12 -> 10 codes -> 40 frames
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run fastest single-threaded; on a shared, loaded CPU 2 threads can be 20x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny_components(folder, text_dim=16, seed=0):
     torch.manual_seed(seed)
     vqvae = Express4DVQVAE.from_preset("small", width=16, code_dim=8, codebook_size=NUM_CODES, depth=1, stats=tiny_stats(seed))

@@ -14,15 +14,6 @@ import torch
 from pipelines import Express4DVQVAE, T2MGPTConfig, T2MGPTModel
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run fastest single-threaded; on a shared, loaded CPU 2 threads can be 20x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 NUM_CODES, TEXT_DIM = 16, 8
 
 

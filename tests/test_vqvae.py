@@ -11,15 +11,6 @@ from pipelines import Express4DVQVAE, Express4DVQVAEConfig
 from pipelines.modeling_vqvae import EMACodebook
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run fastest single-threaded; on a shared, loaded CPU 2 threads can be 20x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def sinusoid_motions(n=4, frames=64, seed=0, channels=61):
     """Smooth random sinusoids per channel: a stand-in for normalised facial motion."""
     g = torch.Generator().manual_seed(seed)
