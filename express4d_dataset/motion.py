@@ -163,6 +163,12 @@ class MotionStats:
         return cls.from_dict(data, source=str(path))
 
 
+def row_captions(row) -> list[str]:
+    """The non-blank captions of a dataset row as ``str``, whatever the format (list, numpy array, None)."""
+    caps = row.get("captions")
+    return [] if caps is None else [str(c) for c in caps if str(c).strip()]
+
+
 def random_crop(
     motion: np.ndarray,
     max_frames: int,
@@ -238,8 +244,7 @@ class MotionCollator:
         motions, captions, ids = [], [], []
         for row in rows:
             m = check_motion(np.asarray(row["motion"]), name=f"row {row.get('id', '?')}")
-            caps = row.get("captions")
-            caps = [str(c) for c in caps] if caps is not None and len(caps) else [""]
+            caps = row_captions(row) or [""]
             if self.train:
                 m = random_crop(m, self.max_frames, self.rng, self.max_offset)
                 cap = caps[int(self.rng.integers(len(caps)))]

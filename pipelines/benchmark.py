@@ -156,7 +156,7 @@ def prepare_entries(
     Rows at a multiple of ``fps`` keep every k-th frame (the paper's 60 -> 20 fps); other rates are
     linearly resampled. Rows shorter than ``min_frames`` after that are skipped with a warning.
     """
-    from express4d_dataset.motion import check_motion, resample
+    from express4d_dataset.motion import check_motion, resample, row_captions
 
     item_ids, texts, item_index, motions = [], [], [], []
     skipped = []
@@ -173,8 +173,7 @@ def prepare_entries(
         if len(m) < min_frames:
             skipped.append(rid)
             continue
-        captions = row.get("captions")
-        captions = [str(c) for c in ([] if captions is None else captions) if c and str(c).strip()]
+        captions = row_captions(row)
         if not captions:
             raise ValueError(f"dataset row {rid} has no caption; every test motion needs at least one")
         if max_captions_per_item is not None:

@@ -194,3 +194,11 @@ def test_collator_train_and_eval():
     )
     np.testing.assert_allclose(flip["motion"][0].numpy(), mirror_motion(rows[1]["motion"]), atol=1e-6)
     assert flip["captions"] == ["wink right"]
+
+
+def test_row_captions_any_format():
+    from express4d_dataset.motion import row_captions
+
+    assert row_captions({"captions": ["a", " ", "b"]}) == ["a", "b"]
+    assert row_captions({"captions": np.array(["a", "b"])}) == ["a", "b"]
+    assert row_captions({"captions": None}) == [] and row_captions({}) == []

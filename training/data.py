@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from express4d_dataset.motion import MotionCollator, MotionStats
+from express4d_dataset.motion import MotionCollator, MotionStats, row_captions
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def encode_split_to_codes(vqvae, split, max_frames: int, batch_size: int = 32, d
         usable = (len(m) // factor) * factor
         if usable < factor:
             raise ValueError(f"row {row.get('id')}: {len(m)} frames, fewer than one VQ-VAE code ({factor} frames)")
-        captions = [str(x) for x in (row.get("captions") if row.get("captions") is not None else [])] or [""]
+        captions = row_captions(row) or [""]
         motions.append(m[:usable])
         meta.append((str(row.get("id")), captions))
         by_length.setdefault(usable, []).append(index)

@@ -13,6 +13,8 @@ import logging
 import numpy as np
 import torch
 
+from express4d_dataset.motion import row_captions
+
 logger = logging.getLogger(__name__)
 
 _METRIC = None
@@ -42,8 +44,7 @@ def motion_generation_metrics(pipe, evaluator, split, num_samples: int, num_infe
     texts, refs = [], []
     for i in range(n):
         row = split[i]
-        caps = row["captions"]
-        texts.append(str(caps[0]) if caps is not None and len(caps) else "")
+        texts.append((row_captions(row) or [""])[0])
         refs.append(np.asarray(row["motion"], dtype=np.float32)[:max_frames])
     kwargs = {}
     if "num_inference_steps" in inspect.signature(pipe.__call__).parameters:  # diffusion; T2M-GPT has no steps
