@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -72,9 +73,11 @@ def _add_evaluate_command(sub) -> None:
         "(Real motion + each model; mean ± 95%% interval over --replications), also written as JSON and Markdown.",
     )
     ev.add_argument("--model", action="append", default=[], metavar="PATH_OR_ID",
-                    help="saved Express4DPipeline or T2MGPTPipeline (repeatable; none: score the real motions only)")
+                    help="mdm | t2m_gpt (bundled defaults) or a saved Express4DPipeline / T2MGPTPipeline folder or Hub id "
+                    "(repeatable; none: score the real motions only)")
     ev.add_argument("--name", action="append", default=None, metavar="NAME", help="table row name of each --model, in order")
-    ev.add_argument("--evaluator", required=True, metavar="PATH_OR_ID", help="Express4DEvaluator checkpoint folder or Hub id")
+    ev.add_argument("--evaluator", default="evaluator", metavar="PATH_OR_ID",
+                    help="Express4DEvaluator folder or Hub id (default: the bundled evaluator, trained on the stand-in corpus)")
     ev.add_argument("--dataset", default="express4d", help="dataset folder or Hub id (default: express4d)")
     ev.add_argument("--dataset-config", default=None, help="dataset config (default: the dataset's default, fps20)")
     ev.add_argument("--split", default="test", help="split to evaluate on (default: test)")
@@ -98,12 +101,17 @@ def _run_evaluate(args) -> int:
 
     if args.name and len(args.name) != len(args.model):
         raise ValueError(f"--name: give one name per --model ({len(args.model)} models, {len(args.name)} names)")
+    models = [resolve_model(m) for m in args.model]
+    names = args.name or [_default_row_name(m) for m in args.model]
     result = run_benchmark(
-        args.model, evaluator=args.evaluator, dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
+        models, evaluator=resolve_model(args.evaluator, bundled=("evaluator",)), dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
         replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
         mm_repeats=args.mm_repeats, steps=args.steps, seed=args.seed, batch_size=args.batch_size, out_dir=args.out,
-        model_names=args.name, max_captions_per_item=args.max_captions, limit=args.limit, device=args.device,
+        model_names=names, max_captions_per_item=args.max_captions, limit=args.limit, device=args.device,
     )
+    if args.out:  # record how the table was made, for model cards and reports
+        result.config["command"] = shlex.join(["express4d", *args.argv])
+        result.save(args.out)
     print(result.to_markdown())
     print(
         f"\nMean ± 95% interval over {args.replications} replications; {result.config['num_entries']} captions of "
@@ -149,21 +157,32 @@ def _run_render(args) -> int:
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent / "default_models"
 """Where the bundled default pipelines live (``mdm/``, ``t2m_gpt/``), in Hub layout."""
 BUNDLED_MODELS = ("mdm", "t2m_gpt")
+BUNDLED_ROW_NAMES = {"mdm": "MDM (small, DPM-Solver++ 20 steps)", "t2m_gpt": "T2M-GPT (small)"}
 SAMPLERS = {"dpm++": "DPMSolverMultistepScheduler", "ddim": "DDIMScheduler", "ddpm": "DDPMScheduler"}
 
 
-def resolve_model(name: str) -> str:
-    """``mdm`` / ``t2m_gpt`` -> the bundled folder; anything else is a folder or Hub id, as given."""
-    if name in BUNDLED_MODELS:
+def resolve_model(name: str, bundled: tuple = BUNDLED_MODELS) -> str:
+    """``mdm`` / ``t2m_gpt`` (/ ``evaluator``) -> the bundled folder; anything else is a folder or Hub id, as given.
+
+    A local folder of that name takes precedence over the bundled model.
+    """
+    if name in bundled and not Path(name).exists():
         folder = DEFAULT_MODELS_DIR / name
-        if not (folder / "model_index.json").is_file():
+        if not ((folder / "model_index.json").is_file() or (folder / "config.json").is_file()):
+            option = "--evaluator" if name == "evaluator" else "--model"
             raise FileNotFoundError(
-                f"--model {name}: the bundled default model is not in this installation ({folder}); "
-                "pass --model PATH_OR_HUB_ID of a trained Express4DPipeline or T2MGPTPipeline "
-                "(train one with training/train.py, see the README)"
+                f"{option} {name}: the bundled default model is not in this installation ({folder}); "
+                f"pass {option} PATH_OR_HUB_ID of a trained model (train one with training/train.py, see the README)"
             )
         return str(folder)
     return name
+
+
+def _default_row_name(name: str) -> str:
+    """Benchmark row name of a --model argument: a readable label for bundled models, else the path or id."""
+    if name in BUNDLED_MODELS and not Path(name).exists():
+        return BUNDLED_ROW_NAMES[name]
+    return name.rstrip("/").split("/")[-1]
 
 
 def _add_generate_command(sub) -> None:
@@ -241,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

@@ -196,6 +196,9 @@ def test_cli_evaluate_with_both_saved_pipelines(dataset, evaluator_dir, tmp_path
     assert "| Real motion |" in printed and "| MDM tiny |" in printed and "| T2M-GPT tiny |" in printed
     saved = json.loads((out / "results.json").read_text())
     assert saved["config"]["steps"] == 2 and saved["config"]["num_items"] == 8
+    assert saved["config"]["command"] == f"express4d evaluate --model {mdm_dir} --name 'MDM tiny' --model {gpt_dir}" + (
+        f" --name 'T2M-GPT tiny' --evaluator {evaluator_dir} --dataset {data_dir} --split test --replications 2"
+        f" --steps 2 --limit 8 --out {out}")
     assert list(saved["rows"]) == [REAL_ROW, "MDM tiny", "T2M-GPT tiny"]
     assert all(np.isfinite(v["mean"]) for row in saved["rows"].values() for v in row.values())
 

@@ -1,0 +1,170 @@
+"""Copy trained runs into ``pipelines/default_models/`` (the models ``express4d generate`` uses by default).
+
+Two steps, both documented in the README::
+
+    # 1. copy the final models (no checkpoints, logs or text-encoder weights); MDM gets DPM-Solver++
+    python training/bundle_default_models.py --mdm runs/mdm --t2m_gpt runs/t2m_gpt --evaluator runs/evaluator
+    # 2. benchmark the bundled models, then put the table into each model card
+    express4d evaluate --model mdm --model t2m_gpt --multimodality --out runs/benchmark
+    python training/bundle_default_models.py --results runs/benchmark
+
+The bundle must stay small (``--max_mb``, 60 MB by default): it ships inside the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "pipelines" / "default_models"
+NAMES = ("mdm", "t2m_gpt", "evaluator")
+SKIP = {"checkpoints", "logs"}  # training state and TensorBoard logs stay in the run folder
+BENCHMARK_HEADING = "## Benchmark (`express4d evaluate`)"
+REAL_CORPUS_HEADING = "## Training on the real Express4D corpus"
+
+TRAIN = "accelerate launch training/train.py"
+TRAIN_COMMANDS = {
+    "evaluator": [f"{TRAIN} --model evaluator --config training/configs/evaluator_small.json "
+                  "--dataset express4d_real --output_dir runs_real/evaluator"],
+    "mdm": [f"{TRAIN} --model mdm --config training/configs/mdm_small.json --dataset express4d_real --output_dir runs_real/mdm"],
+    "t2m_gpt": [
+        f"{TRAIN} --model vqvae --config training/configs/vqvae_small.json --dataset express4d_real --output_dir runs_real/vqvae",
+        f"{TRAIN} --model t2m_gpt --config training/configs/t2m_gpt_small.json --dataset express4d_real "
+        "--vqvae runs_real/vqvae --output_dir runs_real/t2m_gpt",
+    ],
+}
+USE = {
+    "evaluator": "pass `--evaluator runs_real/evaluator` to `express4d evaluate`",
+    "mdm": "pass `--model runs_real/mdm` to `express4d generate` / `express4d evaluate`",
+    "t2m_gpt": "pass `--model runs_real/t2m_gpt` to `express4d generate` / `express4d evaluate`",
+}
+
+
+def real_corpus_section(name: str) -> str:
+    commands = "\n".join(["express4d data build --raw Express4D --out express4d_real", *TRAIN_COMMANDS[name]])
+    return (
+        "The real captures are distributed by the Express4D authors after a request form; they are not part of this "
+        "package. With the raw corpus in `Express4D/` (`data/`, `texts/`, `train.txt`, `test.txt`):\n\n"
+        f"```bash\n{commands}\n```\n\n"
+        f"Use the `*_paper.json` configs for the paper's model sizes, then {USE[name]}."
+    )
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def copy_run(run: Path, dest: Path) -> None:
+    """Copy the saved model of a training run (everything but checkpoints and logs) to ``dest``."""
+    if not (run / "README.md").is_file():
+        raise FileNotFoundError(f"{run}: no README.md model card; is this the --output_dir of a finished training run?")
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(run, dest, ignore=lambda d, names: [n for n in names if n in SKIP or n.startswith(".")])
+    if any(f.suffix in {".bin", ".pt", ".pth", ".pkl", ".ckpt"} for f in dest.rglob("*")):
+        shutil.rmtree(dest)
+        raise ValueError(f"{run}: contains pickle-based weight files; the bundle ships safetensors only")
+    if (dest / "text_encoder").exists():
+        shutil.rmtree(dest)
+        raise ValueError(f"{run}: contains text_encoder/ weights; the bundle references the encoder by name "
+                         "(save the pipeline without text_encoder)")
+
+
+def use_fast_sampler(mdm_dir: Path) -> None:
+    """Switch a saved MDM pipeline from the 1000-step DDPM of training to DPM-Solver++ (20 steps by default).
+
+    Only the scheduler config and ``model_index.json`` change; the weights are not touched.
+    """
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
+
+    config = DDPMScheduler.load_config(str(mdm_dir / "scheduler"))
+    DPMSolverMultistepScheduler.from_config(config).save_pretrained(str(mdm_dir / "scheduler"))
+    index_path = mdm_dir / "model_index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index["scheduler"] = ["diffusers", "DPMSolverMultistepScheduler"]
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _replace_section(card: str, heading: str, body: str) -> str:
+    """Replace (or append) the ``heading`` section of a Markdown card, up to the next ``## `` heading."""
+    section = f"{heading}\n\n{body.strip()}\n\n"
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(card):
+        return pattern.sub(lambda _: section, card, count=1)
+    anchor = card.find("\n## Full configuration")
+    if anchor < 0:
+        return card.rstrip("\n") + "\n\n" + section
+    return card[: anchor + 1] + section + card[anchor + 1 :]
+
+
+def benchmark_section(results_dir: Path) -> str:
+    md = (results_dir / "results.md").read_text(encoding="utf-8")
+    info = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
+    cfg = info["config"]
+    command = cfg.get("command") or "express4d evaluate --model mdm --model t2m_gpt --multimodality --out runs/benchmark"
+    return (
+        "Scores of the bundled models with the bundled evaluator on the stand-in corpus's test split "
+        f"(`{cfg.get('dataset')}`, {cfg.get('num_items')} motions, {cfg.get('num_entries')} captions, "
+        f"{cfg.get('replications')} replications; the real-motion row is the ceiling). Produced by:\n\n"
+        f"```bash\n{command}\n```\n\n{md.strip()}\n\n"
+        "These numbers describe the procedural stand-in corpus only; they are not comparable with the paper's table, "
+        "which was measured on the real captures with a different evaluator."
+    )
+
+
+def write_cards(out: Path, results_dir: Path | None) -> None:
+    """Add (or refresh) the benchmark table and the real-corpus recipe in each bundled model card."""
+    for name in NAMES:
+        card_path = out / name / "README.md"
+        if not card_path.is_file():
+            continue
+        card = card_path.read_text(encoding="utf-8")
+        if results_dir is not None:
+            card = _replace_section(card, BENCHMARK_HEADING, benchmark_section(results_dir))
+        card = _replace_section(card, REAL_CORPUS_HEADING, real_corpus_section(name))
+        card_path.write_text(card, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in NAMES:
+        parser.add_argument(f"--{name}", type=Path, default=None, metavar="RUN_DIR", help=f"finished {name} training run")
+    parser.add_argument("--results", type=Path, default=None, metavar="DIR",
+                        help="--out folder of `express4d evaluate` (results.md/json) to put into the cards")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"bundle folder (default {DEFAULT_OUT})")
+    parser.add_argument("--max_mb", type=float, default=60.0, help="fail when the bundle exceeds this size (default 60)")
+    args = parser.parse_args(argv)
+
+    runs = {name: getattr(args, name) for name in NAMES if getattr(args, name) is not None}
+    if not runs and args.results is None:
+        parser.error("give run folders (--mdm/--t2m_gpt/--evaluator) and/or --results")
+    if args.results is not None and not (args.results / "results.md").is_file():
+        parser.error(f"--results {args.results}: no results.md (the --out folder of `express4d evaluate`)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, run in runs.items():
+        copy_run(run, args.out / name)
+        if name == "mdm":
+            use_fast_sampler(args.out / name)
+    write_cards(args.out, args.results)
+
+    total = 0
+    print(f"{'model':<10} {'MB':>7}  folder")
+    for name in NAMES:
+        if (args.out / name).is_dir():
+            size = folder_size(args.out / name)
+            total += size
+            print(f"{name:<10} {size / 1e6:7.2f}  {args.out / name}")
+    print(f"{'total':<10} {total / 1e6:7.2f}")
+    if total > args.max_mb * 1e6:
+        print(f"ERROR: the bundle is {total / 1e6:.1f} MB, over --max_mb {args.max_mb:g}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
