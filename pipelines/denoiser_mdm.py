@@ -294,7 +294,12 @@ class MDMDenoiser(ModelMixin, ConfigMixin):
         with warnings.catch_warnings():
             # The fused inference path packs padded batches into (prototype) nested tensors; the result is exact.
             warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors is in prototype stage")
-            hidden = self.encoder(tokens, src_key_padding_mask=padding_mask)
+            if not self.training and torch.is_autocast_enabled(tokens.device.type):
+                # the fused inference path ignores autocast and fails on mixed dtypes: run it in the weights' dtype
+                with torch.autocast(tokens.device.type, enabled=False):
+                    hidden = self.encoder(tokens.to(dtype), src_key_padding_mask=padding_mask)
+            else:
+                hidden = self.encoder(tokens, src_key_padding_mask=padding_mask)
         out = self.output_proj(hidden[:, 1:])
         if not return_dict:
             return (out,)

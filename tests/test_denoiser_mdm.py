@@ -77,6 +77,24 @@ def test_padded_frames_never_influence_valid_ones():
     assert not torch.allclose(model(x, t, emb).sample[1, :5], model(x2, t, emb).sample[1, :5])
 
 
+@pytest.mark.parametrize("train", [False, True])
+def test_runs_under_cpu_autocast(train):
+    """`--mixed_precision bf16` wraps forward in autocast; the fused eval path must not see mixed dtypes."""
+    model = tiny().train(train)
+    x, emb = inputs()
+    mask = torch.ones(3, 12, dtype=torch.bool)
+    mask[0, 7:] = False
+    t = torch.tensor([3, 500, 999])
+    with torch.no_grad():
+        torch.manual_seed(1)
+        ref = model(x, t, emb, attention_mask=mask).sample
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.manual_seed(1)
+            out = model(x, t, emb, attention_mask=mask).sample
+    assert out.shape == ref.shape and torch.isfinite(out).all()
+    torch.testing.assert_close(out.float()[mask], ref[mask], atol=0.1, rtol=0.05)
+
+
 def test_positions_and_timestep_matter():
     model = tiny()
     x, emb = inputs(batch=1)
