@@ -33,3 +33,6 @@ _AutoConfig.register(Express4DEvaluatorConfig.model_type, Express4DEvaluatorConf
 _AutoModel.register(Express4DEvaluatorConfig, Express4DEvaluator, exist_ok=True)
 Express4DEvaluatorConfig.register_for_auto_class()
 Express4DEvaluator.register_for_auto_class("AutoModel")
+
+# issue 7: the default models shipped in the package (trained on the procedural stand-in corpus)
+from .bundled import DEFAULT_MODELS_DIR, default_model_path  # noqa: E402

@@ -154,33 +154,30 @@ def _run_render(args) -> int:
     return 0
 
 
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parent / "default_models"
-"""Where the bundled default pipelines live (``mdm/``, ``t2m_gpt/``), in Hub layout."""
-BUNDLED_MODELS = ("mdm", "t2m_gpt")
+GENERATORS = ("mdm", "t2m_gpt")  # bundled models usable as --model
 BUNDLED_ROW_NAMES = {"mdm": "MDM (small, DPM-Solver++ 20 steps)", "t2m_gpt": "T2M-GPT (small)"}
 SAMPLERS = {"dpm++": "DPMSolverMultistepScheduler", "ddim": "DDIMScheduler", "ddpm": "DDPMScheduler"}
 
 
-def resolve_model(name: str, bundled: tuple = BUNDLED_MODELS) -> str:
+def resolve_model(name: str, bundled: tuple = GENERATORS) -> str:
     """``mdm`` / ``t2m_gpt`` (/ ``evaluator``) -> the bundled folder; anything else is a folder or Hub id, as given.
 
     A local folder of that name takes precedence over the bundled model.
     """
+    from pipelines import bundled as bundle
+
     if name in bundled and not Path(name).exists():
-        folder = DEFAULT_MODELS_DIR / name
-        if not ((folder / "model_index.json").is_file() or (folder / "config.json").is_file()):
-            option = "--evaluator" if name == "evaluator" else "--model"
-            raise FileNotFoundError(
-                f"{option} {name}: the bundled default model is not in this installation ({folder}); "
-                f"pass {option} PATH_OR_HUB_ID of a trained model (train one with training/train.py, see the README)"
-            )
-        return str(folder)
+        option = "--evaluator" if name == "evaluator" else "--model"
+        try:
+            return str(bundle.default_model_path(name))
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{option} {name}: {e}; or pass {option} PATH_OR_HUB_ID") from None
     return name
 
 
 def _default_row_name(name: str) -> str:
     """Benchmark row name of a --model argument: a readable label for bundled models, else the path or id."""
-    if name in BUNDLED_MODELS and not Path(name).exists():
+    if name in GENERATORS and not Path(name).exists():
         return BUNDLED_ROW_NAMES[name]
     return name.rstrip("/").split("/")[-1]
 

@@ -69,6 +69,12 @@ def test_generate_prompts_file_and_errors(saved_pipelines, tmp_path, capsys, mon
     assert "give at least one PROMPT" in capsys.readouterr().err
     assert cli.main(["generate", "x", "--prompts-file", str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt not found" in capsys.readouterr().err
-    monkeypatch.setattr(cli, "DEFAULT_MODELS_DIR", tmp_path / "no_models")
+    import pipelines.bundled as bundled
+
+    monkeypatch.setattr(bundled, "DEFAULT_MODELS_DIR", tmp_path / "no_models")
     assert cli.main(["generate", "A person smiles", "--model", "mdm"]) == 2
-    assert "the bundled default model is not in this installation" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--model mdm: the bundled default model 'mdm' is not in this installation" in err
+    assert "or pass --model PATH_OR_HUB_ID" in err
+    assert cli.main(["evaluate", "--model", str(saved_pipelines / "mdm")]) == 2  # default --evaluator is bundled too
+    assert "--evaluator evaluator: the bundled default model 'evaluator' is not in this installation" in capsys.readouterr().err
