@@ -103,14 +103,19 @@ def _run_evaluate(args) -> int:
         raise ValueError(f"--name: give one name per --model ({len(args.model)} models, {len(args.name)} names)")
     models = [resolve_model(m) for m in args.model]
     names = args.name or [_default_row_name(m) for m in args.model]
+    evaluator = resolve_model(args.evaluator, bundled=("evaluator",))
     result = run_benchmark(
-        models, evaluator=resolve_model(args.evaluator, bundled=("evaluator",)), dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
+        models, evaluator=evaluator, dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
         replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
         mm_repeats=args.mm_repeats, steps=args.steps, seed=args.seed, batch_size=args.batch_size, out_dir=args.out,
         model_names=names, max_captions_per_item=args.max_captions, limit=args.limit, device=args.device,
     )
-    if args.out:  # record how the table was made, for model cards and reports
+    if args.out:  # record how the table was made (machine-independent for bundled models), for cards and reports
         result.config["command"] = shlex.join(["express4d", *args.argv])
+        bundled = {given: f"{given} (bundled with express4d)" for given, used in zip(args.model, models) if used != given}
+        result.config["models"] = [bundled.get(m, m) for m in args.model]
+        if evaluator != args.evaluator:
+            result.config["evaluator"] = f"{args.evaluator} (bundled with express4d)"
         result.save(args.out)
     print(result.to_markdown())
     print(
