@@ -2,6 +2,7 @@
 
     python benchmarks/training.py                      # stand-in corpus of 64 takes, all four models
     python benchmarks/training.py --models mdm vqvae --steps 20 --dataset express4d
+    python benchmarks/training.py --models mdm --precision fp32 bf16   # bf16 autocast vs fp32
 
 For each model the script builds the task exactly as ``training/train.py`` does (same preset
 JSON, collator, loss), then times full optimisation steps (forward, backward, clipping, AdamW) on
@@ -57,7 +58,7 @@ def random_vqvae(folder: Path, dataset: str) -> str:
 
 
 def time_model(model_name: str, dataset: str, vqvae: str | None, steps: int, warmup: int, batch_size: int | None,
-               work_dir: Path) -> dict:
+               work_dir: Path, precision: str = "fp32") -> dict:
     from torch.utils.data import DataLoader
 
     from training.config import CONFIGS_DIR, TrainingConfig, read_config_file
@@ -90,7 +91,9 @@ def time_model(model_name: str, dataset: str, vqvae: str | None, steps: int, war
         collate.set_epoch(epoch)
         for batch in loader:
             start = time.perf_counter()
-            loss, _ = task.training_loss(model, batch)
+            # bf16: what `--mixed_precision bf16` does on CPU (autocast around the forward, fp32 weights)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                loss, _ = task.training_loss(model, batch)
             loss.backward()
             if config.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -102,7 +105,7 @@ def time_model(model_name: str, dataset: str, vqvae: str | None, steps: int, war
         epoch += 1
     step = statistics.median(times[warmup:])
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"model": model_name, "params": params, "batch": config.train_batch_size, "step_s": step,
+    return {"model": model_name, "precision": precision, "params": params, "batch": config.train_batch_size, "step_s": step,
             "samples_s": config.train_batch_size / step}
 
 
@@ -114,6 +117,8 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--batch_size", type=int, default=None, help="override the presets' batch size")
+    parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16"], default=["fp32"],
+                        help="fp32 and/or bf16 autocast (what --mixed_precision bf16 does; default fp32)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -125,13 +130,17 @@ def main(argv=None) -> None:
         tmp = Path(tmp)
         dataset = args.dataset or build_corpus(tmp, args.num_sequences, seed=0)
         vqvae = random_vqvae(tmp, dataset) if "t2m_gpt" in args.models else None
-        rows = [time_model(m, dataset, vqvae, args.steps, args.warmup, args.batch_size, tmp) for m in args.models]
+        rows = [time_model(m, dataset, vqvae, args.steps, args.warmup, args.batch_size, tmp, precision)
+                for m in args.models for precision in args.precision]
     print(f"\nTraining throughput, small presets, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"median of {args.steps} steps after {args.warmup} warm-up\n")
-    print("| model | parameters | batch | s/step | samples/s |")
-    print("|---|---:|---:|---:|---:|")
+    print("| model | precision | parameters | batch | s/step | samples/s | speed-up vs fp32 |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    fp32 = {r["model"]: r["step_s"] for r in rows if r["precision"] == "fp32"}
     for r in rows:
-        print(f"| {r['model']} | {r['params'] / 1e6:.2f}M | {r['batch']} | {r['step_s']:.3f} | {r['samples_s']:.1f} |")
+        ratio = f"{fp32[r['model']] / r['step_s']:.2f}x" if r["model"] in fp32 else "–"
+        print(f"| {r['model']} | {r['precision']} | {r['params'] / 1e6:.2f}M | {r['batch']} | {r['step_s']:.3f} "
+              f"| {r['samples_s']:.1f} | {ratio} |")
 
 
 if __name__ == "__main__":
