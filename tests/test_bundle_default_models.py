@@ -18,8 +18,11 @@ def fake_mdm_run(folder: Path) -> Path:
     from diffusers import DDPMScheduler
 
     (folder / "denoiser").mkdir(parents=True)
-    (folder / "denoiser" / "config.json").write_text("{}")
     (folder / "denoiser" / "diffusion_pytorch_model.safetensors").write_bytes(b"0" * 1000)
+    # what save_pretrained writes for trust_remote_code: source copies (dropped) and a loader shim (kept)
+    (folder / "denoiser" / "modeling_x.py").write_text("# a copy of the package source\n")
+    (folder / "pipeline_express4d.py").write_text("from pipelines.pipeline_express4d import Express4DPipeline\n")
+    (folder / "denoiser" / "config.json").write_text(json.dumps({"a": 1, "auto_map": {"AutoModel": "modeling_x.X"}}))
     DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="sample").save_pretrained(
         folder / "scheduler")
     index = {"_class_name": "Express4DPipeline", "denoiser": ["pipelines", "MDMDenoiser"],
@@ -49,6 +52,8 @@ def test_bundle_copies_swaps_sampler_and_writes_cards(tmp_path, capsys):
     assert main(["--mdm", str(run), "--out", str(out)]) == 0
     assert not (out / "mdm" / "checkpoints").exists() and not (out / "mdm" / "logs").exists()
     assert (out / "mdm" / "denoiser" / "diffusion_pytorch_model.safetensors").is_file()
+    assert not (out / "mdm" / "denoiser" / "modeling_x.py").exists() and (out / "mdm" / "pipeline_express4d.py").is_file()
+    assert json.loads((out / "mdm" / "denoiser" / "config.json").read_text()) == {"a": 1}
     index = json.loads((out / "mdm" / "model_index.json").read_text())
     assert index["scheduler"] == ["diffusers", "DPMSolverMultistepScheduler"]
     sched = DPMSolverMultistepScheduler.from_pretrained(out / "mdm" / "scheduler")

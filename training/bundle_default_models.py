@@ -75,6 +75,21 @@ def copy_run(run: Path, dest: Path) -> None:
                          "(save the pipeline without text_encoder)")
 
 
+def strip_remote_code(dest: Path) -> None:
+    """Drop the copies of the package's own source that ``save_pretrained`` writes for ``trust_remote_code``.
+
+    Inside the installed package they would only be stale duplicates of ``pipelines/``: the bundled models load
+    through the installed classes (the 7-line pipeline loader shims, which import from the package, stay).
+    """
+    for source in dest.rglob("*.py"):
+        if source.name.startswith(("configuration_", "modeling_")) or source.name == "text_encoding.py":
+            source.unlink()
+    for config_path in dest.rglob("config.json"):
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if config.pop("auto_map", None) is not None:
+            config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def use_fast_sampler(mdm_dir: Path) -> None:
     """Switch a saved MDM pipeline from the 1000-step DDPM of training to DPM-Solver++ (20 steps by default).
 
@@ -148,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for name, run in runs.items():
         copy_run(run, args.out / name)
+        strip_remote_code(args.out / name)
         if name == "mdm":
             use_fast_sampler(args.out / name)
     write_cards(args.out, args.results)
