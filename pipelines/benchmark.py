@@ -414,6 +414,7 @@ def run_benchmark(
     device: str | None = None,
     metric_path: str | os.PathLike | None = None,
     progress: bool = True,
+    run_info: dict | None = None,
 ) -> BenchmarkResult:
     """Score the real test motions and each model; see the module docstring for the protocol.
 
@@ -426,6 +427,8 @@ def run_benchmark(
         steps: sampling steps for diffusion pipelines (their default when None).
         out_dir: where ``results.json`` / ``results.md`` and the resumable generation caches go.
         limit: use only the first ``limit`` test rows (quick checks).
+        run_info: entries recorded in ``result.config`` (and results.json) over the defaults, e.g. the
+            command line, or how ``models`` / ``evaluator`` should be named instead of their paths.
     """
     import evaluate
 
@@ -529,6 +532,7 @@ def run_benchmark(
         "mm_repeats": mm_repeats if multimodality else None, "num_items": len(entries.motions),
         "num_entries": len(entries), "fps": entries.fps, "limit": limit,
     }
+    config.update(run_info or {})
     result = BenchmarkResult(rows=result_rows, config=config, timings=timings, warnings=warnings)
     if out_dir is not None:
         result.save(out_dir)

@@ -102,21 +102,23 @@ def _run_evaluate(args) -> int:
     if args.name and len(args.name) != len(args.model):
         raise ValueError(f"--name: give one name per --model ({len(args.model)} models, {len(args.name)} names)")
     models = [resolve_model(m) for m in args.model]
-    names = args.name or [_default_row_name(m) for m in args.model]
     evaluator = resolve_model(args.evaluator, bundled=("evaluator",))
+    # bundled models get readable row names, and are recorded by name rather than by this machine's path
+    names = args.name or [BUNDLED_ROW_NAMES[m] if used != m else m.rstrip("/").split("/")[-1]
+                          for m, used in zip(args.model, models)]
+    run_info = {
+        "command": shlex.join(["express4d", *args.argv]),
+        "models": [f"{m} (bundled with express4d)" if used != m else m for m, used in zip(args.model, models)],
+    }
+    if evaluator != args.evaluator:
+        run_info["evaluator"] = f"{args.evaluator} (bundled with express4d)"
     result = run_benchmark(
         models, evaluator=evaluator, dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
         replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
         mm_repeats=args.mm_repeats, steps=args.steps, seed=args.seed, batch_size=args.batch_size, out_dir=args.out,
         model_names=names, max_captions_per_item=args.max_captions, limit=args.limit, device=args.device,
+        run_info=run_info,
     )
-    if args.out:  # record how the table was made (machine-independent for bundled models), for cards and reports
-        result.config["command"] = shlex.join(["express4d", *args.argv])
-        bundled = {given: f"{given} (bundled with express4d)" for given, used in zip(args.model, models) if used != given}
-        result.config["models"] = [bundled.get(m, m) for m in args.model]
-        if evaluator != args.evaluator:
-            result.config["evaluator"] = f"{args.evaluator} (bundled with express4d)"
-        result.save(args.out)
     print(result.to_markdown())
     print(
         f"\nMean ± 95% interval over {args.replications} replications; {result.config['num_entries']} captions of "
@@ -178,13 +180,6 @@ def resolve_model(name: str, bundled: tuple = GENERATORS) -> str:
         except FileNotFoundError as e:
             raise FileNotFoundError(f"{option} {name}: {e}; or pass {option} PATH_OR_HUB_ID") from None
     return name
-
-
-def _default_row_name(name: str) -> str:
-    """Benchmark row name of a --model argument: a readable label for bundled models, else the path or id."""
-    if name in GENERATORS and not Path(name).exists():
-        return BUNDLED_ROW_NAMES[name]
-    return name.rstrip("/").split("/")[-1]
 
 
 def _add_generate_command(sub) -> None:
