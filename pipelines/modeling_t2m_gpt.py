@@ -109,12 +109,14 @@ class T2MGPTOutput(ModelOutput):
     Args:
         loss: cross-entropy over codes and End (labels != -100), mean per sequence then over the batch.
         logits: ``[B, S, num_codes + 1]``; position ``i`` predicts token ``i`` of the code sequence.
-        past_key_values: per-layer ``(key, value)`` ``[B, heads, S, head_dim]`` when ``use_cache``.
+        kv_cache: per-layer ``(key, value)`` ``[B, heads, S, head_dim]`` when ``use_cache``.  Named
+            ``kv_cache`` (not ``past_key_values``): transformers 5 renames that field of every
+            ``ModelOutput`` to ``cache``, so this name keeps one meaning on every transformers release.
     """
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
-    past_key_values: KVCache | None = None
+    kv_cache: KVCache | None = None
 
 
 @dataclass
@@ -231,29 +233,29 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         text_embeds: torch.Tensor | None = None,
         input_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        past_key_values: KVCache | None = None,
+        kv_cache: KVCache | None = None,
         use_cache: bool = False,
         corruption_prob: float | None = None,
         generator: torch.Generator | None = None,
         return_dict: bool = True,
     ):
-        """Logits for the sequence ``[text, input_ids...]`` (or only ``input_ids`` after ``past_key_values``).
+        """Logits for the sequence ``[text, input_ids...]`` (or only ``input_ids`` after ``kv_cache``).
 
         Args:
             text_embeds: ``[B, text_embed_dim]`` pooled text embeddings (required without a cache).
             input_ids: ``[B, L]`` token ids (codes, End, Pad), or None for the text position alone.
             labels: ``[B, L + 1]`` targets (-100 ignored), e.g. from :meth:`build_training_batch`.
-            past_key_values / use_cache: key/value cache for incremental decoding.
+            kv_cache / use_cache: the ``kv_cache`` of an earlier call (incremental decoding) / return this call's.
             corruption_prob: ``tau`` override for training-mode input corruption (0 disables it);
                 None uses the config (fixed ``corruption_prob`` or ``U[0, 1]`` per batch).
             generator: source of the corruption draws.
         """
         cfg = self.config
         pieces = []
-        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[2]
-        if past_key_values is None:
+        past_len = 0 if kv_cache is None else kv_cache[0][0].shape[2]
+        if kv_cache is None:
             if text_embeds is None:
-                raise ValueError("text_embeds: required unless past_key_values is given")
+                raise ValueError("text_embeds: required unless kv_cache is given")
             if text_embeds.ndim != 2 or text_embeds.shape[-1] != cfg.text_embed_dim:
                 raise ValueError(
                     f"text_embeds: expected shape [B, {cfg.text_embed_dim}], got {tuple(text_embeds.shape)}; "
@@ -276,7 +278,7 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         x = self.dropout(x + sinusoidal_positions(positions, cfg.hidden_size).to(x.dtype))
         presents = []
         for i, block in enumerate(self.blocks):
-            x, present = block(x, None if past_key_values is None else past_key_values[i])
+            x, present = block(x, None if kv_cache is None else kv_cache[i])
             if use_cache:
                 presents.append(present)
         logits = self.head(self.ln_f(x))
@@ -292,7 +294,7 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
             per_seq = per_token.sum(-1) / counts.clamp(min=1)
             has_target = counts > 0
             loss = per_seq[has_target].mean() if bool(has_target.any()) else per_seq.sum() * 0.0
-        output = T2MGPTOutput(loss=loss, logits=logits, past_key_values=tuple(presents) if use_cache else None)
+        output = T2MGPTOutput(loss=loss, logits=logits, kv_cache=tuple(presents) if use_cache else None)
         return output if return_dict else output.to_tuple()
 
     # ------------------------------------------------------------------ sampling
@@ -382,8 +384,8 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         for k in range(steps + 1):
             if use_cache:
                 out = self(text_embeds if past is None else None, input_ids=None if past is None else last,
-                           past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                           kv_cache=past, use_cache=True)
+                past = out.kv_cache
             else:
                 out = self(text_embeds, input_ids=tokens)
             logits = out.logits[:, -1].float()

@@ -151,13 +151,13 @@ def test_kv_cache_matches_full_recompute_and_generator_determinism():
     full = prior(text, input_ids=ids).logits
     step = prior(text, use_cache=True)
     pieces = [step.logits]
-    past = step.past_key_values
+    past = step.kv_cache
     for i in range(4):
-        step = prior(input_ids=ids[:, i : i + 1], past_key_values=past, use_cache=True)
+        step = prior(input_ids=ids[:, i : i + 1], kv_cache=past, use_cache=True)
         pieces.append(step.logits)
-        past = step.past_key_values
+        past = step.kv_cache
     assert torch.allclose(torch.cat(pieces, 1), full, atol=1e-5)
-    chunk = prior(input_ids=ids[:, 2:], past_key_values=prior(text, input_ids=ids[:, :2], use_cache=True).past_key_values)
+    chunk = prior(input_ids=ids[:, 2:], kv_cache=prior(text, input_ids=ids[:, :2], use_cache=True).kv_cache)
     assert torch.allclose(chunk.logits, full[:, 3:], atol=1e-5)
 
     a = prior.sample(text, generator=torch.Generator().manual_seed(3))
