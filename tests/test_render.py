@@ -1,4 +1,4 @@
-"""The preview renderer: a face drawn from the 61 channels, GIF/PNG writers and `express4d render`."""
+"""The previews (pipelines.preview): a face drawn from the 61 channels, GIF/PNG writers and `express4d render`."""
 
 import math
 
@@ -8,8 +8,7 @@ from PIL import Image
 
 from express4d_dataset.arkit import NUM_CHANNELS, channel_index
 from express4d_dataset.livelink import read_livelink_csv, write_livelink_csv
-from pipelines import render
-from pipelines.render import (
+from pipelines.preview import (
     FACE_REGIONS,
     plot_channel_curves,
     preview_fps,
@@ -19,7 +18,9 @@ from pipelines.render import (
     render_frames,
     save_gif,
     save_mp4,
+    write_gif,
 )
+from pipelines.preview import video
 
 SIZE = 192
 
@@ -207,6 +208,26 @@ def test_gif_frames_match_the_renderer(tmp_path):
             assert np.abs(decoded - np.asarray(reference[k], dtype=np.float64)).mean() < 2.0
 
 
+def test_write_gif_takes_images_or_a_renderer(tmp_path):
+    motion = np.stack([_frame(), _frame(EyeBlinkLeft=1.0, EyeBlinkRight=1.0), _frame(JawOpen=0.9), _frame()])
+    images = render_frames(motion, size=64, fps=60)
+    from_list = write_gif(images, tmp_path / "list.gif", fps=60)
+    from_callable = write_gif(lambda idx: (images[i] for i in idx), tmp_path / "call.gif", fps=60, num_frames=4)
+    assert from_list.read_bytes() == from_callable.read_bytes()
+    assert _gif_durations(from_list) == (2, [30, 40])  # 60 fps: every second frame, at 30 fps
+    with pytest.raises(ValueError, match="write_gif: frames must be PIL images"):
+        write_gif(motion, tmp_path / "motion.gif", fps=60)
+    with pytest.raises(ValueError, match="write_gif: pass num_frames"):
+        write_gif(lambda idx: iter(images), tmp_path / "n.gif", fps=60)
+
+
+def test_render_module_still_offers_every_name():
+    from pipelines import preview, render
+
+    for name in render.__all__:
+        assert getattr(render, name) is getattr(preview, name), name
+
+
 def test_plot_channel_curves_png(tmp_path):
     t = np.arange(40) / 20.0
     motion = np.zeros((40, NUM_CHANNELS), dtype=np.float32)
@@ -225,12 +246,12 @@ def test_plot_channel_curves_png(tmp_path):
 
 
 def test_save_mp4_without_ffmpeg_returns_none(tmp_path, monkeypatch):
-    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    monkeypatch.setattr(video.shutil, "which", lambda name: None)
     assert save_mp4(np.zeros((3, NUM_CHANNELS)), tmp_path / "x.mp4", fps=20) is None
     assert not (tmp_path / "x.mp4").exists()
 
 
-@pytest.mark.skipif(not render.ffmpeg_available(), reason="ffmpeg not on PATH")
+@pytest.mark.skipif(not video.ffmpeg_available(), reason="ffmpeg not on PATH")
 def test_save_mp4_with_ffmpeg(tmp_path):
     path = save_mp4(np.zeros((6, NUM_CHANNELS)), tmp_path / "x.mp4", fps=20, size=63)
     assert path is not None and path.stat().st_size > 0
