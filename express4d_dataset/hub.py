@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from .builder import (
     scan_raw_corpus,
 )
 from .motion import DEFAULT_STD_EPS, MotionStats
+from .output_folder import StagedFolder
 
 logger = logging.getLogger(__name__)
 
@@ -58,29 +59,19 @@ class ExportReport:
         return "\n".join(lines)
 
 
-_WRITTEN = ("README.md", "validation.json", *CONFIG_NAMES)  # every entry export_dataset writes
+def _owned_by_export(path: PurePosixPath) -> bool:
+    """The entries :func:`export_dataset` writes (anything else in the folder is the user's and is kept)."""
+    parts = path.parts
+    if len(parts) == 1:
+        return parts[0] in ("README.md", "validation.json", *CONFIG_NAMES)
+    if len(parts) == 2 and parts[0] in CONFIG_NAMES:
+        return parts[1] == STATS_FILENAME or (parts[1].endswith(".parquet") and "-of-" in parts[1])
+    return False
 
 
-def _prepare_out_dir(out: Path, overwrite: bool) -> None:
-    """Refuse a non-empty folder unless ``overwrite``; then remove only what a previous export wrote
-    (anything else, e.g. a ``.git`` of a cloned Hub repo, is left in place)."""
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
-        if not (out / "validation.json").is_file():
-            raise FileExistsError(
-                f"{out} is not an express4d dataset folder (no validation.json); refusing to overwrite it, "
-                "choose another --out"
-            )
-        for name in _WRITTEN:
-            path = out / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+def dataset_output_folder(out_dir, overwrite: bool) -> StagedFolder:
+    """The dataset folder :func:`export_dataset` writes: atomic replacement, only of an express4d dataset."""
+    return StagedFolder(out_dir, overwrite, "validation.json", _owned_by_export, "express4d dataset folder")
 
 
 def export_dataset(
@@ -96,22 +87,31 @@ def export_dataset(
     """Convert the raw corpus at ``raw_dir`` into a Hub dataset folder at ``out_dir``.
 
     The raw files are read and validated once; each config is then written by
-    :class:`~express4d_dataset.builder.Express4D` straight to Parquet shards.
+    :class:`~express4d_dataset.builder.Express4D` straight to Parquet shards, in a hidden sibling
+    folder that replaces ``out_dir`` only once complete (:class:`~express4d_dataset.output_folder.StagedFolder`:
+    an existing folder is replaced only with ``overwrite`` and only if it is an express4d dataset;
+    files in it that the export does not write are kept).
     """
-    import datasets
-
     configs = list(dict.fromkeys(configs))
     unknown = [c for c in configs if c not in CONFIG_NAMES]
     if unknown or not configs:
         raise ValueError(f"configs must be a non-empty subset of {CONFIG_NAMES}, got {configs}")
+    folder = dataset_output_folder(out_dir, overwrite)
+    folder.check()  # before reading anything: a refused --out fails at once
     corpus = scan_raw_corpus(raw_dir, progress=progress)
     if strict and corpus.report.has_findings:
         raise CorpusValidationError(f"strict mode: the raw corpus has validation findings\n{corpus.report}")
     if not corpus.splits["train"]:
         raise ValueError(f"{raw_dir}: no usable training takes\n{corpus.report}")
-    out = Path(out_dir)
-    _prepare_out_dir(out, overwrite)
-    report = ExportReport(out_dir=str(out), validation=corpus.report)
+    with folder as out:
+        return _write_dataset(corpus, raw_dir, out, folder.path, configs, max_shard_size, std_eps)
+
+
+def _write_dataset(corpus: RawCorpus, raw_dir, out: Path, final: Path, configs, max_shard_size, std_eps) -> ExportReport:
+    """Write every config into ``out`` (the staging folder that becomes ``final``)."""
+    import datasets
+
+    report = ExportReport(out_dir=str(final), validation=corpus.report)
     config_stats: dict[str, MotionStats] = {}
     with tempfile.TemporaryDirectory(prefix="express4d-build-") as tmp:
         for name in configs:

@@ -181,8 +181,9 @@ def test_export_refuses_to_overwrite(raw_corpus, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("user data")
-    with pytest.raises(FileExistsError, match="pass --overwrite"):
+    with pytest.raises(FileExistsError, match="is not an express4d dataset folder") as refused:
         export_dataset(raw_corpus, out)
+    assert "--overwrite" not in str(refused.value)  # never suggested for a folder the export did not write
     with pytest.raises(FileExistsError, match="not an express4d dataset folder"):
         export_dataset(raw_corpus, out, overwrite=True)
     assert (out / "keep.txt").exists()
@@ -198,10 +199,12 @@ def test_overwrite_replaces_only_what_the_export_wrote(raw_corpus, tmp_path):
     export_dataset(raw_corpus, out, configs=["fps20", "raw"])
     (out / ".git").mkdir()
     (out / ".git" / "HEAD").write_text("ref: refs/heads/main")
-    (out / "raw" / "stale.parquet").write_text("old shard")
+    (out / "raw" / "notes.txt").write_text("a user's file inside a config folder")
+    with pytest.raises(FileExistsError, match="already holds an express4d dataset folder; pass --overwrite"):
+        export_dataset(raw_corpus, out, configs=["fps20"])
     export_dataset(raw_corpus, out, configs=["fps20"], overwrite=True)
     assert (out / ".git" / "HEAD").exists()  # not ours: kept
-    assert not (out / "raw").exists()  # ours, and not written this time: removed
+    assert sorted(p.name for p in (out / "raw").iterdir()) == ["notes.txt"]  # our shards gone, the user's file kept
     assert (out / "fps20" / "stats.json").exists() and (out / "validation.json").exists()
 
 

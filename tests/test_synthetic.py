@@ -190,8 +190,12 @@ def test_refuses_non_empty_folder(tmp_path):
     out = tmp_path / "raw"
     out.mkdir()
     (out / "notes.md").write_text("mine")
-    with pytest.raises(FileExistsError, match=r"raw.*--overwrite"):
+    with pytest.raises(FileExistsError, match=r"raw is not empty and is not an express4d stand-in corpus") as refused:
         write_synthetic_corpus(out, num_sequences=3)
+    assert "--overwrite" not in str(refused.value)
+    with pytest.raises(FileExistsError, match=r"not an express4d stand-in corpus \(no SYNTHETIC.md\)"):
+        write_synthetic_corpus(out, num_sequences=3, overwrite=True)  # a real corpus folder is never replaced
+    assert (out / "notes.md").read_text() == "mine"
     write_synthetic_corpus(tmp_path / "empty_ok", num_sequences=3)  # a missing folder is created
     (tmp_path / "empty").mkdir()
     write_synthetic_corpus(tmp_path / "empty", num_sequences=3)  # an empty folder is fine
