@@ -43,7 +43,7 @@ def random_evaluator(dataset: Path, preset: str, seed: int):
 
     stats = MotionStats.load(dataset / "fps20" / "stats.json")
     kwargs = dict(motion_mean=stats.mean.tolist(), motion_std=stats.std.tolist())
-    config = Express4DEvaluatorConfig.small(**kwargs) if preset == "small" else Express4DEvaluatorConfig(**kwargs)
+    config = Express4DEvaluatorConfig.from_preset(preset, **kwargs)
     torch.manual_seed(seed)
     return Express4DEvaluator(config).eval()
 
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
             names.append(Path(args.model).name if args.model else "MDM small (random weights)")
         result = run_benchmark(
             models, evaluator=evaluator, dataset=str(dataset), split="test", replications=args.replications,
-            steps=args.steps, seed=args.seed, model_names=names, max_captions_per_item=args.max_captions,
+            num_inference_steps=args.steps, seed=args.seed, model_names=names, max_captions_per_item=args.max_captions,
             out_dir=args.out, progress=True,
         )
     cfg = result.config

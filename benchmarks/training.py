@@ -63,7 +63,8 @@ def time_model(model_name: str, dataset: str, vqvae: str | None, steps: int, war
 
     from training.config import CONFIGS_DIR, TrainingConfig, read_config_file
     from training.data import EpochSampler, load_training_dataset, resolve_stats
-    from training.task import TaskData, task_class
+    from training.registry import task_class
+    from training.task import TaskData
 
     values = read_config_file(CONFIGS_DIR / f"{model_name}_small.json")
     values.update(dataset=dataset, output_dir=str(work_dir / model_name))  # nothing is written there

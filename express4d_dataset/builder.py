@@ -30,7 +30,7 @@ import numpy as np
 
 from .arkit import BENCHMARK_FPS, BENCHMARK_MAX_FRAMES, BENCHMARK_MIN_FRAMES, CAPTURE_FPS, CHANNEL_NAMES, NUM_CHANNELS
 from .livelink import LiveLinkFormatError, read_livelink_csv
-from .motion import resample
+from .motion import to_fps
 
 logger = logging.getLogger(__name__)
 
@@ -180,12 +180,8 @@ def read_take(path: Path) -> RawTake:
 
 
 def benchmark_frames(frames: np.ndarray, fps: float, target_fps: float = BENCHMARK_FPS) -> np.ndarray:
-    """Frames at ``target_fps``: every n-th frame when ``fps`` is a multiple (the paper's 60 -> 20),
-    linear interpolation otherwise."""
-    ratio = fps / target_fps
-    if abs(ratio - round(ratio)) < 1e-6 and round(ratio) >= 1:
-        return frames[:: int(round(ratio))]
-    return resample(frames, fps, target_fps)
+    """Frames at ``target_fps`` (the paper's 60 -> 20 fps rule, :func:`~express4d_dataset.motion.to_fps`)."""
+    return to_fps(frames, fps, target_fps)
 
 
 def scan_raw_corpus(raw_dir: str | os.PathLike, progress: bool = False, num_workers: int = 4) -> RawCorpus:

@@ -24,11 +24,13 @@ def check_motion(motion: np.ndarray, name: str = "motion") -> np.ndarray:
     return arr
 
 
-def downsample(motion: np.ndarray, factor: int) -> np.ndarray:
-    """Keep every ``factor``-th frame (no filtering), as the paper's code does for 60 -> 20 fps."""
-    if factor < 1:
-        raise ValueError(f"downsample factor must be >= 1, got {factor}")
-    return motion[::factor]
+def to_fps(motion, fps: float, target_fps: float):
+    """``motion`` ``[..., T, C]`` at ``target_fps``: every n-th frame when ``fps`` is a whole multiple of it (the
+    paper's 60 -> 20 fps: every third frame, no filtering), linear interpolation (:func:`resample`) otherwise."""
+    ratio = float(fps) / float(target_fps)
+    if abs(ratio - round(ratio)) < 1e-6 and round(ratio) >= 1:
+        return motion[..., :: int(round(ratio)), :]
+    return resample(motion, fps, target_fps)
 
 
 def resample(motion, src_fps: float, dst_fps: float):
@@ -56,6 +58,16 @@ def resample(motion, src_fps: float, dst_fps: float):
     lo_t = torch.as_tensor(lo, device=motion.device)
     hi_t = torch.as_tensor(hi, device=motion.device)
     return motion.index_select(-2, lo_t) * (1 - wt) + motion.index_select(-2, hi_t) * wt
+
+
+def smoothstep(x: np.ndarray) -> np.ndarray:
+    """The cubic ease ``3x² - 2x³`` of ``x`` clipped to ``[0, 1]``, elementwise.
+
+    0 at and below 0, 1 at and above 1, with zero slope at both ends: the attack and release
+    ramps of the synthetic actions and the soft edges of the rendered face use it.
+    """
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
 
 
 @dataclass

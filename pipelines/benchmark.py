@@ -156,7 +156,7 @@ def prepare_entries(
     Rows at a multiple of ``fps`` keep every k-th frame (the paper's 60 -> 20 fps); other rates are
     linearly resampled. Rows shorter than ``min_frames`` after that are skipped with a warning.
     """
-    from express4d_dataset.motion import check_motion, resample, row_captions
+    from express4d_dataset.motion import check_motion, row_captions, to_fps
 
     item_ids, texts, item_index, motions = [], [], [], []
     skipped = []
@@ -165,11 +165,7 @@ def prepare_entries(
             break
         rid = row.get("id", r)
         m = check_motion(row["motion"], name=f"dataset row {rid}")
-        row_fps = float(row.get("fps") or fps)
-        if row_fps != fps:
-            ratio = row_fps / fps
-            m = m[:: int(round(ratio))] if abs(ratio - round(ratio)) < 1e-6 else resample(m, row_fps, fps)
-        m = m[:max_frames]
+        m = to_fps(m, float(row.get("fps") or fps), fps)[:max_frames]
         if len(m) < min_frames:
             skipped.append(rid)
             continue
@@ -191,37 +187,6 @@ def prepare_entries(
 
 
 # --------------------------------------------------------------------------- models
-def load_motion_pipeline(name_or_path: str, device: str | None = None):
-    """Load either express4d pipeline from a folder or Hub id, by ``model_index.json``'s ``_class_name``."""
-    import pipelines
-
-    folder = Path(name_or_path)
-    if folder.is_dir():
-        index_file = folder / "model_index.json"
-        if not index_file.is_file():
-            raise FileNotFoundError(f"{folder} has no model_index.json; pass a saved Express4DPipeline or T2MGPTPipeline folder")
-    else:
-        from huggingface_hub import hf_hub_download
-
-        index_file = Path(hf_hub_download(str(name_or_path), "model_index.json"))
-    class_name = json.loads(index_file.read_text(encoding="utf-8")).get("_class_name")
-    cls = getattr(pipelines, str(class_name), None)
-    if cls is None:
-        from diffusers import DiffusionPipeline
-
-        logger.info("%s: unknown pipeline class %r, trying DiffusionPipeline.from_pretrained", name_or_path, class_name)
-        pipe = DiffusionPipeline.from_pretrained(str(name_or_path))
-    else:
-        pipe = cls.from_pretrained(str(name_or_path))
-    if device is not None:
-        pipe.to(device)
-    return pipe
-
-
-def _is_diffusion(pipe) -> bool:
-    return hasattr(pipe, "scheduler")
-
-
 def _entry_seed(seed: int, index: int) -> int:
     return (int(seed) * 1_000_003 + int(index)) % (2**63 - 1)
 
@@ -245,7 +210,8 @@ def generate_motions(
     duration and its output resampled. Pipelines with ``max_frames`` are capped to it.
 
     Entry ``i`` draws from ``torch.Generator().manual_seed(f(seed, i))`` (one generator per motion).
-    ``num_inference_steps`` is only passed to diffusion pipelines. With ``cache_file``, finished
+    ``num_inference_steps`` is passed to pipelines that support it (``pipe.supports``; T2M-GPT has
+    no steps).  Every text is encoded once up front and passed as ``prompt_embeds``.  With ``cache_file``, finished
     batches are stored (``.npz``, no pickle) and reused when the same call is repeated.
     """
     import torch
@@ -270,8 +236,9 @@ def generate_motions(
     order = np.argsort(request, kind="stable")  # similar lengths together: less padding
     batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
     kwargs = {"output_type": "np"}
-    if _is_diffusion(pipe) and num_inference_steps is not None:
+    if num_inference_steps is not None and "num_inference_steps" in pipe.supports:
         kwargs["num_inference_steps"] = int(num_inference_steps)
+    embeds = None
     bar = tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, initial=len(done))
     for batch in batches:
         if all(int(i) in done for i in batch):
@@ -281,8 +248,11 @@ def generate_motions(
             for i in batch
             for j in range(num_motions_per_prompt)
         ]
+        if embeds is None:  # every text encoded once, only when something is left to generate
+            embeds = pipe.encode_prompt(texts, do_classifier_free_guidance=False)[0]
         out = pipe(
             [texts[i] for i in batch],
+            prompt_embeds=embeds[[int(i) for i in batch]],
             num_frames=[request[i] for i in batch],
             num_motions_per_prompt=num_motions_per_prompt,
             generator=gens,
@@ -404,7 +374,7 @@ def run_benchmark(
     mm_texts: int = 100,
     mm_repeats: int = 30,
     mm_times: int = 10,
-    steps: int | None = None,
+    num_inference_steps: int | None = None,
     seed: int = 0,
     batch_size: int = 32,
     out_dir: str | os.PathLike | None = None,
@@ -424,7 +394,7 @@ def run_benchmark(
             output_type="np")`` returning ``.motions``).
         evaluator: evaluator folder / Hub id or a loaded :class:`Express4DEvaluator`.
         dataset: dataset folder / Hub id (``load_dataset``), or a ``Dataset`` / ``DatasetDict``.
-        steps: sampling steps for diffusion pipelines (their default when None).
+        num_inference_steps: sampling steps for pipelines that have them (their default when None).
         out_dir: where ``results.json`` / ``results.md`` and the resumable generation caches go.
         limit: use only the first ``limit`` test rows (quick checks).
         run_info: entries recorded in ``result.config`` (and results.json) over the defaults, e.g. the
@@ -432,6 +402,7 @@ def run_benchmark(
     """
     import evaluate
 
+    from .loading import is_bundled_path, load_motion_pipeline
     from .modeling_evaluator import Express4DEvaluator
 
     timings = {}
@@ -486,16 +457,21 @@ def run_benchmark(
 
     names = list(model_names) if model_names is not None else []
     for k, model in enumerate(models):
-        name = names[k] if k < len(names) else (str(model).rstrip("/").split("/")[-1] if isinstance(model, (str, os.PathLike)) else type(model).__name__)
+        t = time.perf_counter()
+        is_path = isinstance(model, (str, os.PathLike))
+        pipe = load_motion_pipeline(str(model), device=device) if is_path else model
+        if k < len(names):
+            name = names[k]
+        elif is_path and not is_bundled_path(model):
+            name = str(model).rstrip("/").split("/")[-1]
+        else:  # a bundled model or a pipeline object: what it is and how it samples
+            name = pipe.describe(num_inference_steps)
         if name in result_rows:
             name = f"{name} ({k + 1})"
-        t = time.perf_counter()
-        pipe = load_motion_pipeline(str(model), device=device) if isinstance(model, (str, os.PathLike)) else model
-        if hasattr(pipe, "set_progress_bar_config"):
-            pipe.set_progress_bar_config(disable=True)  # one bar per model over all captions instead
+        pipe.set_progress_bar_config(disable=True)  # one bar per model over all captions instead
         cache = Path(out_dir) / "generations" / f"{_slug(str(model) if isinstance(model, (str, os.PathLike)) else name)}.npz" if out_dir else None
         generated = generate_motions(
-            pipe, entries.texts, entries.lengths, fps=entries.fps, num_inference_steps=steps, seed=seed,
+            pipe, entries.texts, entries.lengths, fps=entries.fps, num_inference_steps=num_inference_steps, seed=seed,
             batch_size=batch_size, progress=progress, cache_file=cache, desc=f"generate [{name}]",
         )
         timings[f"generate[{name}]"] = time.perf_counter() - t
@@ -505,7 +481,7 @@ def run_benchmark(
             mm_cache = cache.with_name(cache.stem + "-mm.npz") if cache is not None else None
             groups = generate_motions(
                 pipe, [entries.texts[i] for i in mm_index], [entries.lengths[i] for i in mm_index], fps=entries.fps,
-                num_inference_steps=steps, seed=seed + 1, batch_size=max(1, batch_size // mm_repeats),
+                num_inference_steps=num_inference_steps, seed=seed + 1, batch_size=max(1, batch_size // mm_repeats),
                 num_motions_per_prompt=mm_repeats, progress=progress, cache_file=mm_cache, desc=f"multimodality [{name}]",
             )
             if mm_repeats == 1:
@@ -527,7 +503,7 @@ def run_benchmark(
         "models": [str(m) if isinstance(m, (str, os.PathLike)) else type(m).__name__ for m in models],
         "evaluator": str(evaluator) if isinstance(evaluator, (str, os.PathLike)) else type(evaluator).__name__,
         "dataset": str(dataset) if isinstance(dataset, (str, os.PathLike)) else type(dataset).__name__,
-        "dataset_config": dataset_config, "split": split, "replications": replications, "seed": seed, "steps": steps,
+        "dataset_config": dataset_config, "split": split, "replications": replications, "seed": seed, "num_inference_steps": num_inference_steps,
         "multimodality": multimodality, "mm_texts": mm_texts if multimodality else None,
         "mm_repeats": mm_repeats if multimodality else None, "num_items": len(entries.motions),
         "num_entries": len(entries), "fps": entries.fps, "limit": limit,

@@ -97,27 +97,26 @@ def _add_evaluate_command(sub) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from pipelines.benchmark import run_benchmark
+    from pipelines.loading import resolve_model_path
 
     if args.name and len(args.name) != len(args.model):
         raise ValueError(f"--name: give one name per --model ({len(args.model)} models, {len(args.name)} names)")
-    models = [resolve_model(m) for m in args.model]
-    evaluator = resolve_model(args.evaluator, bundled=("evaluator",))
-    # bundled models get readable row names, and are recorded by name rather than by this machine's path
-    names = args.name or [BUNDLED_ROW_NAMES[m] if used != m else m.rstrip("/").split("/")[-1]
-                          for m, used in zip(args.model, models)]
+    models = [resolve_model_path(m, "--model") for m in args.model]
+    evaluator = resolve_model_path(args.evaluator, "--evaluator", bundled=("evaluator",))
     run_info = {
-        "command": shlex.join(["express4d", *args.argv]),
+        "command": shlex.join(["express4d", *args.argv]),  # bundled models by name, not by this machine's path
         "models": [f"{m} (bundled with express4d)" if used != m else m for m, used in zip(args.model, models)],
     }
     if evaluator != args.evaluator:
         run_info["evaluator"] = f"{args.evaluator} (bundled with express4d)"
+    from pipelines.benchmark import run_benchmark
+
     result = run_benchmark(
         models, evaluator=evaluator, dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
         replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
-        mm_repeats=args.mm_repeats, steps=args.steps, seed=args.seed, batch_size=args.batch_size, out_dir=args.out,
-        model_names=names, max_captions_per_item=args.max_captions, limit=args.limit, device=args.device,
-        run_info=run_info,
+        mm_repeats=args.mm_repeats, num_inference_steps=args.steps, seed=args.seed, batch_size=args.batch_size,
+        out_dir=args.out, model_names=args.name, max_captions_per_item=args.max_captions, limit=args.limit,
+        device=args.device, run_info=run_info,
     )
     print(result.to_markdown())
     print(
@@ -146,7 +145,7 @@ def _add_render_command(sub) -> None:
 
 
 def _run_render(args) -> int:
-    from pipelines.render import ffmpeg_available, render_csv
+    from pipelines.preview import ffmpeg_available, render_csv
 
     if args.size < 32:
         raise ValueError(f"--size must be at least 32 pixels, got {args.size}")
@@ -161,27 +160,6 @@ def _run_render(args) -> int:
     return 0
 
 
-GENERATORS = ("mdm", "t2m_gpt")  # bundled models usable as --model
-BUNDLED_ROW_NAMES = {"mdm": "MDM (small, DPM-Solver++ 20 steps)", "t2m_gpt": "T2M-GPT (small)"}
-SAMPLERS = {"dpm++": "DPMSolverMultistepScheduler", "ddim": "DDIMScheduler", "ddpm": "DDPMScheduler"}
-
-
-def resolve_model(name: str, bundled: tuple = GENERATORS) -> str:
-    """``mdm`` / ``t2m_gpt`` (/ ``evaluator``) -> the bundled folder; anything else is a folder or Hub id, as given.
-
-    A local folder of that name takes precedence over the bundled model.
-    """
-    from pipelines import bundled as bundle
-
-    if name in bundled and not Path(name).exists():
-        option = "--evaluator" if name == "evaluator" else "--model"
-        try:
-            return str(bundle.default_model_path(name))
-        except FileNotFoundError as e:
-            raise FileNotFoundError(f"{option} {name}: {e}; or pass {option} PATH_OR_HUB_ID") from None
-    return name
-
-
 def _add_generate_command(sub) -> None:
     gen = sub.add_parser(
         "generate",
@@ -192,9 +170,11 @@ def _add_generate_command(sub) -> None:
     gen.add_argument("--model", default="mdm", help="mdm | t2m_gpt (bundled defaults) or a pipeline folder / Hub id (default: mdm)")
     gen.add_argument("--seconds", type=float, default=6.0, help="length of each motion (default 6, at most 9.8)")
     gen.add_argument("--num", type=int, default=1, help="motions per prompt (default 1)")
-    gen.add_argument("--steps", type=int, default=20, help="sampling steps of a diffusion model (default 20)")
-    gen.add_argument("--sampler", choices=sorted(SAMPLERS), default="dpm++", help="diffusion sampler (default dpm++)")
-    gen.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale (default 2.5)")
+    gen.add_argument("--steps", type=int, default=None,
+                     help="denoising steps (MDM only; default: the sampler's, 20 for dpm++ and ddim, 1000 for ddpm)")
+    gen.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], default=None,
+                     help="diffusion sampler (MDM only; default: the model's own, dpm++ for the bundled MDM)")
+    gen.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (MDM only; default 2.5)")
     gen.add_argument("--seed", type=int, default=0, help="seed; motion k uses seed + k (default 0)")
     gen.add_argument("--out", default="express4d_out", help="output folder (default: express4d_out)")
     gen.add_argument("--size", type=int, default=256, help="preview size in pixels (default 256)")
@@ -203,10 +183,7 @@ def _add_generate_command(sub) -> None:
 
 
 def _run_generate(args) -> int:
-    import torch
-
-    from pipelines.benchmark import load_motion_pipeline
-    from pipelines.render import render_csv
+    from pipelines.loading import resolve_model_path
 
     prompts = [p for p in args.prompts if p.strip()]
     if args.prompts_file:
@@ -218,17 +195,25 @@ def _run_generate(args) -> int:
         raise ValueError('give at least one PROMPT (e.g. "A person is smiling softly") or --prompts-file FILE')
     if args.num < 1:
         raise ValueError(f"--num must be at least 1, got {args.num}")
-    pipe = load_motion_pipeline(resolve_model(args.model))
-    kwargs = {}
-    if hasattr(pipe, "denoiser"):  # the diffusion baseline: choose the sampler and its steps
-        import diffusers
+    model = resolve_model_path(args.model, "--model")
 
-        pipe.scheduler = getattr(diffusers, SAMPLERS[args.sampler]).from_config(pipe.scheduler.config)
-        kwargs.update(num_inference_steps=args.steps, guidance_scale=args.guidance)
+    import torch
+
+    from pipelines.loading import load_motion_pipeline
+    from pipelines.preview import render_csv
+
+    pipe = load_motion_pipeline(model)
+    options = {"--sampler": ("set_sampler", args.sampler), "--steps": ("num_inference_steps", args.steps),
+               "--guidance": ("guidance_scale", args.guidance)}
+    for flag, (feature, value) in options.items():
+        if value is not None and feature not in pipe.supports:
+            raise ValueError(f"{flag}: {pipe.describe()} has no {feature.replace('set_', '')} (only MDM models do); leave it out")
+    if args.sampler is not None:
+        pipe.set_sampler(args.sampler)
     generators = [torch.Generator().manual_seed(args.seed + k) for k in range(len(prompts) * args.num)]
     out = pipe(
-        prompts, seconds=args.seconds, num_motions_per_prompt=args.num, generator=generators,
-        output_fps=60, output_type="np", **kwargs,
+        prompts, seconds=args.seconds, num_inference_steps=args.steps, guidance_scale=args.guidance,
+        num_motions_per_prompt=args.num, generator=generators, output_fps=60, output_type="np",
     )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

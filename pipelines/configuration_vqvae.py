@@ -16,7 +16,7 @@ except ImportError:  # remote-code use without the express4d package
 
 VQVAE_PRESETS: dict[str, dict] = {
     # T2M-GPT's VQ-VAE: width 512, 512 codes of 512 dims, 2 x2 down stages, depth 3, dilations 9/3/1.
-    "t2m_gpt": dict(
+    "paper": dict(
         width=512, code_dim=512, codebook_size=512, down_t=2, depth=3, dilation_growth_rate=3,
     ),
     # A CPU-sized variant with the same structure.
@@ -121,7 +121,7 @@ class Express4DVQVAEConfig(PretrainedConfig):
 
     @classmethod
     def from_preset(cls, preset: str = "small", **overrides) -> "Express4DVQVAEConfig":
-        """A config from a named preset (``"t2m_gpt"``, the faithful default, or ``"small"`` for CPU) plus overrides.
+        """A config from a named preset (``"paper"``, T2M-GPT's faithful sizes, or ``"small"`` for CPU) plus overrides.
 
         ``stats=`` accepts an object with ``mean`` / ``std`` (e.g. ``MotionStats``) and fills
         ``motion_mean`` / ``motion_std``.

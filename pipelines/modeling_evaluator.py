@@ -34,7 +34,8 @@ from transformers.utils import ModelOutput
 from express4d_dataset.motion import MotionStats
 
 from .configuration_evaluator import Express4DEvaluatorConfig
-from .text_encoding import encode_prompts, load_cached_text_encoder, text_embedding_dim
+from .loading import SafeTensorsOnly
+from .text_encoding import TextEmbeddings, encode_text, load_cached_text_encoder, text_embedding_dim
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class MotionGRUEncoder(nn.Module):
 
 
 class TextProjection(nn.Module):
-    """Frozen sentence embedding ``[B, text_embed_dim]`` -> ``[B, embedding_dim]``."""
+    """``text_conditioning="pooled"``: frozen sentence embedding ``[B, text_embed_dim]`` -> ``[B, embedding_dim]``."""
 
     def __init__(self, config: Express4DEvaluatorConfig):
         super().__init__()
@@ -120,11 +121,40 @@ class TextProjection(nn.Module):
             nn.Linear(config.text_hidden_size, config.embedding_dim),
         )
 
-    def forward(self, sentence_embeds: torch.Tensor) -> torch.Tensor:
-        return self.net(sentence_embeds)
+    def forward(self, text: TextEmbeddings) -> torch.Tensor:
+        return self.net(text.pooled)
 
 
-class Express4DEvaluatorPreTrainedModel(PreTrainedModel):
+class TextGRUEncoder(nn.Module):
+    """``text_conditioning="tokens"``: a bidirectional GRU reads the frozen encoder's token states in order
+    (as Guo et al.'s text encoder read word vectors); its two last hidden states -> ``[B, embedding_dim]``.
+    "X and then Y" and "Y and then X" therefore embed apart."""
+
+    def __init__(self, config: Express4DEvaluatorConfig):
+        super().__init__()
+        hidden = config.text_hidden_size
+        self.input_emb = nn.Linear(config.text_token_dim or config.text_embed_dim, hidden)
+        self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
+        self.hidden0 = nn.Parameter(torch.zeros(2, 1, hidden))
+        self.output_net = nn.Sequential(
+            nn.Linear(2 * hidden, hidden),
+            nn.LayerNorm(hidden),
+            nn.LeakyReLU(config.leaky_relu_slope),
+            nn.Linear(hidden, config.embedding_dim),
+        )
+
+    def forward(self, text: TextEmbeddings) -> torch.Tensor:
+        lengths = text.mask.sum(-1)
+        if int(lengths.min()) < 1:
+            raise ValueError("the evaluator embeds captions, not the empty prompt: every text needs at least one token")
+        x = self.input_emb(text.tokens)
+        h0 = self.hidden0.expand(-1, x.shape[0], -1).contiguous()
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, last = self.gru(packed, h0)
+        return self.output_net(torch.cat([last[0], last[1]], dim=-1))
+
+
+class Express4DEvaluatorPreTrainedModel(SafeTensorsOnly, PreTrainedModel):
     config_class = Express4DEvaluatorConfig
     base_model_prefix = "evaluator"
     main_input_name = "motion"
@@ -144,7 +174,7 @@ class Express4DEvaluatorPreTrainedModel(PreTrainedModel):
                     nn.init.xavier_uniform_(param)
                 else:
                     nn.init.zeros_(param)
-        elif isinstance(module, MotionGRUEncoder):
+        elif isinstance(module, (MotionGRUEncoder, TextGRUEncoder)):
             nn.init.zeros_(module.hidden0)
 
 
@@ -163,13 +193,17 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
         super().__init__(config)
         self.movement_encoder = MovementConvEncoder(config)
         self.motion_encoder = MotionGRUEncoder(config)
-        self.text_projection = TextProjection(config)
+        self.text_projection = TextGRUEncoder(config) if config.text_conditioning == "tokens" else TextProjection(config)
         # kept outside the module tree on purpose: frozen, never saved in the checkpoint
         self.__dict__["_frozen_text_encoder"] = None
-        self.__dict__["_warned_no_stats"] = False
         if text_encoder is not None or tokenizer is not None:
             self.set_text_encoder(text_encoder, tokenizer)
         self.post_init()
+
+    @classmethod
+    def from_preset(cls, preset: str = "small", **overrides) -> "Express4DEvaluator":
+        """A randomly initialised evaluator from :meth:`Express4DEvaluatorConfig.from_preset`."""
+        return cls(Express4DEvaluatorConfig.from_preset(preset, **overrides))
 
     # ------------------------------------------------------------------ text side
     def set_text_encoder(self, text_encoder, tokenizer) -> None:
@@ -196,27 +230,38 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
         return self.__dict__["_frozen_text_encoder"]
 
     @torch.no_grad()
-    def encode_sentences(self, texts: Sequence[str]) -> torch.Tensor:
-        """Frozen sentence-encoder embeddings ``[B, text_embed_dim]`` (precompute these to train faster)."""
+    def encode_sentences(self, texts: Sequence[str]) -> TextEmbeddings:
+        """The frozen encoder's :class:`~pipelines.text_encoding.TextEmbeddings` of ``texts`` (precompute these
+        to train faster)."""
         encoder, tokenizer = self.get_text_encoder()
         if next(encoder.parameters()).device != self.device:
             encoder.to(self.device)
-        return encode_prompts(encoder, tokenizer, list(texts), device=self.device, dtype=torch.float32)
+        return encode_text(encoder, tokenizer, list(texts), device=self.device, dtype=torch.float32)
 
-    def encode_text(self, texts: Sequence[str] | None = None, sentence_embeds: torch.Tensor | None = None) -> torch.Tensor:
-        """Text embeddings ``[B, embedding_dim]`` from ``texts`` or precomputed ``sentence_embeds``."""
+    def encode_text(self, texts: Sequence[str] | None = None, sentence_embeds=None) -> torch.Tensor:
+        """Text embeddings ``[B, embedding_dim]`` from ``texts`` or precomputed ``sentence_embeds``
+        (:class:`~pipelines.text_encoding.TextEmbeddings`, or ``[B, text_embed_dim]`` pooled vectors for a
+        pooled text side)."""
         if sentence_embeds is None:
             if texts is None:
-                raise ValueError("encode_text: pass texts (list of str) or sentence_embeds ([B, text_embed_dim])")
+                raise ValueError("encode_text: pass texts (list of str) or sentence_embeds (TextEmbeddings)")
             if isinstance(texts, str):
                 texts = [texts]
             sentence_embeds = self.encode_sentences(texts)
-        if sentence_embeds.ndim != 2 or sentence_embeds.shape[-1] != self.config.text_embed_dim:
-            raise ValueError(
-                f"encode_text: sentence_embeds must have shape [B, {self.config.text_embed_dim}], got {tuple(sentence_embeds.shape)}"
-            )
+        cfg = self.config
+        if isinstance(sentence_embeds, torch.Tensor):
+            if cfg.text_conditioning == "tokens":
+                raise ValueError("encode_text: this evaluator reads token states; pass TextEmbeddings (encode_sentences), not pooled vectors")
+            if sentence_embeds.ndim != 2 or sentence_embeds.shape[-1] != cfg.text_embed_dim:
+                raise ValueError(
+                    f"encode_text: sentence_embeds must have shape [B, {cfg.text_embed_dim}], got {tuple(sentence_embeds.shape)}"
+                )
+            empty = TextEmbeddings.unconditional(len(sentence_embeds), cfg.text_embed_dim, cfg.text_embed_dim)
+            sentence_embeds = TextEmbeddings(sentence_embeds, empty.tokens, empty.mask)
+        if sentence_embeds.dim != cfg.text_embed_dim:
+            raise ValueError(f"encode_text: sentence_embeds have {sentence_embeds.dim}-d pooled vectors, the evaluator expects {cfg.text_embed_dim}")
         out = self.text_projection(sentence_embeds.to(self.device, self.dtype))
-        return F.normalize(out, dim=-1) if self.config.normalize_embeddings else out
+        return F.normalize(out, dim=-1) if cfg.normalize_embeddings else out
 
     # ------------------------------------------------------------------ motion side
     @property
@@ -227,12 +272,13 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
         return MotionStats(mean=self.config.motion_mean, std=self.config.motion_std)
 
     def normalize_motion(self, motion: torch.Tensor) -> torch.Tensor:
-        """``(motion - mean) / std`` with the config statistics (identity, with a warning, if there are none)."""
+        """``(motion - mean) / std`` with the config statistics; raises when the config has none."""
         if self.config.motion_mean is None:
-            if not self.__dict__.get("_warned_no_stats"):
-                logger.warning("Express4DEvaluator: config has no motion_mean/motion_std; motions are used as given")
-                self.__dict__["_warned_no_stats"] = True
-            return motion
+            raise ValueError(
+                "Express4DEvaluator: the config has no normalisation statistics (motion_mean / motion_std), so raw "
+                "motions cannot be embedded; set them (config.motion_mean / motion_std from the dataset's stats.json) "
+                "or pass motions already normalised with normalized=True"
+            )
         mean = torch.tensor(self.config.motion_mean, dtype=motion.dtype, device=motion.device)
         std = torch.tensor(self.config.motion_std, dtype=motion.dtype, device=motion.device)
         return (motion - mean) / std
@@ -379,31 +425,13 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
         return Express4DEvaluatorOutput(loss=loss, text_embeds=text_embeds, motion_embeds=motion_embeds)
 
 
-def evaluator_training_step(
-    model: Express4DEvaluator,
-    batch: dict,
-    optimizer: torch.optim.Optimizer,
-    max_grad_norm: float | None = 0.5,
-    generator: torch.Generator | None = None,
-) -> float:
-    """One optimisation step on a ``MotionCollator`` batch (normalised ``motion``, ``lengths``, ``captions``).
+def _register_auto_classes() -> None:
+    from transformers import AutoConfig, AutoModel
 
-    Uses ``batch["sentence_embeds"]`` when present (precomputed frozen embeddings), else encodes
-    ``batch["captions"]``.  Clips gradients to ``max_grad_norm`` (0.5 as in the paper code).
-    Returns the loss value.
-    """
-    model.train()
-    out = model(
-        motion=batch["motion"],
-        lengths=batch["lengths"],
-        texts=batch.get("captions"),
-        sentence_embeds=batch.get("sentence_embeds"),
-        motion_normalized=True,
-        generator=generator,
-    )
-    optimizer.zero_grad(set_to_none=True)
-    out.loss.backward()
-    if max_grad_norm is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-    optimizer.step()
-    return float(out.loss.detach())
+    AutoConfig.register(Express4DEvaluatorConfig.model_type, Express4DEvaluatorConfig, exist_ok=True)
+    AutoModel.register(Express4DEvaluatorConfig, Express4DEvaluator, exist_ok=True)
+    Express4DEvaluatorConfig.register_for_auto_class()
+    Express4DEvaluator.register_for_auto_class("AutoModel")
+
+
+_register_auto_classes()

@@ -28,6 +28,8 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_t2m_gpt import T2MGPTConfig
+from .loading import SafeTensorsOnly
+from .text_encoding import TextEmbeddings
 
 try:  # transformers >= 5: init functions that respect already-loaded weights
     from transformers import initialization as init
@@ -80,8 +82,32 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.proj(y)), (k, v)
 
 
+class TextCrossAttention(nn.Module):
+    """Attention from code positions to the prompt's token states (keys with a padding mask)."""
+
+    def __init__(self, config: T2MGPTConfig):
+        super().__init__()
+        self.num_heads = config.num_heads
+        self.head_dim = config.hidden_size // config.num_heads
+        self.q = nn.Linear(config.hidden_size, config.hidden_size)
+        self.kv = nn.Linear(config.hidden_size, 2 * config.hidden_size)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.attn_dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_valid: torch.Tensor) -> torch.Tensor:
+        batch, length, width = x.shape
+        q = self.q(x).view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+        k, v = self.kv(memory).view(batch, memory.shape[1], 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        mask = memory_valid[:, None, None, :]  # [B, 1, 1, M], True = attend
+        dropout = self.attn_dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(batch, length, width)))
+
+
 class T2MGPTBlock(nn.Module):
-    """Pre-LN block: ``x + attn(ln1(x))`` then ``x + mlp(ln2(x))``."""
+    """Pre-LN block: ``x + attn(ln1(x))``, with token conditioning ``x + cross(ln_cross(x), text)``, then
+    ``x + mlp(ln2(x))``."""
 
     def __init__(self, config: T2MGPTConfig):
         super().__init__()
@@ -94,10 +120,15 @@ class T2MGPTBlock(nn.Module):
             nn.Linear(config.ff_mult * config.hidden_size, config.hidden_size),
             nn.Dropout(config.dropout),
         )
+        if config.text_conditioning == "tokens":  # created last: the pooled prior's initialisation is untouched
+            self.ln_cross = nn.LayerNorm(config.hidden_size)
+            self.cross_attn = TextCrossAttention(config)
 
-    def forward(self, x: torch.Tensor, past=None):
+    def forward(self, x: torch.Tensor, past=None, memory=None, memory_valid=None):
         h, present = self.attn(self.ln1(x), past)
         x = x + h
+        if memory is not None:
+            x = x + self.cross_attn(self.ln_cross(x), memory, memory_valid)
         x = x + self.mlp(self.ln2(x))
         return x, present
 
@@ -132,7 +163,7 @@ class T2MGPTSampleOutput(ModelOutput):
     lengths: torch.Tensor | None = None
 
 
-class T2MGPTPreTrainedModel(PreTrainedModel):
+class T2MGPTPreTrainedModel(SafeTensorsOnly, PreTrainedModel):
     config_class = T2MGPTConfig
     base_model_prefix = "t2m_gpt"
     main_input_name = "text_embeds"
@@ -150,7 +181,10 @@ class T2MGPTPreTrainedModel(PreTrainedModel):
 
 
 class T2MGPTModel(T2MGPTPreTrainedModel):
-    """Causal transformer prior: text embedding ``[B, D_text]`` -> code ids (T2M-GPT).
+    """Causal transformer prior: text -> code ids (T2M-GPT).
+
+    The pooled text vector is position 0 of the sequence; with ``text_conditioning="tokens"`` every block
+    also cross-attends to the prompt's projected token states, so word order reaches the prior.
 
     Example::
 
@@ -168,6 +202,9 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         self.blocks = nn.ModuleList([T2MGPTBlock(config) for _ in range(config.num_layers)])
         self.ln_f = nn.LayerNorm(config.hidden_size)
         self.head = nn.Linear(config.hidden_size, config.num_codes + 1, bias=False)
+        if config.text_conditioning == "tokens":
+            self.text_token_proj = nn.Linear(config.text_token_dim or config.text_embed_dim, config.hidden_size)
+            self.text_null = nn.Parameter(torch.zeros(config.hidden_size))  # the always-valid "no text" key
         self.post_init()
 
     @classmethod
@@ -228,9 +265,46 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         return torch.where(replace & is_code, random_codes.to(input_ids.device), input_ids)
 
     # ------------------------------------------------------------------ forward
+    def _text_inputs(self, text_embeds, name: str = "text_embeds") -> TextEmbeddings:
+        cfg = self.config
+        if isinstance(text_embeds, torch.Tensor):
+            if cfg.text_conditioning == "tokens":
+                raise ValueError(
+                    f"{name}: this prior reads the prompt's token states (text_conditioning='tokens'); pass the "
+                    "TextEmbeddings of pipe.encode_prompt / pipelines.text_encoding.encode_text, not pooled vectors"
+                )
+            if text_embeds.ndim != 2:
+                raise ValueError(f"{name}: expected shape [B, {cfg.text_embed_dim}], got {tuple(text_embeds.shape)}")
+            empty = TextEmbeddings.unconditional(text_embeds.shape[0], text_embeds.shape[1], text_embeds.shape[1],
+                                                 text_embeds.device, text_embeds.dtype)
+            text_embeds = TextEmbeddings(text_embeds, empty.tokens, empty.mask)
+        elif not isinstance(text_embeds, TextEmbeddings):
+            raise TypeError(f"{name}: expected TextEmbeddings or a [B, D] tensor, got {type(text_embeds).__name__}")
+        if text_embeds.dim != cfg.text_embed_dim:
+            raise ValueError(
+                f"{name}: expected shape [B, {cfg.text_embed_dim}], got {tuple(text_embeds.pooled.shape)}; "
+                "use the text encoder the prior was trained with"
+            )
+        token_dim = cfg.text_token_dim or cfg.text_embed_dim
+        if cfg.text_conditioning == "tokens" and text_embeds.token_dim != token_dim:
+            raise ValueError(f"{name}: token states of size {text_embeds.token_dim}, the prior expects {token_dim}")
+        return text_embeds
+
+    def text_memory(self, text_embeds) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The cross-attention keys for token conditioning: ``([B, 1 + L, hidden], valid [B, 1 + L])`` (None when pooled)."""
+        if self.config.text_conditioning != "tokens":
+            return None
+        text = self._text_inputs(text_embeds)
+        dtype, device = self.text_proj.weight.dtype, self.text_proj.weight.device
+        words = self.text_token_proj(text.tokens.to(device=device, dtype=dtype))
+        batch = len(text)
+        null = self.text_null.to(dtype).expand(batch, 1, -1)
+        valid = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=device), text.mask.to(device)], dim=1)
+        return torch.cat([null, words], dim=1), valid
+
     def forward(
         self,
-        text_embeds: torch.Tensor | None = None,
+        text_embeds=None,
         input_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
@@ -238,30 +312,39 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         corruption_prob: float | None = None,
         generator: torch.Generator | None = None,
         return_dict: bool = True,
+        text_memory: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         """Logits for the sequence ``[text, input_ids...]`` (or only ``input_ids`` after ``kv_cache``).
 
         Args:
-            text_embeds: ``[B, text_embed_dim]`` pooled text embeddings (required without a cache).
+            text_embeds: the prompt as :class:`~pipelines.text_encoding.TextEmbeddings` (pooled vector and token
+                states), or ``[B, text_embed_dim]`` pooled vectors for ``text_conditioning="pooled"``.  Required
+                without a cache; with a cache, token conditioning still needs it (or ``text_memory``).
             input_ids: ``[B, L]`` token ids (codes, End, Pad), or None for the text position alone.
             labels: ``[B, L + 1]`` targets (-100 ignored), e.g. from :meth:`build_training_batch`.
             kv_cache / use_cache: the ``kv_cache`` of an earlier call (incremental decoding) / return this call's.
             corruption_prob: ``tau`` override for training-mode input corruption (0 disables it);
                 None uses the config (fixed ``corruption_prob`` or ``U[0, 1]`` per batch).
             generator: source of the corruption draws.
+            text_memory: precomputed :meth:`text_memory` (sampling computes it once per call).
+
+        Returns:
+            :class:`T2MGPTOutput` (``loss`` with ``labels``, ``logits`` ``[B, S, num_codes + 1]``, ``kv_cache``).
         """
         cfg = self.config
         pieces = []
         past_len = 0 if kv_cache is None else kv_cache[0][0].shape[2]
+        text = None
         if kv_cache is None:
             if text_embeds is None:
                 raise ValueError("text_embeds: required unless kv_cache is given")
-            if text_embeds.ndim != 2 or text_embeds.shape[-1] != cfg.text_embed_dim:
-                raise ValueError(
-                    f"text_embeds: expected shape [B, {cfg.text_embed_dim}], got {tuple(text_embeds.shape)}; "
-                    "use the text encoder the prior was trained with"
-                )
-            pieces.append(self.text_proj(text_embeds.to(self.text_proj.weight.dtype))[:, None])
+            text = self._text_inputs(text_embeds)
+            pieces.append(self.text_proj(text.pooled.to(self.text_proj.weight.device, self.text_proj.weight.dtype))[:, None])
+        if text_memory is None and cfg.text_conditioning == "tokens":
+            if text_embeds is None:
+                raise ValueError("text_embeds: token conditioning needs the prompt at every call (or text_memory=)")
+            text_memory = self.text_memory(text if text is not None else text_embeds)
+        memory, memory_valid = text_memory if text_memory is not None else (None, None)
         if input_ids is not None and input_ids.shape[1] > 0:
             if int(input_ids.min()) < 0 or int(input_ids.max()) >= cfg.vocab_size:
                 raise ValueError(f"input_ids: token ids must lie in [0, {cfg.vocab_size}), got [{int(input_ids.min())}, {int(input_ids.max())}]")
@@ -278,7 +361,7 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         x = self.dropout(x + sinusoidal_positions(positions, cfg.hidden_size).to(x.dtype))
         presents = []
         for i, block in enumerate(self.blocks):
-            x, present = block(x, None if kv_cache is None else kv_cache[i])
+            x, present = block(x, None if kv_cache is None else kv_cache[i], memory, memory_valid)
             if use_cache:
                 presents.append(present)
         logits = self.head(self.ln_f(x))
@@ -327,7 +410,7 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
     @torch.no_grad()
     def sample(
         self,
-        text_embeds: torch.Tensor,
+        text_embeds,
         num_codes: int | Sequence[int] | torch.Tensor | None = None,
         min_codes: int = 1,
         max_codes: int | None = None,
@@ -336,11 +419,13 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         do_sample: bool = True,
         generator: torch.Generator | Sequence[torch.Generator] | None = None,
         use_cache: bool = True,
+        step_callback=None,
     ) -> T2MGPTSampleOutput:
         """Write code ids for each text embedding.
 
         Args:
-            text_embeds: ``[B, text_embed_dim]``.
+            text_embeds: :class:`~pipelines.text_encoding.TextEmbeddings` (or ``[B, text_embed_dim]`` pooled vectors
+                for a pooled prior).
             num_codes: exact length(s) in codes (int or one per row): End is forbidden before and
                 forced at that length.  None lets the model end on its own, between ``min_codes``
                 and ``max_codes`` (default ``config.max_codes``; End is forced there).
@@ -349,10 +434,11 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
             do_sample: False takes the arg-max (better FID, no diversity).
             generator: source of the multinomial draws (reproducible sampling), or one generator per row.
             use_cache: reuse keys/values of earlier positions (same result, much faster).
+            step_callback: ``fn(step, codes)`` after every step (``codes`` ``[B, step + 1]``, -1 once a row ended);
+                the pipelines use it for their progress bar and ``callback_on_step_end``.
         """
         cfg = self.config
-        if not torch.is_tensor(text_embeds) or text_embeds.ndim != 2:
-            raise ValueError(f"text_embeds: expected a [B, {cfg.text_embed_dim}] tensor, got {getattr(text_embeds, 'shape', type(text_embeds).__name__)}")
+        text_embeds = self._text_inputs(text_embeds)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature: must be a positive number, got {temperature!r}")
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= cfg.num_codes + 1):
@@ -364,7 +450,8 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
             raise ValueError(f"min_codes: must lie in [1, max_codes={max_codes}], got {min_codes}")
         device = self.text_proj.weight.device
         text_embeds = text_embeds.to(device=device, dtype=self.text_proj.weight.dtype)
-        batch = text_embeds.shape[0]
+        batch = len(text_embeds)
+        memory = self.text_memory(text_embeds)
         if isinstance(generator, (list, tuple)) and len(generator) != batch:
             raise ValueError(f"generator: got a list of {len(generator)} generators for {batch} rows; pass one or one per row")
         exact = self._resolve_lengths(num_codes, batch, device)
@@ -384,10 +471,10 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         for k in range(steps + 1):
             if use_cache:
                 out = self(text_embeds if past is None else None, input_ids=None if past is None else last,
-                           kv_cache=past, use_cache=True)
+                           kv_cache=past, use_cache=True, text_memory=memory)
                 past = out.kv_cache
             else:
-                out = self(text_embeds, input_ids=tokens)
+                out = self(text_embeds, input_ids=tokens, text_memory=memory)
             logits = out.logits[:, -1].float()
             end_forbidden = lo > k
             end_forced = hi <= k
@@ -406,6 +493,8 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
             finished = finished | ended_now
             if k < steps:
                 codes[:, k] = torch.where(finished, torch.full_like(nxt, -1), nxt)
+            if step_callback is not None:
+                step_callback(k, codes[:, : k + 1])
             if bool(finished.all()):
                 break
             last = torch.where(finished, torch.full_like(nxt, cfg.pad_token_id), nxt)[:, None]
@@ -413,5 +502,16 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         width = int(lengths.max())
         return T2MGPTSampleOutput(codes=codes[:, :width], lengths=lengths)
 
+
+def _register_auto_classes() -> None:
+    from transformers import AutoConfig, AutoModel
+
+    AutoConfig.register(T2MGPTConfig.model_type, T2MGPTConfig, exist_ok=True)
+    AutoModel.register(T2MGPTConfig, T2MGPTModel, exist_ok=True)
+    T2MGPTConfig.register_for_auto_class()
+    T2MGPTModel.register_for_auto_class("AutoModel")
+
+
+_register_auto_classes()
 
 __all__ = ["T2MGPTModel", "T2MGPTOutput", "T2MGPTSampleOutput", "T2MGPTPreTrainedModel", "sinusoidal_positions"]

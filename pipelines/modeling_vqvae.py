@@ -31,6 +31,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_vqvae import Express4DVQVAEConfig
+from .loading import SafeTensorsOnly
 
 try:  # transformers >= 5: init functions that respect already-loaded weights
     from transformers import initialization as init
@@ -225,7 +226,7 @@ class Express4DVQVAEOutput(ModelOutput):
     num_reset_codes: torch.Tensor | None = None
 
 
-class Express4DVQVAEPreTrainedModel(PreTrainedModel):
+class Express4DVQVAEPreTrainedModel(SafeTensorsOnly, PreTrainedModel):
     config_class = Express4DVQVAEConfig
     base_model_prefix = "vqvae"
     main_input_name = "motion"
@@ -355,15 +356,15 @@ class Express4DVQVAE(Express4DVQVAEPreTrainedModel):
         return z, self._latent_mask(mask)
 
     @torch.no_grad()
-    def encode(self, motion: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(self, motion: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Code ids ``[B, ceil(T / 4)]`` (long) for normalised motion ``[B, T, C]``.
 
-        ``mask`` [B, T] (True on valid frames) marks padding; code positions whose whole window is
+        ``attention_mask`` [B, T] (True on valid frames) marks padding; code positions whose whole window is
         padding are set to -1.  ``T`` need not be a multiple of 4 (zero padded internally).
         """
         if not bool(self.quantizer.initialized):
             raise ValueError("Express4DVQVAE.encode: the codebook is not initialised; train the model or load a checkpoint")
-        z, latent_mask = self.encode_latents(motion, mask)
+        z, latent_mask = self.encode_latents(motion, attention_mask)
         flat = z.transpose(1, 2).reshape(-1, z.shape[1])
         codes = self.quantizer.nearest(flat).view(z.shape[0], z.shape[2])
         return codes.masked_fill(~latent_mask, -1)
@@ -455,3 +456,15 @@ class Express4DVQVAE(Express4DVQVAEPreTrainedModel):
 
 
 __all__ = ["Express4DVQVAE", "Express4DVQVAEOutput", "Express4DVQVAEPreTrainedModel", "EMACodebook"]
+
+
+def _register_auto_classes() -> None:
+    from transformers import AutoConfig, AutoModel
+
+    AutoConfig.register(Express4DVQVAEConfig.model_type, Express4DVQVAEConfig, exist_ok=True)
+    AutoModel.register(Express4DVQVAEConfig, Express4DVQVAE, exist_ok=True)
+    Express4DVQVAEConfig.register_for_auto_class()
+    Express4DVQVAE.register_for_auto_class("AutoModel")
+
+
+_register_auto_classes()

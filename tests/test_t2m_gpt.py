@@ -33,7 +33,7 @@ def test_presets_and_token_ids():
     assert small.hidden_size < cfg.hidden_size and small.num_codes == 256
     from pipelines.text_encoding import DEFAULT_TEXT_ENCODER
 
-    assert cfg.text_encoder_name == DEFAULT_TEXT_ENCODER and cfg.text_embed_dim == 384
+    assert cfg.text_encoder_name_or_path == DEFAULT_TEXT_ENCODER and cfg.text_embed_dim == 384
     prior = tiny_prior()
     assert prior.head.out_features == NUM_CODES + 1  # codes + End, never Pad
     assert prior.token_embedding.num_embeddings == NUM_CODES + 2

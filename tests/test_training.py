@@ -121,7 +121,7 @@ def test_mdm_accelerate_launch_saves_loadable_pipeline(corpus, tmp_path):
     assert "Done: mdm trained for 4 steps" in proc.stdout
     pipe = Express4DPipeline.from_pretrained(out)
     assert pipe.text_encoder is None and not (out / "text_encoder").exists()  # referenced by name only
-    assert pipe.denoiser.config.text_encoder_name == corpus["text_encoder"]
+    assert pipe.denoiser.config.text_encoder_name_or_path == corpus["text_encoder"]
     np.testing.assert_allclose(pipe.motion_stats.mean, _stats(corpus).mean, rtol=1e-6)
     pipe.set_progress_bar_config(disable=True)
     motion = pipe("a person smiles", num_frames=8, num_inference_steps=2, generator=torch.Generator().manual_seed(0)).motions[0]
@@ -352,7 +352,7 @@ def test_config_precedence_and_errors(tmp_path):
                                "--learning_rate", "0.25", "--max_grad_norm", "null", "--use_ema", "false"])
     assert cfg.model_config["num_layers"] == 2 and cfg.model_config["preset"] == "small"
     assert cfg.learning_rate == 0.25 and cfg.max_grad_norm is None and cfg.use_ema is False
-    assert parse_training_args(["--model", "vqvae"]).model_config["preset"] == "t2m_gpt"  # default: the paper preset
+    assert parse_training_args(["--model", "vqvae"]).model_config["preset"] == "paper"  # default: the paper preset
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"model": "mdm", "learnig_rate": 1}))
     with pytest.raises(ValueError, match=r"unknown option\(s\) learnig_rate"):
@@ -481,7 +481,7 @@ def test_flip_augmentation_finds_the_mirrored_captions(corpus, tmp_path):
     originals = {str(c) for caps in rows["captions"] for c in caps}
     mirrored = [c for c in batch["captions"] if c not in originals]
     assert mirrored and all(mirror_caption(c) in originals for c in mirrored)  # the corpus has left/right captions
-    assert task.captions.lookup(batch["captions"]).shape == (len(rows), task.captions.dim)
+    assert task.captions.lookup(batch["captions"]).pooled.shape == (len(rows), task.captions.dim)
     # and a whole run trains with every batch flipped (it raised KeyError before)
     summary = train_module.main(tiny_argv("mdm", corpus, tmp_path / "flip", steps=2, flip_prob=1.0,
                                           checkpointing_steps=100))

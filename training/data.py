@@ -54,13 +54,9 @@ def resolve_stats(dataset: str, config_name: str, train_split, stats_path: str |
     if local.is_file():
         return MotionStats.load(local), str(local)
     if not Path(dataset).exists():
-        try:
-            from huggingface_hub import hf_hub_download
-
-            path = hf_hub_download(dataset, f"{config_name}/{STATS_FILENAME}", repo_type="dataset")
+        path = hub_dataset_file(dataset, f"{config_name}/{STATS_FILENAME}")
+        if path is not None:
             return MotionStats.load(path), f"{dataset}/{config_name}/{STATS_FILENAME}"
-        except Exception as e:  # no file in the repo, offline, ...
-            logger.info("No %s/%s in %s (%s); computing the statistics", config_name, STATS_FILENAME, dataset, e)
     logger.info("Computing normalisation statistics from the %d training motions", len(train_split))
     stats = MotionStats.from_motions(np.asarray(m, dtype=np.float32) for m in train_split["motion"])
     return stats, "computed from the training split"
@@ -72,13 +68,26 @@ def dataset_card_text(dataset: str) -> str:
     if local.is_file():
         return local.read_text(encoding="utf-8")
     if not Path(dataset).exists():
-        try:
-            from huggingface_hub import hf_hub_download
-
-            return Path(hf_hub_download(dataset, "README.md", repo_type="dataset")).read_text(encoding="utf-8")
-        except Exception:
-            return ""
+        path = hub_dataset_file(dataset, "README.md")
+        if path is not None:
+            return path.read_text(encoding="utf-8")
     return ""
+
+
+def hub_dataset_file(repo_id: str, filename: str) -> Path | None:
+    """A file of a Hub dataset repo (downloaded or cached), or None when the repo has no such file or it
+    cannot be fetched (offline and not cached; logged)."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        from huggingface_hub.errors import EntryNotFoundError
+    except ImportError:  # huggingface_hub < 0.23
+        from huggingface_hub.utils import EntryNotFoundError
+    try:
+        return Path(hf_hub_download(repo_id, filename, repo_type="dataset"))
+    except (EntryNotFoundError, OSError) as e:
+        logger.info("No %s from the dataset %s (%s: %s)", filename, repo_id, type(e).__name__, e)
+        return None
 
 
 def is_stand_in_corpus(card: str) -> bool:

@@ -1,8 +1,9 @@
-"""``TrainingTask``: what ``train.py`` needs to know about one model, and the registry of the four tasks.
+"""``TrainingTask``: what ``train.py`` needs to know about one model (the four tasks subclass it; the
+registry that picks one by name is ``training/registry.py``).
 
 ``train.py`` owns the loop (accelerate, optimisation, checkpoints, validation schedule, safety);
-a task owns the model: how to build it, its data, its loss, its validation loss, its final
-``save_pretrained`` and how to load that folder back.
+a task owns the model: how to build it, its data, its loss, its validation loss and its final
+``save_pretrained``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class TrainingTask:
     """``diffusers`` or ``transformers`` (the model card's library)."""
     uses_ema: bool = False
     output_class: str = ""
-    """``"module:Class"`` of the saved folder; ``load_final`` calls its ``from_pretrained``."""
+    """``"module:Class"`` of the saved folder (loadable with that class's ``from_pretrained``)."""
 
     def __init__(self, data: TaskData):
         self.data = data
@@ -120,10 +121,6 @@ class TrainingTask:
     def save_final(self, model, output_dir) -> None:
         self.final_model(model).save_pretrained(output_dir)
 
-    @classmethod
-    def load_final(cls, output_dir):
-        return cls.output_type().from_pretrained(output_dir)
-
     def card_usage(self) -> str:
         """A Python snippet loading the saved folder (``REPO`` stands for its path or Hub id)."""
         raise NotImplementedError
@@ -176,24 +173,3 @@ class MotionGeneratorTask(TrainingTask):
             "out = pipe(\"A person is smiling softly\", seconds=6, generator=torch.Generator().manual_seed(0))\n"
             "out.save_livelink_csv(\"smile.csv\")"
         )
-
-
-def task_class(name: str) -> type[TrainingTask]:
-    """The task class for ``--model name`` (imported lazily, so one model's code never loads the others)."""
-    if name == "mdm":
-        from .task_mdm import MDMTask
-
-        return MDMTask
-    if name == "vqvae":
-        from .task_vqvae import VQVAETask
-
-        return VQVAETask
-    if name == "t2m_gpt":
-        from .task_t2m_gpt import T2MGPTTask
-
-        return T2MGPTTask
-    if name == "evaluator":
-        from .task_evaluator import EvaluatorTask
-
-        return EvaluatorTask
-    raise ValueError(f"--model {name!r}: unknown; choose mdm, vqvae, t2m_gpt or evaluator")

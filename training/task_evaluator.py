@@ -26,17 +26,14 @@ class EvaluatorTask(TrainingTask):
 
         kwargs = dict(self.config.model_config)
         preset = kwargs.pop("preset", "paper")
-        if preset not in ("paper", "small"):
-            raise ValueError(f"model_config.preset {preset!r}: the evaluator presets are 'paper' and 'small'")
         stats = self.data.stats
         kwargs.update(
-            text_encoder_name_or_path=self.config.text_encoder, text_embed_dim=self.captions.dim,
+            text_encoder_name_or_path=self.config.text_encoder, text_embed_dim=self.captions.dim, text_token_dim=self.captions.token_dim,
             motion_mean=[float(v) for v in stats.mean], motion_std=[float(v) for v in stats.std],
         )
         kwargs.setdefault("fps", self.data.fps)
         kwargs.setdefault("max_frames", self.config.max_frames)
-        config = Express4DEvaluatorConfig.small(**kwargs) if preset == "small" else Express4DEvaluatorConfig(**kwargs)
-        return Express4DEvaluator(config).train()
+        return Express4DEvaluator(Express4DEvaluatorConfig.from_preset(preset, **kwargs)).train()
 
     def _forward(self, model, batch, generator=None):
         text = self.captions.lookup(batch["captions"], batch["motion"].device)

@@ -50,7 +50,8 @@ class MDMTask(MotionGeneratorTask):
         kwargs.setdefault("max_frames", self.config.max_frames)
         kwargs.setdefault("fps", self.data.fps)
         model = MDMDenoiser.from_preset(
-            preset, stats=self.data.stats, text_embed_dim=self.captions.dim, text_encoder_name=self.config.text_encoder,
+            preset, stats=self.data.stats, text_embed_dim=self.captions.dim, text_token_dim=self.captions.token_dim,
+            text_encoder_name_or_path=self.config.text_encoder,
             **kwargs,
         )
         return model.train()

@@ -57,8 +57,8 @@ class T2MGPTTask(MotionGeneratorTask):
         kwargs = dict(self.config.model_config)
         preset = kwargs.pop("preset", "small")
         vq = self.vqvae.config
-        kwargs.update(num_codes=vq.codebook_size, text_embed_dim=self.captions.dim,
-                      text_encoder_name=self.config.text_encoder, frames_per_code=vq.downsampling_factor)
+        kwargs.update(num_codes=vq.codebook_size, text_embed_dim=self.captions.dim, text_token_dim=self.captions.token_dim,
+                      text_encoder_name_or_path=self.config.text_encoder, frames_per_code=vq.downsampling_factor)
         kwargs.setdefault("fps", vq.fps)
         kwargs.setdefault("block_size", self.config.max_frames // vq.downsampling_factor + 2)
         return T2MGPTModel.from_preset(preset, **kwargs).train()

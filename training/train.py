@@ -50,7 +50,8 @@ from training.data import (  # noqa: E402
     resolve_stats,
 )
 from training.model_card import render_model_card  # noqa: E402
-from training.task import TaskData, task_class  # noqa: E402
+from training.registry import task_class  # noqa: E402
+from training.task import TaskData  # noqa: E402
 
 CONFIG_FILENAME = "training_config.json"
 

@@ -1,0 +1,373 @@
+"""The shared request checks of both express4d pipelines: prompts, lengths, per-prompt values, editing inputs.
+
+``Express4DPipeline`` and ``T2MGPTPipeline`` honour one call contract (:data:`CALL_ARGUMENTS`);
+every argument a caller can get wrong is checked here, before any compute, with a message that
+names the argument and what to pass instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from express4d_dataset.arkit import BENCHMARK_FPS, NUM_CHANNELS
+
+PromptInput = str | Sequence[str]
+LengthInput = int | Sequence[int] | None
+SecondsInput = float | Sequence[float] | None
+
+CALL_ARGUMENTS = (
+    "prompt", "negative_prompt", "num_frames", "seconds", "num_inference_steps", "guidance_scale",
+    "num_motions_per_prompt", "generator", "prompt_embeds", "negative_prompt_embeds", "output_type", "output_fps",
+    "return_dict", "callback_on_step_end", "callback_on_step_end_tensor_inputs",
+)
+"""The arguments both pipelines' ``__call__`` take first, in this order, with the same defaults; each
+model's own extras (editing inputs, ``temperature``, ...) come after them."""
+
+
+def check_prompts(prompt: PromptInput, name: str = "prompt") -> list[str]:
+    """Return ``prompt`` as a non-empty list of strings, or raise naming the argument.
+
+    ``""`` is allowed and means "no text" (the unconditional embedding).
+    """
+    if isinstance(prompt, str):
+        return [prompt]
+    if prompt is None:
+        raise ValueError(f"{name}: got None; pass a text prompt or a list of prompts")
+    try:
+        prompts = list(prompt)
+    except TypeError:
+        raise TypeError(f"{name}: expected a string or a list of strings, got {type(prompt).__name__}") from None
+    if len(prompts) == 0:
+        raise ValueError(f"{name}: got an empty list; pass at least one text prompt")
+    for i, p in enumerate(prompts):
+        if not isinstance(p, str):
+            raise TypeError(f"{name}[{i}]: expected a string, got {type(p).__name__}")
+    return prompts
+
+
+def _per_prompt(value, n: int, name: str) -> list:
+    if isinstance(value, (list, tuple, np.ndarray, torch.Tensor)):
+        values = [v.item() if hasattr(v, "item") else v for v in value]
+        if len(values) != n:
+            raise ValueError(f"{name}: got {len(values)} values for {n} prompts; pass one value or one per prompt")
+        return values
+    return [value] * n
+
+
+def resolve_num_frames(
+    prompts: Sequence[str],
+    num_frames: LengthInput = None,
+    seconds: SecondsInput = None,
+    fps: float = BENCHMARK_FPS,
+    max_frames: int = 196,
+    default_num_frames: int | None = None,
+) -> list[int]:
+    """Per-prompt motion lengths in frames at the model's native ``fps``.
+
+    Give ``num_frames`` (int, or one int per prompt) or ``seconds`` (float, or one per prompt,
+    converted with ``round(seconds * fps)``), not both.  With neither, every prompt gets
+    ``default_num_frames`` (``max_frames`` when None).  Raises ``ValueError`` naming the argument
+    for counts that do not match the prompts, lengths <= 0 and lengths beyond ``max_frames``.
+    """
+    n = len(prompts)
+    if num_frames is not None and seconds is not None:
+        raise ValueError("num_frames and seconds were both given; pass only one of them")
+    if num_frames is not None:
+        lengths = []
+        for i, v in enumerate(_per_prompt(num_frames, n, "num_frames")):
+            if isinstance(v, bool) or not float(v).is_integer():
+                raise ValueError(f"num_frames[{i}]: expected a whole number of frames, got {v!r}")
+            lengths.append(int(v))
+        source = "num_frames"
+    elif seconds is not None:
+        lengths = []
+        for i, v in enumerate(_per_prompt(seconds, n, "seconds")):
+            v = float(v)
+            if not math.isfinite(v) or v <= 0:
+                raise ValueError(f"seconds[{i}]: must be a positive duration, got {v}")
+            lengths.append(int(round(v * fps)))
+        source = "seconds"
+    else:
+        default = max_frames if default_num_frames is None else int(default_num_frames)
+        lengths = [default] * n
+        source = "default_num_frames"
+    for i, length in enumerate(lengths):
+        if length <= 0:
+            raise ValueError(f"{source}[{i}]: the motion length must be at least 1 frame, got {length} frames")
+        if length > max_frames:
+            raise ValueError(
+                f"{source}[{i}]: {length} frames ({length / fps:.2f} s at {fps:g} fps) exceeds the model's maximum of "
+                f"{max_frames} frames ({max_frames / fps:.2f} s); ask for a shorter motion"
+            )
+    return lengths
+
+
+def repeat_per_prompt(items: Sequence, num_motions_per_prompt: int) -> list:
+    """``[a, b]`` -> ``[a, a, b, b]`` for ``num_motions_per_prompt=2`` (the order of the outputs)."""
+    check_num_motions_per_prompt(num_motions_per_prompt)
+    return [x for x in items for _ in range(num_motions_per_prompt)]
+
+
+def check_num_motions_per_prompt(num_motions_per_prompt: int) -> int:
+    if isinstance(num_motions_per_prompt, bool) or not isinstance(num_motions_per_prompt, (int, np.integer)) or num_motions_per_prompt < 1:
+        raise ValueError(f"num_motions_per_prompt: must be a positive integer, got {num_motions_per_prompt!r}")
+    return int(num_motions_per_prompt)
+
+
+def check_output_type(output_type: str) -> str:
+    if output_type not in ("np", "pt"):
+        raise ValueError(f"output_type: must be 'np' (numpy arrays) or 'pt' (torch tensors), got {output_type!r}")
+    return output_type
+
+
+def check_output_fps(output_fps: float | None, native_fps: float) -> float:
+    """The output frame rate: ``native_fps`` when None, else a positive number (e.g. 60 for animation tools)."""
+    if output_fps is None:
+        return float(native_fps)
+    if isinstance(output_fps, bool) or not isinstance(output_fps, (int, float, np.number)):
+        raise ValueError(f"output_fps: expected a number of frames per second, got {output_fps!r}")
+    output_fps = float(output_fps)
+    if not math.isfinite(output_fps) or output_fps <= 0:
+        raise ValueError(f"output_fps: must be positive, got {output_fps}")
+    return output_fps
+
+
+
+def _as_float_array(value, name: str) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != NUM_CHANNELS:
+        raise ValueError(f"{name}: expected a [T, {NUM_CHANNELS}] motion, got shape {tuple(arr.shape)}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    return arr
+
+
+def _per_prompt_items(value, n: int, name: str) -> list:
+    """A single array applies to every prompt; a list/tuple gives one entry (or None) per prompt."""
+    if value is None:
+        return [None] * n
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name}: got {len(value)} entries for {n} prompts; pass one array or one per prompt")
+        return list(value)
+    return [value] * n
+
+
+def prepare_known_frames(
+    lengths: Sequence[int],
+    motion_prefix=None,
+    keyframes=None,
+    keyframe_mask=None,
+) -> tuple[list, list]:
+    """Validate the editing inputs; per prompt, ``(known_motion [L, 61] or None, known_mask [L, 61] bool or None)``.
+
+    ``motion_prefix``: a ``[P, 61]`` motion (denormalised, native fps) the generated motion continues;
+    its P frames are kept as frames ``0..P-1``.  ``keyframes`` ``[K, 61]`` with ``keyframe_mask``
+    (``[K]`` bool = whole frames, or ``[K, 61]`` = single channels) pins the masked values at
+    frames ``0..K-1`` (in-betweening).  Each may be one array for all prompts or a list with one
+    entry (or None) per prompt.  Values, motion and masks are denormalised-space numpy arrays.
+    """
+    n = len(lengths)
+    prefixes = _per_prompt_items(motion_prefix, n, "motion_prefix")
+    keys = _per_prompt_items(keyframes, n, "keyframes")
+    masks = _per_prompt_items(keyframe_mask, n, "keyframe_mask")
+    known, known_masks = [], []
+    for i, (length, prefix, key, mask) in enumerate(zip(lengths, prefixes, keys, masks)):
+        values = np.zeros((length, NUM_CHANNELS), dtype=np.float32)
+        m = np.zeros((length, NUM_CHANNELS), dtype=bool)
+        if (key is None) != (mask is None):
+            raise ValueError(f"keyframes and keyframe_mask must be given together (prompt {i} has only one of them)")
+        if prefix is not None:
+            prefix = _as_float_array(prefix, f"motion_prefix[{i}]")
+            if len(prefix) == 0 or len(prefix) >= length:
+                raise ValueError(
+                    f"motion_prefix[{i}]: {len(prefix)} frames, but the motion is {length} frames long; the prefix must "
+                    "have at least 1 frame and fewer than num_frames (num_frames counts the prefix)"
+                )
+            values[: len(prefix)] = prefix
+            m[: len(prefix)] = True
+        if key is not None:
+            key = _as_float_array(key, f"keyframes[{i}]")
+            mask_arr = np.asarray(mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else mask)
+            if mask_arr.dtype != bool:
+                raise ValueError(f"keyframe_mask[{i}]: expected a boolean array, got dtype {mask_arr.dtype}")
+            if mask_arr.ndim == 1:
+                mask_arr = np.repeat(mask_arr[:, None], NUM_CHANNELS, axis=1)
+            if mask_arr.shape != key.shape:
+                raise ValueError(
+                    f"keyframe_mask[{i}]: shape {tuple(np.shape(mask))} does not match keyframes[{i}] {tuple(key.shape)}; "
+                    f"use [K] (whole frames) or [K, {NUM_CHANNELS}] (single channels)"
+                )
+            if len(key) > length:
+                if mask_arr[length:].any():
+                    raise ValueError(f"keyframes[{i}]: a keyframe lies at or after frame {length}, beyond the motion's length")
+                key, mask_arr = key[:length], mask_arr[:length]
+            values[: len(key)][mask_arr] = key[mask_arr]
+            m[: len(key)] |= mask_arr
+        if m.any():
+            known.append(values)
+            known_masks.append(m)
+        else:
+            known.append(None)
+            known_masks.append(None)
+    return known, known_masks
+
+
+
+def check_generator(generator, batch_size: int) -> None:
+    """``generator``: None, one ``torch.Generator``, or a list with one per motion."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != batch_size:
+            raise ValueError(f"generator: got a list of {len(generator)} generators for {batch_size} motions; pass one per motion")
+        for i, g in enumerate(generator):
+            if not isinstance(g, torch.Generator):
+                raise TypeError(f"generator[{i}]: expected a torch.Generator, got {type(g).__name__}")
+        return
+    raise TypeError(f"generator: expected a torch.Generator or a list of them, got {type(generator).__name__}")
+
+
+def check_unsupported(pipeline_name: str, **given) -> None:
+    """Raise for a contract argument this pipeline cannot honour (``given``: name -> value, None = not given)."""
+    for name, value in given.items():
+        if value is not None:
+            raise ValueError(f"{name}: {pipeline_name} does not support it ({UNSUPPORTED_REASONS.get(name, 'not used by this model')})")
+
+
+UNSUPPORTED_REASONS = {
+    "negative_prompt": "it has no classifier-free guidance; leave it None",
+    "negative_prompt_embeds": "it has no classifier-free guidance; leave it None",
+    "guidance_scale": "it samples codes from the prior's softmax without classifier-free guidance; use temperature or top_k",
+    "num_inference_steps": "it writes one code per 4 frames, not a number of denoising steps; leave it None",
+}
+
+
+def check_prompt_embeds(prompt, prompt_embeds, name: str = "prompt_embeds", prompt_name: str = "prompt"):
+    """``(prompts, embeddings or None)`` from a call's ``prompt`` and precomputed ``prompt_embeds``.
+
+    ``prompt_embeds``: a :class:`~pipelines.text_encoding.TextEmbeddings` (from ``pipe.encode_prompt`` or
+    :func:`~pipelines.text_encoding.encode_text`: pooled vectors and token states) or a ``[B, D]`` tensor
+    of pooled vectors (enough for models that read the pooled vector).  With embeddings, ``prompt`` may
+    be None (the outputs are then labelled ``""``) or give one label per embedding row.
+    """
+    from .text_encoding import TextEmbeddings
+
+    if prompt_embeds is None:
+        return check_prompts(prompt, prompt_name), None
+    if isinstance(prompt_embeds, torch.Tensor):
+        if prompt_embeds.ndim != 2:
+            raise ValueError(
+                f"{name}: a tensor must hold pooled embeddings [B, D], got shape {tuple(prompt_embeds.shape)}; for token "
+                "states pass the TextEmbeddings that pipe.encode_prompt(...) returns"
+            )
+        batch = prompt_embeds.shape[0]
+        empty = TextEmbeddings.unconditional(batch, prompt_embeds.shape[1], prompt_embeds.shape[1], prompt_embeds.device,
+                                             prompt_embeds.dtype)
+        prompt_embeds = TextEmbeddings(prompt_embeds, empty.tokens, empty.mask)
+    elif not isinstance(prompt_embeds, TextEmbeddings):
+        raise TypeError(f"{name}: expected TextEmbeddings (pipe.encode_prompt) or a [B, D] tensor, got {type(prompt_embeds).__name__}")
+    if len(prompt_embeds) == 0:
+        raise ValueError(f"{name}: holds no prompts")
+    if prompt is None:
+        return [""] * len(prompt_embeds), prompt_embeds
+    prompts = check_prompts(prompt, prompt_name)
+    if len(prompts) != len(prompt_embeds):
+        raise ValueError(
+            f"{prompt_name}: {len(prompts)} prompts label {len(prompt_embeds)} rows of {name}; pass one label per row, or prompt=None"
+        )
+    return prompts, prompt_embeds
+
+
+@dataclass
+class MotionRequest:
+    """A checked call of either pipeline (what every ``__call__`` validates before any compute).
+
+    ``prompts``: one label per prompt; ``embeds``: precomputed :class:`~pipelines.text_encoding.TextEmbeddings`
+    (one row per prompt) or None; ``lengths``: native frames per prompt, or None when the model
+    chooses (T2M-GPT without a length); ``num_motions_per_prompt``; ``batch_size`` = prompts x that;
+    ``output_fps``; ``output_type``; ``callback`` and the tensor names it receives.
+    """
+
+    prompts: list
+    embeds: object
+    lengths: list | None
+    num_motions_per_prompt: int
+    output_fps: float
+    output_type: str
+    callback: object = None
+    callback_tensor_inputs: list = field(default_factory=list)
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.prompts) * self.num_motions_per_prompt
+
+    @property
+    def captions(self) -> list:
+        """The prompt of each output motion (``num_motions_per_prompt`` in a row)."""
+        return repeat_per_prompt(self.prompts, self.num_motions_per_prompt)
+
+
+def check_callback(pipe, callback_on_step_end, callback_on_step_end_tensor_inputs) -> tuple[object, list]:
+    """The step callback (a callable or a diffusers ``PipelineCallback``) and the tensor names it receives
+    (default: the pipeline's first ``_callback_tensor_inputs``)."""
+    from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
+
+    if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
+        callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
+    if callback_on_step_end is not None and not callable(callback_on_step_end):
+        raise ValueError("callback_on_step_end: must be callable as fn(pipe, step, timestep, callback_kwargs) -> dict")
+    allowed = list(pipe._callback_tensor_inputs)
+    if callback_on_step_end_tensor_inputs is None:
+        callback_on_step_end_tensor_inputs = allowed[:1]
+    bad = [k for k in callback_on_step_end_tensor_inputs if k not in allowed]
+    if bad:
+        raise ValueError(f"callback_on_step_end_tensor_inputs: {bad} not in {allowed} (what {type(pipe).__name__} passes)")
+    return callback_on_step_end, list(callback_on_step_end_tensor_inputs)
+
+
+def prepare_request(
+    pipe,
+    prompt,
+    num_frames,
+    seconds,
+    num_motions_per_prompt,
+    generator,
+    prompt_embeds,
+    output_type,
+    output_fps,
+    callback_on_step_end,
+    callback_on_step_end_tensor_inputs,
+    lengths_optional: bool = False,
+) -> MotionRequest:
+    """Check the contract arguments every pipeline shares, before any compute.
+
+    ``pipe`` provides ``fps`` and ``max_frames``.  ``lengths_optional``: without ``num_frames`` /
+    ``seconds`` the model picks the length itself (``lengths`` is then None) instead of using
+    ``max_frames``.
+    """
+    callback, tensor_inputs = check_callback(pipe, callback_on_step_end, callback_on_step_end_tensor_inputs)
+    prompts, embeds = check_prompt_embeds(prompt, prompt_embeds)
+    n = check_num_motions_per_prompt(num_motions_per_prompt)
+    check_output_type(output_type)
+    out_fps = check_output_fps(output_fps, pipe.fps)
+    lengths = None
+    if not (lengths_optional and num_frames is None and seconds is None):
+        lengths = resolve_num_frames(prompts, num_frames, seconds, fps=pipe.fps, max_frames=pipe.max_frames)
+    check_generator(generator, len(prompts) * n)
+    return MotionRequest(prompts, embeds, lengths, n, out_fps, output_type, callback, tensor_inputs)
+
+
+def run_callback(request: MotionRequest, pipe, step: int, timestep, tensors: dict) -> dict:
+    """Call the request's step callback with the tensors it asked for; returns what it gives back ({} if none)."""
+    if request.callback is None:
+        return {}
+    kwargs = {k: tensors[k] for k in request.callback_tensor_inputs}
+    return request.callback(pipe, step, timestep, kwargs) or {}

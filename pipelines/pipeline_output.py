@@ -1,0 +1,113 @@
+"""``Express4DPipelineOutput``, the one output of both express4d pipelines, and how motions reach it.
+
+:func:`finalize_motions` turns a model's normalised batch into the motions a caller gets (trimmed,
+denormalised, resampled); :meth:`Express4DPipelineOutput.save_livelink_csv` writes them as Live Link
+Face CSVs that Unreal's and Blender's importers read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from diffusers.utils import BaseOutput
+
+from express4d_dataset.arkit import NUM_CHANNELS
+from express4d_dataset.livelink import write_livelink_csv
+from express4d_dataset.motion import MotionStats, resample
+
+from .motion_request import check_output_fps, check_output_type
+
+
+def finalize_motions(
+    motions: torch.Tensor,
+    lengths: Sequence[int],
+    stats: MotionStats | None,
+    native_fps: float,
+    output_fps: float | None = None,
+    output_type: str = "np",
+) -> list:
+    """Turn a normalised batch ``[B, T, 61]`` into the pipeline outputs.
+
+    Each motion is trimmed to its length, denormalised with ``stats`` (skipped when None),
+    linearly interpolated from ``native_fps`` to ``output_fps`` (see
+    :func:`express4d_dataset.motion.resample`) and returned as float32 numpy arrays
+    (``output_type="np"``) or CPU torch tensors (``"pt"``).
+    """
+    check_output_type(output_type)
+    out_fps = check_output_fps(output_fps, native_fps)
+    if motions.ndim != 3 or motions.shape[-1] != NUM_CHANNELS:
+        raise ValueError(f"motions: expected [B, T, {NUM_CHANNELS}], got {tuple(motions.shape)}")
+    if len(lengths) != motions.shape[0]:
+        raise ValueError(f"lengths: got {len(lengths)} lengths for {motions.shape[0]} motions")
+    results = []
+    batch = motions.detach().float().cpu()
+    for motion, length in zip(batch, lengths):
+        m = motion[: int(length)]
+        if stats is not None:
+            m = stats.denormalize(m)
+        if out_fps != native_fps:
+            m = resample(m, native_fps, out_fps)
+        results.append(m.numpy().astype(np.float32) if output_type == "np" else m.contiguous())
+    return results
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9]+")
+
+
+def safe_file_stem(text: str, max_len: int = 48) -> str:
+    """A file-name-safe stem from a caption: ASCII letters/digits joined by ``_``, never empty."""
+    stem = _UNSAFE.sub("_", text).strip("_").lower()[:max_len].rstrip("_")
+    return stem or "motion"
+
+
+@dataclass
+class Express4DPipelineOutput(BaseOutput):
+    """Output of the express4d text-to-motion pipelines.
+
+    Args:
+        motions: one ``[T, 61]`` denormalised motion per generated sample (numpy float32 arrays
+            for ``output_type="np"``, torch tensors for ``"pt"``), channels in Live Link Face order,
+            ordered prompt by prompt (``num_motions_per_prompt`` consecutive samples each).
+        fps: frame rate of ``motions``.
+        captions: the prompt of each motion.
+    """
+
+    motions: list
+    fps: float
+    captions: list
+
+    def save_livelink_csv(self, dir_or_path: str | os.PathLike) -> list[str]:
+        """Write each motion as a Live Link Face CSV (importable in Unreal / Blender); returns the paths.
+
+        A path ending in ``.csv`` is valid for a single motion.  Anything else is a directory
+        (created if needed) that receives ``000_<caption>.csv``, ``001_<caption>.csv``, ...
+        """
+        target = Path(dir_or_path)
+        motions = [m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m) for m in self.motions]
+        if target.suffix.lower() == ".csv":
+            if len(motions) != 1:
+                raise ValueError(
+                    f"save_livelink_csv: {target} is a single .csv file but there are {len(motions)} motions; "
+                    "pass a directory instead"
+                )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_livelink_csv(target, motions[0], fps=self.fps)
+            return [str(target)]
+        if target.exists() and not target.is_dir():
+            raise ValueError(f"save_livelink_csv: {target} exists and is not a directory")
+        target.mkdir(parents=True, exist_ok=True)
+        width = max(3, len(str(len(motions) - 1)))
+        paths = []
+        captions = list(self.captions) + [""] * (len(motions) - len(self.captions))
+        for i, (motion, caption) in enumerate(zip(motions, captions)):
+            path = target / f"{i:0{width}d}_{safe_file_stem(caption)}.csv"
+            write_livelink_csv(path, motion, fps=self.fps)
+            paths.append(str(path))
+        return paths
+
