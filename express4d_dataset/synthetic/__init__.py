@@ -24,7 +24,9 @@ What makes text-to-motion learnable (and the text/motion mapping many-to-many):
   speed words (quickly, slowly, briefly) change the envelope timing or the oscillation
   period; counts ("blinks twice", "nods three times") set the number of repetitions.
 * **Composition**: 1-3 actions per take, sequential ("X and then Y") or simultaneous
-  ("X while Y"), and both ("X while Y, and then Z").
+  ("X while Y"), and both ("X while Y, and then Z").  Ten action pairs
+  (:data:`~.plan.HELD_OUT_PAIRS`) are never composed in a training take; the test split composes
+  them on purpose, so a benchmark can tell whether "X and then Y" generalises to unseen pairs.
 * **Captions**: 3-5 distinct paraphrases per take in the corpus's style ("A person is rolling
   their eyes and then relaxing their face", "The person smiles softly, then raises their
   eyebrows"), always naming every animated action with its side, intensity and speed.
@@ -51,7 +53,7 @@ and :mod:`.captions`, then :mod:`.corpus` (takes and the corpus on disk).
 """
 
 from .actions import ACTION_NAMES, ACTIONS, INTENSITY_GAIN, INTENSITY_LEVELS, SPEEDS, ActionSpec
-from .captions import caption_plan
+from .captions import caption_plan, caption_plan_with_swaps
 from .corpus import (
     MARKER,
     SyntheticCorpusSummary,
@@ -61,7 +63,7 @@ from .corpus import (
     write_synthetic_corpus,
 )
 from .performers import NUM_PERFORMERS, Performer, sample_performers
-from .plan import FPS, MAX_SECONDS, MIN_SECONDS, ActionEvent, TakePlan, sample_plan
+from .plan import FPS, HELD_OUT_PAIRS, HELD_OUT_SHARE, MAX_SECONDS, MIN_SECONDS, ActionEvent, TakePlan, holds_out, sample_plan
 from .signals import EYE_LIMITS, EYE_PITCH_PER_UNIT, EYE_YAW_PER_UNIT, HEAD_LIMITS, render_plan
 
 __all__ = [
@@ -79,6 +81,10 @@ __all__ = [
     "sample_plan",
     "render_plan",
     "caption_plan",
+    "caption_plan_with_swaps",
+    "HELD_OUT_PAIRS",
+    "HELD_OUT_SHARE",
+    "holds_out",
     "synthesize_take",
     "generate_take",
     "write_synthetic_corpus",

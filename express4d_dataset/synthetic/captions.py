@@ -82,64 +82,97 @@ def _phrase(rng, event: ActionEvent) -> _Phrase:
     return _Phrase(pre=pre, body=body, post=" and ".join(post))
 
 
-def _step_text(rng, step: list[ActionEvent], form: str) -> str:
+@dataclass
+class _StepWords:
+    """The words drawn for one step: one phrase, or a pair with how it is joined ("while", ...)."""
+
+    phrases: list[_Phrase]
+    pattern: str | None = None
+
+    def text(self, form: str) -> str:
+        if len(self.phrases) == 1:
+            return self.phrases[0].form(form)
+        p, b = self.phrases
+        if self.pattern == "while":
+            return f"{p.form(form)} while {b.form('ing')}"
+        if self.pattern == "same_time":
+            return f"{p.form(form)} and {b.form(form)} at the same time"
+        return f"{p.form(form)} as they {b.form('base')}"
+
+
+def _draw_step(rng, step: list[ActionEvent], form: str) -> _StepWords:
     if len(step) == 1:
-        return _phrase(rng, step[0]).form(form)
-    p, b = _phrase(rng, step[0]), _phrase(rng, step[1])
-    if form == "s":
-        pattern = pick(rng, ["while", "same_time", "as_they"])
-    else:
-        pattern = pick(rng, ["while", "same_time"])
-    if pattern == "while":
-        return f"{p.form(form)} while {b.form('ing')}"
-    if pattern == "same_time":
-        return f"{p.form(form)} and {b.form(form)} at the same time"
-    return f"{p.form(form)} as they {b.form('base')}"
+        return _StepWords([_phrase(rng, step[0])])
+    phrases = [_phrase(rng, step[0]), _phrase(rng, step[1])]
+    return _StepWords(phrases, pick(rng, ["while", "same_time", "as_they"] if form == "s" else ["while", "same_time"]))
 
 
-def _join_sequence(rng, parts: list[str]) -> str:
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) == 2:
-        return pick(rng, ["{0} and then {1}", "{0}, then {1}", "{0}, and then {1}"]).format(*parts)
-    patterns = ["{0}, then {1}, and then {2}", "{0}, {1}, and then {2}", "{0}, then {1}, and finally {2}"]
-    return pick(rng, patterns).format(*parts)
+@dataclass
+class _CaptionDraw:
+    """Every random choice of one caption, so that it can be written in another step order."""
+
+    style: str
+    subject: str
+    steps: list[_StepWords]
+    join: str = ""
+    tail: str = ""
+
+    def render(self, order: list[int]) -> str:
+        steps = [self.steps[i] for i in order]
+        if self.style == "first":
+            text = f"{self.subject} first {steps[0].text('s')}, then {steps[1].text('s')}"
+        elif self.style == "after":
+            text = f"After {steps[0].text('ing')}, {self.subject.lower()} {steps[1].text('s')}"
+        elif self.style == "before":
+            text = f"{self.subject} {steps[0].text('s')} before {steps[1].text('ing')}"
+        else:
+            parts = [step.text(self.style) for step in steps]
+            body = self.join.format(*parts) if len(parts) > 1 else parts[0]
+            text = f"{self.subject} {body}{self.tail}"
+        text = re.sub(r"\s+", " ", text).strip()
+        return text[0].upper() + text[1:]
 
 
-def _caption(rng, plan: TakePlan) -> str:
+def _draw_caption(rng, plan: TakePlan) -> _CaptionDraw:
     steps = plan.steps
     style = pick(rng, ["s", "ing", "first", "after", "before"], p=[0.38, 0.38, 0.1, 0.07, 0.07])
     if style in ("first", "after", "before") and len(steps) != 2:
         style = "s"
-    if style == "first":
-        first, second = _step_text(rng, steps[0], "s"), _step_text(rng, steps[1], "s")
-        text = f"{pick(rng, _S_SUBJECTS)} first {first}, then {second}"
-    elif style == "after":
-        first, second = _step_text(rng, steps[0], "ing"), _step_text(rng, steps[1], "s")
-        text = f"After {first}, {pick(rng, _S_SUBJECTS).lower()} {second}"
-    elif style == "before":
-        text = f"{pick(rng, _S_SUBJECTS)} {_step_text(rng, steps[0], 's')} before {_step_text(rng, steps[1], 'ing')}"
-    else:
-        body = _join_sequence(rng, [_step_text(rng, step, style) for step in steps])
-        subject = pick(rng, _S_SUBJECTS if style == "s" else _ING_SUBJECTS)
-        text = f"{subject} {body}"
-        if len(steps) < 3 and rng.random() < 0.2:
-            tail = pick(rng, _RELAX[style])
-            if len(steps) > 1 or len(steps[0]) > 1:
-                tail = "," + tail if tail.startswith(" and") else tail
-            text += tail
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[0].upper() + text[1:]
+    forms = {"first": ["s", "s"], "after": ["ing", "s"], "before": ["s", "ing"]}.get(style, [style] * len(steps))
+    words = [_draw_step(rng, step, form) for step, form in zip(steps, forms)]
+    if style in ("first", "after", "before"):
+        return _CaptionDraw(style, pick(rng, _S_SUBJECTS), words)
+    join = ""
+    if len(steps) == 2:
+        join = pick(rng, ["{0} and then {1}", "{0}, then {1}", "{0}, and then {1}"])
+    elif len(steps) == 3:
+        join = pick(rng, ["{0}, then {1}, and then {2}", "{0}, {1}, and then {2}", "{0}, then {1}, and finally {2}"])
+    subject = pick(rng, _S_SUBJECTS if style == "s" else _ING_SUBJECTS)
+    tail = ""
+    if len(steps) < 3 and rng.random() < 0.2:
+        tail = pick(rng, _RELAX[style])
+        if len(steps) > 1 or len(steps[0]) > 1:
+            tail = "," + tail if tail.startswith(" and") else tail
+    return _CaptionDraw(style, subject, words, join, tail)
 
 
 def caption_plan(rng: np.random.Generator, plan: TakePlan, num_captions: int | None = None) -> list[str]:
     """Paraphrased captions (3-5 unless ``num_captions``), all naming every action with its modifiers."""
+    return [caption for caption, _ in caption_plan_with_swaps(rng, plan, num_captions)]
+
+
+def caption_plan_with_swaps(rng: np.random.Generator, plan: TakePlan, num_captions: int | None = None) -> list[tuple[str, str | None]]:
+    """Like :func:`caption_plan`, each caption paired with the same words describing the steps in reverse
+    order ("X and then Y" -> "Y and then X"), or None for a take of one step.  The swapped captions are
+    the order-swap test of the evaluator and its hard negatives in training."""
     n = int(rng.integers(3, 6)) if num_captions is None else int(num_captions)
-    captions: list[str] = []
+    order = list(range(len(plan.steps)))
+    pairs: list[tuple[str, str | None]] = []
     for _ in range(20 * n):
-        text = _caption(rng, plan)
-        if text not in captions:
-            captions.append(text)
-        if len(captions) == n:
+        draw = _draw_caption(rng, plan)
+        text = draw.render(order)
+        if text not in (c for c, _ in pairs):
+            pairs.append((text, draw.render(order[::-1]) if len(order) > 1 else None))
+        if len(pairs) == n:
             break
-    return captions
+    return pairs

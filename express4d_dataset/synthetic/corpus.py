@@ -15,9 +15,9 @@ import numpy as np
 from ..livelink import write_livelink_csv
 from ..output_folder import StagedFolder
 from .actions import ACTION_NAMES
-from .captions import caption_plan
+from .captions import caption_plan_with_swaps
 from .performers import NUM_PERFORMERS, Performer, sample_performers
-from .plan import FPS, MAX_SECONDS, TakePlan, sample_plan
+from .plan import FPS, MAX_SECONDS, TakePlan, holds_out, sample_plan
 from .signals import render_plan
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ class SyntheticTake:
     captions: list[str]
     actions: list[str]
     plan: TakePlan
+    swapped_captions: list[str | None] = None
+    """Each caption with its steps in reverse order (None for a one-step take)."""
 
     @property
     def seconds(self) -> float:
@@ -50,12 +52,14 @@ def synthesize_take(
     spontaneous_blinks: bool = True,
     tracking_noise: bool = True,
     idle_motion: bool = True,
+    split: str | None = None,
 ) -> SyntheticTake:
-    """One take with its plan (see :func:`sample_plan` for ``actions`` / ``composition``)."""
-    plan = sample_plan(rng, actions, composition=composition, intensity=intensity, speed=speed)
+    """One take with its plan (see :func:`sample_plan` for ``actions`` / ``composition`` / ``split``)."""
+    plan = sample_plan(rng, actions, composition=composition, intensity=intensity, speed=speed, split=split)
     frames = render_plan(rng, performer, plan, spontaneous_blinks, tracking_noise, idle_motion)
-    captions = caption_plan(rng, plan, num_captions)
-    return SyntheticTake(frames=frames, captions=captions, actions=plan.actions, plan=plan)
+    pairs = caption_plan_with_swaps(rng, plan, num_captions)
+    return SyntheticTake(frames=frames, captions=[c for c, _ in pairs], actions=plan.actions, plan=plan,
+                         swapped_captions=[s for _, s in pairs])
 
 
 def generate_take(
@@ -190,7 +194,7 @@ def _write_corpus(out: Path, num_sequences: int, seed: int, test_fraction: float
     for i in tqdm(range(num_sequences), desc="synthesising takes", unit="take", disable=not progress):
         rng = np.random.default_rng([int(seed), 1, i])
         performer = performers[int(assignment[i])]
-        take = synthesize_take(rng, performer)
+        take = synthesize_take(rng, performer, split="test" if i in test_set else "train")
         take_id = ids[i]
         write_livelink_csv(out / "data" / f"{take_id}.csv", take.frames, fps=FPS, start_seconds=clock)
         clock += float(np.ceil(take.seconds)) + 10.0  # takes follow each other during a recording day
@@ -209,6 +213,9 @@ def _write_corpus(out: Path, num_sequences: int, seed: int, test_fraction: float
             "intensities": [e.intensity for e in plan.events],
             "speeds": [e.speed for e in plan.events],
             "counts": [e.count for e in plan.events],
+            "events": [{"key": e.key, "start": round(e.start, 4), "end": round(e.end, 4)} for e in plan.events],
+            "held_out": holds_out(take.actions),
+            "swapped_captions": take.swapped_captions,
         }))
         action_counts.update(take.actions)
         compositions[plan.composition] += 1

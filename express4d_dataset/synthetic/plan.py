@@ -40,6 +40,32 @@ _NOD_PERIOD = {"quick": (0.32, 0.42), "normal": (0.55, 0.75), "slow": (0.95, 1.3
 _SHAKE_PERIOD = {"quick": (0.28, 0.38), "normal": (0.45, 0.60), "slow": (0.80, 1.10), "brief": (0.40, 0.55)}
 _ROLL_DURATION = {"quick": (0.50, 0.70), "normal": (0.90, 1.30), "slow": (1.60, 2.20)}
 
+HELD_OUT_PAIRS: tuple[tuple[str, str], ...] = (
+    ("frown", "raise_brows"),
+    ("open_mouth", "wink_left"),
+    ("pucker", "look_up"),
+    ("blink", "tilt_head_right"),
+    ("puff_cheeks", "furrow_brows"),
+    ("smile", "nod"),
+    ("squint", "jaw_right"),
+    ("tongue_out", "look_left"),
+    ("sneer", "widen_eyes"),
+    ("press_lips", "shake_head"),
+)
+"""Action pairs never composed in one training take (in either order, in sequence or at once): the test
+split composes them on purpose (:data:`HELD_OUT_SHARE` of its takes), so the prompt-following benchmark
+measures whether a model generalises "X and then Y" to compositions it never saw.  Each pair moves
+disjoint channels, so the order of the two is measurable."""
+HELD_OUT_SHARE = 0.3
+"""Share of the test takes that are a held-out composition."""
+_HELD_OUT = {frozenset(p) for p in HELD_OUT_PAIRS}
+
+
+def holds_out(keys: Sequence[str]) -> bool:
+    """True when ``keys`` (the actions of one take) contain a held-out pair."""
+    keys = list(keys)
+    return any(frozenset((a, b)) in _HELD_OUT for i, a in enumerate(keys) for b in keys[i + 1 :])
+
 
 @dataclass
 class ActionEvent:
@@ -157,6 +183,7 @@ def sample_plan(
     composition: str | None = None,
     intensity: str | Sequence[str] | None = None,
     speed: str | Sequence[str] | None = None,
+    split: str | None = None,
 ) -> TakePlan:
     """Choose the actions of a take (untimed; :func:`render_plan` lays them out).
 
@@ -164,9 +191,13 @@ def sample_plan(
     after the other, or at once with ``composition="simultaneous"`` for two keys), or a list of
     steps where a step is a key or a pair ``[primary, background]`` played at once.
     ``intensity`` / ``speed``: one value for every action, or one per action, or ``None`` (random).
+    ``split`` (random actions only): ``"train"`` never composes a :data:`HELD_OUT_PAIRS` pair; ``"test"``
+    composes one in :data:`HELD_OUT_SHARE` of its takes; None: no constraint.
     """
     if actions is None:
-        steps_keys = _sample_structure(rng)
+        steps_keys = _sample_held_out(rng) if split == "test" and rng.random() < HELD_OUT_SHARE else _sample_structure(rng)
+        while split == "train" and holds_out([k for step in steps_keys for k in step]):
+            steps_keys = _sample_structure(rng)
     else:
         actions = list(actions)
         if not actions:
@@ -232,6 +263,19 @@ def _sample_structure(rng) -> list[list[str]]:
     j = pair_at if pair_at >= 0 else -pair_at - 1
     pair = [keys[j], keys[j + 1]] if pair_at >= 0 else [keys[j + 1], keys[j]]
     return [[k] for k in keys[:j]] + [pair] + [[k] for k in keys[j + 2:]]
+
+
+def _sample_held_out(rng) -> list[list[str]]:
+    """One held-out pair, in a random order: in sequence, or at once when the pair can (a quarter of the time)."""
+    a, b = HELD_OUT_PAIRS[int(rng.integers(len(HELD_OUT_PAIRS)))]
+    if rng.random() < 0.5:
+        a, b = b, a
+    if rng.random() < 0.25:
+        if _can_hold_together(a, b):
+            return [[a, b]]
+        if _can_hold_together(b, a):
+            return [[b, a]]
+    return [[a], [b]]
 
 
 def _u(rng, lo_hi) -> float:
