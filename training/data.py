@@ -28,15 +28,14 @@ STATS_FILENAME = "stats.json"
 
 
 def load_training_dataset(dataset: str, config_name: str):
-    """``datasets.load_dataset(dataset, config_name)`` (a local folder or a Hub id), numpy-formatted."""
-    import datasets
+    """The dataset folder or Hub id (:func:`express4d_dataset.load.load_express4d`: never another project's
+    cached ``express4d``), numpy-formatted."""
+    from express4d_dataset.load import load_express4d
 
     try:
-        ds = datasets.load_dataset(dataset, config_name)
+        ds = load_express4d(dataset, config_name)
     except FileNotFoundError as e:
-        raise FileNotFoundError(
-            f"--dataset {dataset!r}: could not load it ({e}); pass a folder written by `express4d data build` or a Hub dataset id"
-        ) from None
+        raise FileNotFoundError(f"--dataset {dataset!r}: {e}") from None
     except ValueError as e:
         raise ValueError(f"--dataset {dataset!r} / --dataset_config {config_name!r}: {e}") from None
     return ds.with_format("numpy")
