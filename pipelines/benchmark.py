@@ -1,4 +1,4 @@
-"""The Express4D benchmark: generate for every test caption, embed once, score 20 replications, tabulate.
+"""The Express4D benchmark: generate, embed, score replications, tabulate (``express4d evaluate``).
 
 Used by ``express4d evaluate`` and ``benchmarks/evaluation.py``::
 
@@ -6,17 +6,20 @@ Used by ``express4d evaluate`` and ``benchmarks/evaluation.py``::
     result = run_benchmark(["path/to/mdm-pipeline"], evaluator="path/to/evaluator", dataset="express4d")
     print(result.to_markdown())
 
-Protocol (Guo et al. 2022 as used by the Express4D paper code, see the metric card):
-
-1. Test rows are brought to the evaluator's frame rate (20 fps) and cropped to its
-   ``max_frames`` (196). Each (row, caption) pair is one *entry*.
-2. Each model generates one motion per entry, with the real motion's length (seeded per entry;
-   saved under ``out_dir`` so an interrupted run resumes where it stopped).
-3. Texts, real motions and generated motions are embedded once with the evaluator.
-4. The metric module (``evaluate.load(metrics/express4d_metrics)``) repeats the random draws
-   ``replications`` times — one caption per row, shuffled batches of 32 for R-precision,
-   Diversity indices — and reports mean and 95% interval. The real-motion row is always scored.
-5. ``multimodality=True`` also generates ``mm_repeats`` motions for ``mm_texts`` entries.
+1. Test rows are brought to the evaluator's frame rate (20 fps) and cropped to its ``max_frames``
+   (196). Each (row, caption) pair is one *entry*; a row is an *item*.
+2. Texts and real motions are embedded once with the evaluator.
+3. ``protocol="paper"`` (default): the Express4D paper's protocol exactly (see the metric card and
+   ``express4d_metrics/protocols.py``): every replication draws its own ground-truth passes and its
+   own generation pass (whole batches of 32, a random caption per item read), and the models generate
+   anew for each.  All replications' generations are batched together and cached
+   (:mod:`pipelines.benchmark_generation`), so an interrupted run resumes.
+   ``protocol="fixed-generations"``: one generation per entry, reused by every replication (cheaper;
+   isolates evaluation noise; not comparable with the paper's table).
+4. The metric module (``evaluate.load(express4d_metrics)``) scores the draws; the real-motion row is
+   always there.  On the stand-in corpus (rows with ``annotations``) a second table reports prompt
+   following: action recall, order accuracy (also on held-out compositions), co-occurrence, and the
+   evaluator's order-swap accuracy.
 """
 
 from __future__ import annotations
@@ -32,9 +35,13 @@ from typing import Sequence
 
 import numpy as np
 
+from .benchmark_generation import Request, generate_requests
+
 logger = logging.getLogger(__name__)
 
-def _metric_path() -> Path:
+
+def metric_path() -> Path:
+    """Folder of the ``evaluate`` metric module (``evaluate.load(str(metric_path()))``)."""
     try:  # installed with the package (pyproject maps metrics/express4d_metrics -> express4d_metrics)
         import express4d_metrics
 
@@ -43,11 +50,16 @@ def _metric_path() -> Path:
         return Path(__file__).resolve().parents[1] / "metrics" / "express4d_metrics"
 
 
-METRIC_PATH = _metric_path()
-"""Folder of the ``evaluate`` metric module (``evaluate.load(str(METRIC_PATH))``)."""
+METRIC_PATH = metric_path()
 
 REAL_ROW = "Real motion"
 GT_TOP3_WARNING_THRESHOLD = 0.5
+PROTOCOL_LABELS = {
+    "paper": "the Express4D paper's protocol (whole batches of 32, independent ground-truth pass, motions regenerated "
+             "in every replication, 48 Diversity pairs, 128 MultiModality captions): comparable with the paper's table",
+    "fixed-generations": "the fixed-generations protocol (one generation per caption reused by every replication): "
+                         "cheaper, isolates evaluation noise; NOT comparable with the paper's table",
+}
 
 COLUMNS = [
     ("R_precision_top1", "R-Precision Top-1 ↑"),
@@ -57,6 +69,13 @@ COLUMNS = [
     ("MM_Dist", "MM-Dist ↓"),
     ("Diversity", "Diversity →"),
     ("MultiModality", "MultiModality ↑"),
+]
+FOLLOWING_COLUMNS = [
+    ("action_recall", "Action recall ↑"),
+    ("order_accuracy", "Order ↑"),
+    ("order_accuracy_held_out", "Order, held-out pairs ↑"),
+    ("cooccurrence", "Co-occurrence ↑"),
+    ("order_swap_accuracy", "Evaluator order-swap ↑"),
 ]
 
 
@@ -69,10 +88,16 @@ class BenchmarkEntries:
     item_index: np.ndarray  # [N] index into ``motions``
     motions: list  # one real [T, 61] motion per row (evaluator fps, cropped)
     fps: float
+    annotations: list = field(default_factory=list)  # per entry: the take's plan (stand-in corpus) or None
+    swapped: list = field(default_factory=list)  # per entry: the caption with its steps reversed, or None
 
     @property
     def lengths(self) -> list:
         return [len(self.motions[i]) for i in self.item_index]
+
+    @property
+    def has_annotations(self) -> bool:
+        return bool(self.annotations) and all(a is not None for a in self.annotations)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -86,12 +111,21 @@ class BenchmarkResult:
     config: dict
     timings: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    following: dict = field(default_factory=dict)
+    """Prompt-following table (stand-in corpus): ``{row: {metric: value}}``."""
 
     def to_dict(self) -> dict:
-        return {"rows": self.rows, "config": self.config, "timings_s": self.timings, "warnings": self.warnings}
+        return {"rows": self.rows, "prompt_following": self.following, "config": self.config, "timings_s": self.timings,
+                "warnings": self.warnings}
+
+    def caption(self) -> str:
+        c = self.config
+        return (f"Protocol: {PROTOCOL_LABELS.get(c.get('protocol'), c.get('protocol'))}. Mean ± 95% interval "
+                f"(1.96·std/√n) over {c.get('replications')} replications; split `{c.get('split')}`, "
+                f"{c.get('num_entries')} captions of {c.get('num_items')} motions; evaluator `{c.get('evaluator')}`.")
 
     def to_markdown(self, decimals: int = 3) -> str:
-        """One table: rows Real motion + each model, columns the metrics as ``mean ± ci95``."""
+        """The benchmark table (rows Real motion + each model, ``mean ± ci95``), then the prompt-following table."""
         present = [(k, label) for k, label in COLUMNS if any(k in r for r in self.rows.values())]
         lines = ["| Model | " + " | ".join(label for _, label in present) + " |", "|---" * (len(present) + 1) + "|"]
         for name, metrics in self.rows.items():
@@ -103,25 +137,41 @@ class BenchmarkResult:
                 else:
                     cells.append("–")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        if self.following:
+            lines += ["", self.following_markdown(decimals)]
+        return "\n".join(lines)
+
+    def following_markdown(self, decimals: int = 3) -> str:
+        present = [(k, label) for k, label in FOLLOWING_COLUMNS if any(k in r for r in self.following.values())]
+        lines = ["| Prompt following | " + " | ".join(label for _, label in present) + " |",
+                 "|---" * (len(present) + 1) + "|"]
+        for name, metrics in self.following.items():
+            cells = []
+            for key, _ in present:
+                value = metrics.get(key)
+                count = metrics.get(key + "_n")
+                if value is None or (isinstance(value, float) and np.isnan(value)):
+                    cells.append("–")
+                else:
+                    cells.append(f"{value:.{decimals}f}" + (f" (n={count})" if count else ""))
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def save(self, out_dir: str | os.PathLike) -> tuple[Path, Path]:
-        """Write ``results.json`` and ``results.md`` into ``out_dir``; returns both paths."""
+        """Write ``results.json`` and ``results.md`` into ``out_dir`` (atomically); returns both paths."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         json_path, md_path = out / "results.json", out / "results.md"
-        json_path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
         notes = "".join(f"\n> **Warning:** {w}\n" for w in self.warnings)
-        md_path.write_text(
-            f"{self.to_markdown()}\n\nMean ± 95% interval over {self.config.get('replications')} replications "
-            "(1.96·std/√n). Each caption is generated once and reused by every replication, which redraws "
-            "the caption per motion, the R-precision batches and the Diversity pairs: the interval leaves out "
-            "sampling variance (the paper code regenerates per replication), so FID and MM-Dist show ± 0 "
-            f"when every motion has one caption. Split `{self.config.get('split')}`, {self.config.get('num_entries')} captions of "
-            f"{self.config.get('num_items')} motions; evaluator `{self.config.get('evaluator')}`.\n{notes}",
-            encoding="utf-8",
-        )
+        _write_atomic(json_path, json.dumps(self.to_dict(), indent=2))
+        _write_atomic(md_path, f"{self.to_markdown()}\n\n{self.caption()}\n{notes}")
         return json_path, md_path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- data
@@ -135,12 +185,16 @@ def load_split(dataset, split: str = "test", config_name: str | None = None):
         if split not in dataset:
             raise ValueError(f"dataset has no split {split!r} (it has {list(dataset)}); pass --split")
         return dataset[split]
-    try:
-        return datasets.load_dataset(str(dataset), name=config_name, split=split)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(
-            f"Could not load the dataset {dataset!r}: {e}. Build it with `express4d data build --raw RAW --out {dataset}`"
-        ) from None
+    from express4d_dataset.load import load_express4d
+
+    return load_express4d(str(dataset), config_name, split=split)
+
+
+def _row_annotation(row) -> dict | None:
+    value = row.get("annotations")
+    if value is None or value == "":
+        return None
+    return json.loads(value) if isinstance(value, str) else dict(value)
 
 
 def prepare_entries(
@@ -154,14 +208,15 @@ def prepare_entries(
     """Real motions at ``fps`` cropped to ``max_frames`` and one entry per (row, caption).
 
     Rows at a multiple of ``fps`` keep every k-th frame (the paper's 60 -> 20 fps); other rates are
-    linearly resampled. Rows shorter than ``min_frames`` after that are skipped with a warning.
+    linearly resampled. Rows shorter than ``min_frames`` after that are skipped with a warning.  Rows with
+    ``annotations`` (the stand-in corpus) give each entry its plan and its step-swapped caption.
     """
-    from express4d_dataset.motion import check_motion, row_captions, to_fps
+    from express4d_dataset.motion import check_motion, to_fps
 
-    item_ids, texts, item_index, motions = [], [], [], []
-    skipped = []
+    entries = BenchmarkEntries([], [], np.zeros(0, dtype=np.int64), [], fps)
+    item_index, skipped = [], []
     for r, row in enumerate(rows):
-        if limit is not None and len(motions) >= limit:
+        if limit is not None and len(entries.motions) >= limit:
             break
         rid = row.get("id", r)
         m = check_motion(row["motion"], name=f"dataset row {rid}")
@@ -169,191 +224,30 @@ def prepare_entries(
         if len(m) < min_frames:
             skipped.append(rid)
             continue
-        captions = row_captions(row)
-        if not captions:
+        annotation = _row_annotation(row)
+        raw = [] if row.get("captions") is None else [str(c) for c in row["captions"]]
+        swapped = (annotation or {}).get("swapped_captions") or [None] * len(raw)
+        pairs = [(c, s) for c, s in zip(raw, list(swapped) + [None] * len(raw)) if c.strip()]
+        if not pairs:
             raise ValueError(f"dataset row {rid} has no caption; every test motion needs at least one")
         if max_captions_per_item is not None:
-            captions = captions[:max_captions_per_item]
-        for c in captions:
-            item_ids.append(rid)
-            texts.append(c)
-            item_index.append(len(motions))
-        motions.append(m)
+            pairs = pairs[:max_captions_per_item]
+        for caption, swap in pairs:
+            entries.item_ids.append(rid)
+            entries.texts.append(caption)
+            entries.annotations.append(annotation)
+            entries.swapped.append(swap)
+            item_index.append(len(entries.motions))
+        entries.motions.append(m)
     if skipped:
         logger.warning("Skipped %d rows shorter than %d frames at %g fps: %s", len(skipped), min_frames, fps, skipped[:10])
-    if len(motions) < 2:
-        raise ValueError(f"the split has {len(motions)} usable motions; the benchmark needs at least 2")
-    return BenchmarkEntries(item_ids, texts, np.asarray(item_index), motions, fps)
+    if len(entries.motions) < 2:
+        raise ValueError(f"the split has {len(entries.motions)} usable motions; the benchmark needs at least 2")
+    entries.item_index = np.asarray(item_index, dtype=np.int64)
+    return entries
 
 
-# --------------------------------------------------------------------------- models
-def _entry_seed(seed: int, index: int) -> int:
-    return (int(seed) * 1_000_003 + int(index)) % (2**63 - 1)
-
-
-def generate_motions(
-    pipe,
-    texts: Sequence[str],
-    num_frames: Sequence[int],
-    fps: float,
-    num_inference_steps: int | None = None,
-    seed: int = 0,
-    batch_size: int = 32,
-    num_motions_per_prompt: int = 1,
-    progress: bool = True,
-    cache_file: str | os.PathLike | None = None,
-    desc: str = "generate",
-) -> list:
-    """One motion per text (``num_motions_per_prompt`` each) at ``fps``, with the given lengths.
-
-    Lengths are in frames at ``fps``; a pipeline with another native ``fps`` is asked for the same
-    duration and its output resampled. Pipelines with ``max_frames`` are capped to it.
-
-    Entry ``i`` draws from ``torch.Generator().manual_seed(f(seed, i))`` (one generator per motion).
-    ``num_inference_steps`` is passed to pipelines that support it (``pipe.supports``; T2M-GPT has
-    no steps).  Every text is encoded once up front and passed as ``prompt_embeds``.  With ``cache_file``, finished
-    batches are stored (``.npz``, no pickle) and reused when the same call is repeated.
-    """
-    import torch
-    from tqdm.auto import tqdm
-
-    from express4d_dataset.motion import resample
-
-    texts = list(texts)
-    num_frames = [int(n) for n in num_frames]
-    if len(texts) != len(num_frames):
-        raise ValueError(f"generate_motions: {len(texts)} texts but {len(num_frames)} lengths")
-    pipe_fps = getattr(pipe, "fps", None)
-    pipe_fps = float(pipe_fps) if isinstance(pipe_fps, (int, float)) and pipe_fps > 0 else float(fps)
-    # ask for the same duration at the pipeline's own rate; resampled (and cropped) to ``fps`` below
-    request = [max(1, int(round(n * pipe_fps / fps))) for n in num_frames]
-    cap = getattr(pipe, "max_frames", None)
-    if isinstance(cap, int):
-        request = [min(n, cap) for n in request]
-    fingerprint = pipeline_fingerprint(pipe) if cache_file is not None else None
-    key = _cache_key(texts, num_frames, num_inference_steps, seed, num_motions_per_prompt, fingerprint)
-    done = _read_cache(cache_file, key)
-    order = np.argsort(request, kind="stable")  # similar lengths together: less padding
-    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-    kwargs = {"output_type": "np"}
-    if num_inference_steps is not None and "num_inference_steps" in pipe.supports:
-        kwargs["num_inference_steps"] = int(num_inference_steps)
-    embeds = None
-    bar = tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, initial=len(done))
-    for batch in batches:
-        if all(int(i) in done for i in batch):
-            continue
-        gens = [
-            torch.Generator().manual_seed(_entry_seed(seed, int(i) * num_motions_per_prompt + j))
-            for i in batch
-            for j in range(num_motions_per_prompt)
-        ]
-        if embeds is None:  # every text encoded once, only when something is left to generate
-            embeds = pipe.encode_prompt(texts, do_classifier_free_guidance=False)[0]
-        out = pipe(
-            [texts[i] for i in batch],
-            prompt_embeds=embeds[[int(i) for i in batch]],
-            num_frames=[request[i] for i in batch],
-            num_motions_per_prompt=num_motions_per_prompt,
-            generator=gens,
-            **kwargs,
-        )
-        out_fps = float(getattr(out, "fps", fps) or fps)
-        for k, i in enumerate(batch):
-            group = []
-            for j in range(num_motions_per_prompt):
-                m = np.asarray(out.motions[k * num_motions_per_prompt + j], dtype=np.float32)
-                if out_fps != fps:
-                    m = resample(m, out_fps, fps)
-                group.append(m[: num_frames[i]])  # e.g. T2M-GPT rounds lengths up to a multiple of 4
-            done[int(i)] = group
-        _write_cache(cache_file, key, done)
-        bar.update(len(batch))
-    bar.close()
-    result = [done[i] for i in range(len(texts))]
-    return [g[0] for g in result] if num_motions_per_prompt == 1 else result
-
-
-def pipeline_fingerprint(pipe) -> str:
-    """Hash of a pipeline's class, component configs (scheduler included) and weights.
-
-    Part of the generation cache key, so a retrained checkpoint in the same folder, or another
-    scheduler, never reuses generations of the previous one.
-    """
-    import torch
-
-    h = hashlib.sha256(type(pipe).__qualname__.encode())
-    components = getattr(pipe, "components", None)
-    if not isinstance(components, dict):
-        components = {"pipeline": pipe}
-    for name in sorted(components):
-        component = components[name]
-        if component is None:
-            continue
-        h.update(name.encode())
-        config = getattr(component, "config", None)
-        if config is not None:
-            config = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-            h.update(json.dumps(config, sort_keys=True, default=str).encode())
-        if isinstance(component, torch.nn.Module):
-            for key, tensor in component.state_dict().items():
-                h.update(key.encode())
-                h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def _cache_key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, default=str).encode("utf-8")).hexdigest()
-
-
-def _read_cache(cache_file, key: str) -> dict:
-    if cache_file is None or not Path(cache_file).is_file():
-        return {}
-    try:
-        with np.load(cache_file, allow_pickle=False) as data:
-            if str(data["key"]) != key:
-                logger.info("%s was made with other settings; regenerating", cache_file)
-                return {}
-            index, counts, lengths, frames = data["index"], data["counts"], data["lengths"], data["frames"]
-    except (OSError, KeyError, ValueError) as e:
-        logger.warning("Ignoring unreadable generation cache %s (%s)", cache_file, e)
-        return {}
-    done, offset, li = {}, 0, 0
-    for i, c in zip(index, counts):
-        group = []
-        for _ in range(int(c)):
-            n = int(lengths[li])
-            group.append(frames[offset : offset + n])
-            offset += n
-            li += 1
-        done[int(i)] = group
-    logger.info("Resuming: %d generations read from %s", len(done), cache_file)
-    return done
-
-
-def _write_cache(cache_file, key: str, done: dict) -> None:
-    if cache_file is None:
-        return
-    keys = sorted(done)
-    motions = [m for i in keys for m in done[i]]
-    tmp = Path(str(cache_file) + ".tmp.npz")
-    Path(cache_file).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        tmp,
-        key=np.array(key),
-        index=np.array(keys, dtype=np.int64),
-        counts=np.array([len(done[i]) for i in keys], dtype=np.int64),
-        lengths=np.array([len(m) for m in motions], dtype=np.int64),
-        frames=np.concatenate(motions).astype(np.float32) if motions else np.zeros((0, 61), np.float32),
-    )
-    os.replace(tmp, cache_file)
-
-
-def _slug(name: str) -> str:
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name).rstrip("/"))
-    return (stem[-60:] or "model") + "-" + hashlib.sha1(str(name).encode()).hexdigest()[:8]
-
-
+# --------------------------------------------------------------------------- orchestration
 def _row_from_scores(scores: dict, prefix: str = "") -> dict:
     row = {}
     for key, _ in COLUMNS:
@@ -362,21 +256,53 @@ def _row_from_scores(scores: dict, prefix: str = "") -> dict:
     return row
 
 
-# --------------------------------------------------------------------------- orchestration
+def _following_from_scores(scores: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, _ in FOLLOWING_COLUMNS:
+        if prefix + key in scores:
+            out[key] = float(scores[prefix + key])
+            if prefix + key + "_n" in scores:
+                out[key + "_n"] = int(scores[prefix + key + "_n"])
+    return out
+
+
+def _cache_dir(out_dir, name: str, fingerprint_hint: str) -> Path | None:
+    """The generation cache of one model: named after its row, never after this machine's paths."""
+    if out_dir is None:
+        return None
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60] or "model"
+    return Path(out_dir) / "generations" / f"{stem}-{hashlib.sha1(fingerprint_hint.encode()).hexdigest()[:8]}"
+
+
+def plan_requests(protocol: str, num_entries: int, draws, mm_index, mm_repeats: int, mm_replications: int) -> list[Request]:
+    """Every motion a model generates for a run (see :mod:`pipelines.benchmark_generation`)."""
+    if protocol == "paper":
+        requests = [Request(r, int(e)) for r, d in enumerate(draws) for e in d.generation]
+        for r, d in enumerate(draws[:mm_replications]):
+            requests += [Request(r, int(d.generation[p]), k) for p in d.multimodality for k in range(1, mm_repeats)]
+        return requests
+    requests = [Request(0, e) for e in range(num_entries)]
+    if mm_index is not None:
+        requests += [Request(1, int(e), k) for e in mm_index for k in range(mm_repeats)]
+    return requests
+
+
 def run_benchmark(
     models: Sequence = (),
     evaluator=None,
     dataset="express4d",
     split: str = "test",
     dataset_config: str | None = None,
+    protocol: str = "paper",
     replications: int = 20,
     multimodality: bool = False,
     mm_texts: int = 100,
     mm_repeats: int = 30,
     mm_times: int = 10,
+    mm_replications: int | None = None,
     num_inference_steps: int | None = None,
     seed: int = 0,
-    batch_size: int = 32,
+    batch_size: int = 64,
     out_dir: str | os.PathLike | None = None,
     model_names: Sequence[str] | None = None,
     max_captions_per_item: int | None = None,
@@ -386,15 +312,17 @@ def run_benchmark(
     progress: bool = True,
     run_info: dict | None = None,
 ) -> BenchmarkResult:
-    """Score the real test motions and each model; see the module docstring for the protocol.
+    """Score the real test motions and each model; see the module docstring for the protocols.
 
     Args:
-        models: pipeline folders / Hub ids, or loaded pipeline objects (anything with
-            ``__call__(prompts, num_frames=[...], num_motions_per_prompt=..., generator=[...],
-            output_type="np")`` returning ``.motions``).
+        models: pipeline folders / Hub ids, or loaded pipelines (either express4d pipeline: the shared call
+            contract, ``encode_prompt``, ``supports``, ``describe``).
         evaluator: evaluator folder / Hub id or a loaded :class:`Express4DEvaluator`.
-        dataset: dataset folder / Hub id (``load_dataset``), or a ``Dataset`` / ``DatasetDict``.
+        dataset: dataset folder / Hub id, or a ``Dataset`` / ``DatasetDict``.
+        protocol: ``"paper"`` (default) or ``"fixed-generations"``.
+        mm_replications: paper protocol: MultiModality in the first N replications (default: all, as the paper).
         num_inference_steps: sampling steps for pipelines that have them (their default when None).
+        batch_size: motions per generation batch (results do not depend on it: every motion has its own seed).
         out_dir: where ``results.json`` / ``results.md`` and the resumable generation caches go.
         limit: use only the first ``limit`` test rows (quick checks).
         run_info: entries recorded in ``result.config`` (and results.json) over the defaults, e.g. the
@@ -402,9 +330,13 @@ def run_benchmark(
     """
     import evaluate
 
+    from express4d_metrics.protocols import PROTOCOLS, paper_draws
+
     from .loading import is_bundled_path, load_motion_pipeline
     from .modeling_evaluator import Express4DEvaluator
 
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol: must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     timings = {}
     t0 = time.perf_counter()
     if evaluator is None:
@@ -423,8 +355,8 @@ def run_benchmark(
 
     t = time.perf_counter()
     text_emb = model_eval.embed_texts(entries.texts)
-    real_item_emb = model_eval.embed_motions(entries.motions, progress=progress)
-    real_emb = real_item_emb[entries.item_index]
+    item_emb = model_eval.embed_motions(entries.motions, progress=progress)
+    real_emb = item_emb[entries.item_index]
     timings["embed_real"] = time.perf_counter() - t
 
     metric_dir = Path(metric_path or METRIC_PATH)
@@ -434,11 +366,20 @@ def run_benchmark(
             "or reinstall express4d (pip install express4d)"
         )
     metric = evaluate.load(str(metric_dir))
-    common = dict(item_ids=entries.item_ids, num_replications=replications, seed=seed)
+    following = entries.has_annotations
+    common = dict(item_ids=entries.item_ids, num_replications=replications, seed=seed, protocol=protocol, mm_texts=mm_texts,
+                  multimodality_times=mm_times)
+    extras = {}
+    if following:
+        extras["annotations"] = entries.annotations
+    if any(entries.swapped):
+        extras["swapped_texts"] = entries.swapped
     t = time.perf_counter()
-    real_scores = metric.compute(text_embeddings=text_emb, reference_embeddings=real_emb, **common)
+    draws = paper_draws(entries.item_ids, replications, seed, mm_texts=mm_texts if multimodality else None) if protocol == "paper" else None
+    real_scores = _score(metric, common, text_emb, real_emb, None, None, extras, entries, model_eval)
     timings["score_real"] = time.perf_counter() - t
     result_rows = {REAL_ROW: _row_from_scores(real_scores, prefix="real_")}
+    following_rows = {REAL_ROW: _following_from_scores(real_scores, prefix="real_")} if (following or any(entries.swapped)) else {}
 
     warnings = []
     top3 = real_scores["real_R_precision_top3"]
@@ -452,8 +393,10 @@ def run_benchmark(
         warnings.append(msg)
 
     mm_index = None
-    if multimodality:
+    if multimodality and protocol == "fixed-generations":
         mm_index = np.sort(np.random.default_rng(seed).choice(len(entries), min(mm_texts, len(entries)), replace=False))
+    mm_reps = replications if mm_replications is None else max(0, min(int(mm_replications), replications))
+    requests = plan_requests(protocol, len(entries), draws, mm_index, mm_repeats, mm_reps if multimodality else 0)
 
     names = list(model_names) if model_names is not None else []
     for k, model in enumerate(models):
@@ -468,48 +411,71 @@ def run_benchmark(
             name = pipe.describe(num_inference_steps)
         if name in result_rows:
             name = f"{name} ({k + 1})"
-        pipe.set_progress_bar_config(disable=True)  # one bar per model over all captions instead
-        cache = Path(out_dir) / "generations" / f"{_slug(str(model) if isinstance(model, (str, os.PathLike)) else name)}.npz" if out_dir else None
-        generated = generate_motions(
-            pipe, entries.texts, entries.lengths, fps=entries.fps, num_inference_steps=num_inference_steps, seed=seed,
-            batch_size=batch_size, progress=progress, cache_file=cache, desc=f"generate [{name}]",
+        pipe.set_progress_bar_config(disable=True)  # one bar per model over all its motions instead
+        motions = generate_requests(
+            pipe, requests, entries.texts, entries.lengths, fps=entries.fps, num_inference_steps=num_inference_steps,
+            seed=seed, batch_size=batch_size, cache_dir=_cache_dir(out_dir, name, pipe.describe(num_inference_steps)),
+            progress=progress, desc=f"generate [{name}]",
         )
         timings[f"generate[{name}]"] = time.perf_counter() - t
-        mm_emb = None
-        if mm_index is not None:
-            t = time.perf_counter()
-            mm_cache = cache.with_name(cache.stem + "-mm.npz") if cache is not None else None
-            groups = generate_motions(
-                pipe, [entries.texts[i] for i in mm_index], [entries.lengths[i] for i in mm_index], fps=entries.fps,
-                num_inference_steps=num_inference_steps, seed=seed + 1, batch_size=max(1, batch_size // mm_repeats),
-                num_motions_per_prompt=mm_repeats, progress=progress, cache_file=mm_cache, desc=f"multimodality [{name}]",
-            )
-            if mm_repeats == 1:
-                groups = [[g] for g in groups]
-            mm_emb = model_eval.embed_motions([m for g in groups for m in g]).reshape(len(groups), mm_repeats, -1)
-            timings[f"generate_mm[{name}]"] = time.perf_counter() - t
         t = time.perf_counter()
-        gen_emb = model_eval.embed_motions(generated, progress=progress)
-        scores = metric.compute(
-            text_embeddings=text_emb, reference_embeddings=real_emb, prediction_embeddings=gen_emb,
-            multimodality_embeddings=mm_emb, multimodality_times=mm_times, **common,
-        )
+        generated, mm = _arrange(protocol, motions, draws, len(entries), mm_index, mm_repeats, mm_reps if multimodality else 0)
+        scores = _score(metric, common, text_emb, real_emb, generated, mm, extras, entries, model_eval)
         timings[f"score[{name}]"] = time.perf_counter() - t
         result_rows[name] = _row_from_scores(scores)
+        if following_rows:
+            following_rows[name] = _following_from_scores(scores)
         del pipe
 
     timings["total"] = time.perf_counter() - t0
     config = {
+        "protocol": protocol,
         "models": [str(m) if isinstance(m, (str, os.PathLike)) else type(m).__name__ for m in models],
         "evaluator": str(evaluator) if isinstance(evaluator, (str, os.PathLike)) else type(evaluator).__name__,
         "dataset": str(dataset) if isinstance(dataset, (str, os.PathLike)) else type(dataset).__name__,
-        "dataset_config": dataset_config, "split": split, "replications": replications, "seed": seed, "num_inference_steps": num_inference_steps,
-        "multimodality": multimodality, "mm_texts": mm_texts if multimodality else None,
-        "mm_repeats": mm_repeats if multimodality else None, "num_items": len(entries.motions),
-        "num_entries": len(entries), "fps": entries.fps, "limit": limit,
+        "dataset_config": dataset_config, "split": split, "replications": replications, "seed": seed,
+        "num_inference_steps": num_inference_steps, "multimodality": multimodality,
+        "mm_texts": mm_texts if multimodality else None, "mm_repeats": mm_repeats if multimodality else None,
+        "mm_replications": (mm_reps if protocol == "paper" else 1) if multimodality else None,
+        "num_items": len(entries.motions), "num_entries": len(entries), "fps": entries.fps, "limit": limit,
+        "generations_per_model": len(requests) if models else 0,
     }
     config.update(run_info or {})
-    result = BenchmarkResult(rows=result_rows, config=config, timings=timings, warnings=warnings)
+    result = BenchmarkResult(rows=result_rows, config=config, timings=timings, warnings=warnings, following=following_rows)
     if out_dir is not None:
         result.save(out_dir)
     return result
+
+
+def _arrange(protocol, motions: dict, draws, num_entries: int, mm_index, mm_repeats: int, mm_replications: int):
+    """The generated motions in the metric module's layouts: per replication (paper) or per entry."""
+    if protocol == "paper":
+        generated = [[motions[Request(r, int(e))] for e in d.generation] for r, d in enumerate(draws)]
+        mm = None
+        if mm_replications:
+            mm = [[[motions[Request(r, int(d.generation[p]), k)] for k in range(mm_repeats)] for p in d.multimodality]
+                  for r, d in enumerate(draws[:mm_replications])]
+        return generated, mm
+    generated = [motions[Request(0, e)] for e in range(num_entries)]
+    mm = None if mm_index is None else [[motions[Request(1, int(e), k)] for k in range(mm_repeats)] for e in mm_index]
+    return generated, mm
+
+
+def _score(metric, common, text_emb, real_emb, generated, mm, extras, entries, evaluator) -> dict:
+    """Scores from precomputed text/real embeddings; generated motions (and MultiModality groups) are embedded here."""
+    kwargs = dict(common)
+    kwargs.update(text_embeddings=text_emb, reference_embeddings=real_emb, evaluator=evaluator)
+    if "annotations" in extras:
+        kwargs["annotations"] = extras["annotations"]
+        kwargs["references"] = [entries.motions[i] for i in entries.item_index]
+    if "swapped_texts" in extras:
+        kwargs["swapped_texts"] = extras["swapped_texts"]
+    if generated is not None:
+        paper = common["protocol"] == "paper"
+        kwargs["prediction_embeddings"] = ([evaluator.embed_motions(g) for g in generated] if paper
+                                           else evaluator.embed_motions(generated))
+        if "annotations" in extras:
+            kwargs["predictions"] = generated
+        if mm is not None:
+            kwargs["multimodality_predictions"] = mm
+    return metric.score(**kwargs)

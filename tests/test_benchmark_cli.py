@@ -10,7 +10,8 @@ import torch
 from mdm_tiny import tiny_evaluator, tiny_t2m_gpt
 
 from pipelines import Express4DEvaluator, Express4DEvaluatorConfig
-from pipelines.benchmark import REAL_ROW, generate_motions, prepare_entries, run_benchmark
+from pipelines.benchmark import REAL_ROW, prepare_entries, run_benchmark
+from pipelines.benchmark_generation import Request, generate_requests, pipeline_fingerprint, request_seed
 
 WORDS = "smiling softly frowning sad happy raises brows opens mouth wide blinks slowly angry neutral".split()
 
@@ -87,38 +88,49 @@ def test_prepare_entries_one_per_caption_and_resampled():
         prepare_entries(rows, fps=20.0)
 
 
-def test_generate_motions_seeded_per_entry_and_steps_only_where_supported(tmp_path):
+def _gen(pipe, texts, lengths, requests=None, **kwargs):
+    requests = requests or [Request(0, e) for e in range(len(texts))]
+    out = generate_requests(pipe, requests, texts, lengths, fps=20.0, progress=False, **kwargs)
+    return [out[r] for r in requests]
+
+
+def test_each_request_draws_from_its_own_seed_whatever_the_batching(tmp_path):
     texts, lengths = ["a", "b", "c"], [8, 12, 10]
     plain = FakePipeline()
-    first = generate_motions(plain, texts, lengths, fps=20.0, num_inference_steps=5, seed=1, batch_size=2, progress=False)
+    first = _gen(plain, texts, lengths, num_inference_steps=5, seed=1, batch_size=2)
     assert [m.shape for m in first] == [(8, 61), (12, 61), (10, 61)]
     assert all("num_inference_steps" not in c for c in plain.calls)
     assert plain.encoded == [texts]  # every text encoded once, in one call, whatever the batching
+    expected = torch.randn(12, 61, generator=torch.Generator().manual_seed(request_seed(1, Request(0, 1)))).numpy()
+    np.testing.assert_array_equal(first[1], expected)
     diffusion = FakePipeline(diffusion=True)
-    again = generate_motions(diffusion, texts, lengths, fps=20.0, num_inference_steps=5, seed=1, batch_size=3, progress=False)
+    again = _gen(diffusion, texts, lengths, num_inference_steps=5, seed=1, batch_size=3)
     assert all(c["num_inference_steps"] == 5 for c in diffusion.calls)
     for a, b in zip(first, again):  # independent of the batching
         np.testing.assert_array_equal(a, b)
+    other = _gen(FakePipeline(), texts, lengths, requests=[Request(1, e) for e in range(3)], seed=1)
+    assert not np.array_equal(other[0], first[0])  # another replication: other draws
     fast_pipe = FakePipeline(fps=40.0)
-    fast = generate_motions(fast_pipe, texts, lengths, fps=20.0, seed=1, progress=False)
+    fast = _gen(fast_pipe, texts, lengths, seed=1)
     assert sorted(fast_pipe.calls[0]["num_frames"]) == [16, 20, 24]
     assert [len(m) for m in fast] == lengths  # twice the frames asked at 40 fps, resampled to 20
-    cache = tmp_path / "gen.npz"
-    generate_motions(plain, texts, lengths, fps=20.0, seed=2, progress=False, cache_file=cache)
+    cache = tmp_path / "gen"
+    _gen(plain, texts, lengths, seed=2, cache_dir=cache, batch_size=2)
     plain.calls.clear()
-    resumed = generate_motions(plain, texts, lengths, fps=20.0, seed=2, progress=False, cache_file=cache)
+    resumed = _gen(plain, texts, lengths, seed=2, cache_dir=cache)
     assert plain.calls == []  # everything came from the cache
-    fresh = generate_motions(FakePipeline(), texts, lengths, fps=20.0, seed=2, progress=False)
+    fresh = _gen(FakePipeline(), texts, lengths, seed=2)
     for a, b in zip(resumed, fresh):
         np.testing.assert_array_equal(a, b)
+    assert not any(str(tmp_path) in p.name for p in cache.iterdir())  # file names carry no machine path
 
 
 def test_generation_cache_is_keyed_by_the_model(tmp_path):
     """A retrained checkpoint in the same folder (other weights or config) must not reuse old generations."""
-    texts, lengths, cache = ["a", "b"], [8, 12], tmp_path / "gen.npz"
-    generate_motions(FakePipeline(version=1), texts, lengths, fps=20.0, seed=0, progress=False, cache_file=cache)
+    texts, lengths, cache = ["a", "b"], [8, 12], tmp_path / "gen"
+    _gen(FakePipeline(version=1), texts, lengths, seed=0, cache_dir=cache)
     retrained = FakePipeline(version=2)
-    generate_motions(retrained, texts, lengths, fps=20.0, seed=0, progress=False, cache_file=cache)
+    _gen(retrained, texts, lengths, seed=0, cache_dir=cache)
     assert len(retrained.calls) == 1  # regenerated
 
 
@@ -127,7 +139,6 @@ def test_pipeline_fingerprint_follows_weights_and_scheduler():
 
     from express4d_dataset.motion import MotionStats
     from pipelines import Express4DPipeline
-    from pipelines.benchmark import pipeline_fingerprint
 
     stats = MotionStats(mean=np.zeros(61), std=np.ones(61))
     torch.manual_seed(0)
@@ -149,7 +160,7 @@ def test_generated_lengths_are_cropped_to_the_request():
         def __call__(self, prompt, num_frames=None, **kwargs):
             return super().__call__(prompt, num_frames=[-(-n // 4) * 4 for n in num_frames], **kwargs)
 
-    out = generate_motions(RoundingPipeline(), ["a", "b"], [9, 14], fps=20.0, seed=0, progress=False)
+    out = _gen(RoundingPipeline(), ["a", "b"], [9, 14], seed=0)
     assert [len(m) for m in out] == [9, 14]
 
 
@@ -163,6 +174,7 @@ def test_run_benchmark_table_files_and_resume(dataset, evaluator_dir, tmp_path):
     result = run_benchmark(
         [fake], evaluator=evaluator_dir, dataset=dataset, replications=3, seed=0, out_dir=tmp_path,
         model_names=["fake"], multimodality=True, mm_texts=4, mm_repeats=3, mm_times=2, progress=False,
+        protocol="fixed-generations",
     )
     assert list(result.rows) == [REAL_ROW, "fake"]
     assert set(result.rows["fake"]) == {
@@ -178,10 +190,12 @@ def test_run_benchmark_table_files_and_resume(dataset, evaluator_dir, tmp_path):
     assert saved["rows"] == result.rows
     table = (tmp_path / "results.md").read_text()
     assert table.startswith("| Model | R-Precision Top-1") and "| Real motion |" in table and "| fake |" in table
+    assert "fixed-generations protocol" in table and "NOT comparable" in table and saved["config"]["protocol"] == "fixed-generations"
     fake.calls.clear()
     again = run_benchmark(
         [fake], evaluator=evaluator_dir, dataset=dataset, replications=3, seed=0, out_dir=tmp_path,
         model_names=["fake"], multimodality=True, mm_texts=4, mm_repeats=3, mm_times=2, progress=False,
+        protocol="fixed-generations",
     )
     assert fake.calls == []  # resumed from the generation cache
     assert again.rows == result.rows
@@ -202,16 +216,17 @@ def test_cli_evaluate_with_both_saved_pipelines(dataset, evaluator_dir, tmp_path
     code = main([
         "evaluate", "--model", str(mdm_dir), "--name", "MDM tiny", "--model", str(gpt_dir), "--name", "T2M-GPT tiny",
         "--evaluator", evaluator_dir, "--dataset", str(data_dir), "--split", "test", "--replications", "2",
-        "--steps", "2", "--limit", "8", "--out", str(out),
+        "--steps", "2", "--limit", "8", "--out", str(out), "--protocol", "fixed-generations",
     ])
-    printed = capsys.readouterr().out
-    assert code == 0
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert code == 0, captured.err
     assert "| Real motion |" in printed and "| MDM tiny |" in printed and "| T2M-GPT tiny |" in printed
     saved = json.loads((out / "results.json").read_text())
     assert saved["config"]["num_inference_steps"] == 2 and saved["config"]["num_items"] == 8
     assert saved["config"]["command"] == f"express4d evaluate --model {mdm_dir} --name 'MDM tiny' --model {gpt_dir}" + (
         f" --name 'T2M-GPT tiny' --evaluator {evaluator_dir} --dataset {data_dir} --split test --replications 2"
-        f" --steps 2 --limit 8 --out {out}")
+        f" --steps 2 --limit 8 --out {out} --protocol fixed-generations")
     assert list(saved["rows"]) == [REAL_ROW, "MDM tiny", "T2M-GPT tiny"]
     assert all(np.isfinite(v["mean"]) for row in saved["rows"].values() for v in row.values())
 

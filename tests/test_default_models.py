@@ -110,7 +110,7 @@ def small_corpus(tmp_path_factory):
     from express4d_dataset.synthetic import write_synthetic_corpus
 
     root = tmp_path_factory.mktemp("corpus")
-    write_synthetic_corpus(root / "raw", num_sequences=48, seed=123, test_fraction=0.5)
+    write_synthetic_corpus(root / "raw", num_sequences=80, seed=123, test_fraction=0.5)  # 40 test takes: one whole batch
     export_dataset(root / "raw", root / "express4d", configs=["fps20"])
     return root / "express4d"
 

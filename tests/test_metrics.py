@@ -1,6 +1,5 @@
 """The metric formulas against independent numpy computations, and the module through evaluate.load."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +10,12 @@ METRIC_DIR = ROOT / "metrics" / "express4d_metrics"
 
 
 def _load_functions():
-    spec = importlib.util.spec_from_file_location("express4d_metrics_functions", METRIC_DIR / "express4d_metrics.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from types import SimpleNamespace
+
+    from express4d_metrics import formulas, protocols
+
+    names = {k: v for module in (formulas, protocols) for k, v in vars(module).items() if not k.startswith("_")}
+    return SimpleNamespace(**names)
 
 
 M = _load_functions()
@@ -148,25 +149,26 @@ def test_confidence_interval_formula():
     assert mean == pytest.approx(mu) and ci == pytest.approx(1.96 * std / n**0.5)
 
 
-def test_score_embeddings_draws_one_caption_per_item():
+def test_fixed_generations_draws_one_caption_per_item():
     rng = np.random.default_rng(11)
     motions = rng.normal(size=(40, 8))
     item_ids = [i // 2 for i in range(80)]  # two captions per item
     real = motions[np.array(item_ids)]
     texts = real + 0.01 * rng.normal(size=real.shape)
-    out = M.score_embeddings(texts, real, prediction_embeddings=real, item_ids=item_ids, num_replications=3, seed=0)
+    out = M.score_fixed_generations(texts, real, prediction_embeddings=real, item_ids=item_ids, num_replications=3, seed=0)
     assert out["real_R_precision_top1"] == 1.0 and out["R_precision_top1"] == 1.0
     assert abs(out["real_FID"]) < 1e-8 and abs(out["FID"]) < 1e-8
     assert out["MM_Dist_ci95"] > 0  # the caption draw changes between replications
     with pytest.raises(ValueError, match="item_ids has 3 entries for 80 texts"):
-        M.score_embeddings(texts, real, item_ids=[0, 1, 2])
+        M.score_fixed_generations(texts, real, item_ids=[0, 1, 2])
 
 
 # ------------------------------------------------------------------ through evaluate.load
 def test_metric_loads_from_path_and_runs_the_docstring_example(metric):
     rng = np.random.default_rng(0)
     text = rng.normal(size=(64, 8)).astype("float32")
-    results = metric.compute(text_embeddings=text, reference_embeddings=text, prediction_embeddings=text + 0.01, seed=0)
+    results = metric.compute(text_embeddings=text, reference_embeddings=text, prediction_embeddings=text + 0.01,
+                             protocol="fixed-generations", seed=0)
     assert (round(results["real_R_precision_top1"], 2), round(results["R_precision_top3"], 2)) == (1.0, 1.0)
     assert all(isinstance(v, float) for v in results.values())
     assert "MultiModality" not in results
@@ -176,8 +178,9 @@ def test_metric_loads_from_path_and_runs_the_docstring_example(metric):
 def test_metric_replications_give_intervals_and_are_seeded(metric):
     rng = np.random.default_rng(1)
     t, m = rng.normal(size=(100, 8)), rng.normal(size=(100, 8))
-    a = metric.compute(text_embeddings=t, reference_embeddings=t, prediction_embeddings=m, num_replications=5, seed=3)
-    b = metric.compute(text_embeddings=t, reference_embeddings=t, prediction_embeddings=m, num_replications=5, seed=3)
+    kwargs = dict(text_embeddings=t, reference_embeddings=t, prediction_embeddings=m, num_replications=5, seed=3,
+                  protocol="fixed-generations")
+    a, b = metric.compute(**kwargs), metric.compute(**kwargs)
     assert a == b
     assert a["R_precision_top3_ci95"] > 0 and a["Diversity_ci95"] > 0
     assert a["FID_ci95"] == pytest.approx(0.0, abs=1e-12)  # one caption per item: the same sets each time
@@ -202,9 +205,9 @@ def test_metric_with_motions_and_an_evaluator_path(metric, tiny_evaluator):
     mm = [[rng.normal(size=(30, 61)).astype(np.float32) for _ in range(4)] for _ in range(3)]
     out = metric.compute(
         predictions=gen, references=real, texts=texts, evaluator=path, multimodality_predictions=mm,
-        multimodality_times=3, num_replications=2, seed=0,
+        multimodality_times=3, num_replications=2, seed=0, protocol="fixed-generations",
     )
-    expected = M.score_embeddings(
+    expected = M.score_fixed_generations(
         model.embed_texts(texts), model.embed_motions(real), model.embed_motions(gen),
         multimodality_embeddings=model.embed_motions([m for g in mm for m in g]).reshape(3, 4, -1),
         multimodality_times=3, num_replications=2, seed=0,
@@ -220,6 +223,11 @@ def test_metric_error_messages(metric):
         metric.compute(texts=["a"])
     with pytest.raises(ValueError, match=r"pass evaluator= "):
         metric.compute(predictions=[np.zeros((8, 61))], references=[np.zeros((8, 61))], texts=["a"])
+    with pytest.raises(ValueError, match="protocol='paper' regenerates the motions in every replication"):
+        metric.compute(predictions=[np.zeros((8, 61))] * 40, references=[np.zeros((8, 61))] * 40, texts=["a"] * 40,
+                       text_embeddings=np.zeros((40, 4)), reference_embeddings=np.zeros((40, 4)))
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        metric.compute(text_embeddings=np.zeros((40, 4)), reference_embeddings=np.zeros((40, 4)), protocol="mine")
 
 
 

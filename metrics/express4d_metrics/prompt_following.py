@@ -1,0 +1,171 @@
+"""Prompt following on the procedural stand-in corpus, where the truth is known.
+
+Beyond the paper's distribution metrics: for each caption, the take's plan (stored by
+``express4d data synth`` and carried in the dataset's ``annotations`` column) says which actions it
+names, in which order, and which at once.  Each action's *activity* over time is read from the
+channels the corpus' own action definition moves (``ActionSpec.check``: channel and direction), so
+the ground truth is the generator's, not a copy:
+
+* **action recall**: the share of named actions that are visibly active (activity above the action's
+  threshold at some frame);
+* **order accuracy** for "X and then Y": the share of consecutive steps whose first action's activity is
+  centred before the second's (pairs moving disjoint channels only); reported separately for the
+  held-out compositions (pairs never composed in training);
+* **co-occurrence** for "X while Y": the share of simultaneous pairs whose active spans overlap;
+* **order-swap accuracy** (the evaluator's): the share of captions closer to their own motion than the
+  same caption with its steps in reverse order (:func:`order_swap_accuracy`).
+
+Activity of an action in a motion ``[T, 61]``: the mean over its check channels of ``sign * (x - rest)``
+(``rest``: that signed channel's 10th percentile in the motion, so a resting expression does not count),
+or ``|x - median|`` for a channel that swings both ways (a head shake).  The threshold of each action is
+half the weakest peak the generator itself produces for it (its lowest intensity, several performers,
+no composition): :func:`action_thresholds`.  An action is active where its activity reaches the
+threshold; its centre is the median time of those frames.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Sequence
+
+import numpy as np
+
+REST_PERCENTILE = 10.0
+THRESHOLD_FRACTION = 0.5
+OVERLAP_FRACTION = 0.25
+
+
+def _spec(key: str):
+    from express4d_dataset.synthetic import ACTIONS
+
+    if key not in ACTIONS:
+        raise ValueError(f"prompt following: unknown action {key!r} in the annotations")
+    return ACTIONS[key]
+
+
+def action_channels(key: str) -> list[tuple[int, float]]:
+    """``(channel index, sign)`` that the action moves, from its definition (sign 0: swings both ways)."""
+    from express4d_dataset.arkit import channel_index
+
+    return [(channel_index(name), float(sign)) for name, sign in _spec(key).check]
+
+
+def action_activity(motion: np.ndarray, key: str) -> np.ndarray:
+    """``[T]`` activity of action ``key`` in a ``[T, 61]`` motion (see the module docstring)."""
+    m = np.asarray(motion, dtype=np.float64)
+    parts = []
+    for channel, sign in action_channels(key):
+        x = m[:, channel]
+        if sign == 0:
+            parts.append(np.abs(x - np.median(x)))
+        else:
+            signed = sign * x
+            parts.append(signed - np.percentile(signed, REST_PERCENTILE))
+    return np.mean(parts, axis=0)
+
+
+@functools.lru_cache(maxsize=4)
+def action_thresholds(num_performers: int = 8, seed: int = 0) -> dict[str, float]:
+    """Per action: half the weakest peak activity the stand-in generator produces for it alone, at its
+    lowest intensity, over ``num_performers`` simulated performers (deterministic)."""
+    from express4d_dataset.synthetic import ACTION_NAMES, ACTIONS, sample_performers, synthesize_take
+
+    rng = np.random.default_rng([seed, 7])
+    performers = sample_performers(rng, num_performers)
+    out = {}
+    for k, key in enumerate(ACTION_NAMES):
+        weakest = ACTIONS[key].levels[0]
+        peaks = []
+        for j, performer in enumerate(performers):
+            take = synthesize_take(np.random.default_rng([seed, 8, k, j]), performer, [key], intensity=weakest,
+                                   speed="normal", spontaneous_blinks=False)
+            peaks.append(action_activity(take.frames, key).max())
+        out[key] = THRESHOLD_FRACTION * float(np.min(peaks))
+    return out
+
+
+def _active(motion, key, thresholds) -> np.ndarray:
+    return action_activity(motion, key) >= thresholds[key]
+
+
+def _centre(active: np.ndarray) -> float | None:
+    frames = np.flatnonzero(active)
+    return float(np.median(frames)) if len(frames) else None
+
+
+def _disjoint(a: str, b: str) -> bool:
+    return not ({c for c, _ in action_channels(a)} & {c for c, _ in action_channels(b)})
+
+
+def _annotation(value) -> dict:
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, dict) or "steps" not in value:
+        raise ValueError("prompt following: each annotation needs the take's 'steps' (a stand-in corpus built with express4d)")
+    return value
+
+
+def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, float] | None = None) -> dict:
+    """Counts for one motion and the plan its caption describes: ``recall`` / ``order`` /
+    ``order_held_out`` / ``cooccurrence`` as ``(hits, total)``."""
+    from express4d_dataset.synthetic import holds_out
+
+    plan = _annotation(annotation)
+    thresholds = thresholds or action_thresholds()
+    steps = [list(step) for step in plan["steps"]]
+    active = {key: _active(motion, key, thresholds) for step in steps for key in step}
+    out = {"recall": [0, 0], "order": [0, 0], "order_held_out": [0, 0], "cooccurrence": [0, 0]}
+    for key, mask in active.items():
+        out["recall"][0] += bool(mask.any())
+        out["recall"][1] += 1
+    for first, second in zip(steps, steps[1:]):
+        a, b = first[0], second[0]
+        if not _disjoint(a, b):
+            continue
+        ca, cb = _centre(active[a]), _centre(active[b])
+        hit = ca is not None and cb is not None and ca < cb
+        for name in ("order", "order_held_out") if holds_out([a, b]) else ("order",):
+            out[name][0] += hit
+            out[name][1] += 1
+    for step in steps:
+        if len(step) == 2 and _disjoint(*step):
+            a, b = active[step[0]], active[step[1]]
+            shorter = min(a.sum(), b.sum())
+            out["cooccurrence"][0] += bool(shorter) and (a & b).sum() >= OVERLAP_FRACTION * shorter
+            out["cooccurrence"][1] += 1
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def prompt_following(motions: Sequence[np.ndarray], annotations: Sequence, thresholds: dict[str, float] | None = None) -> dict:
+    """Rates over motions (one per caption, each with its plan): ``action_recall``, ``order_accuracy``,
+    ``order_accuracy_held_out``, ``cooccurrence`` (NaN when a kind never occurs) and their counts
+    ``*_n`` (how many actions / pairs each rate is over)."""
+    if len(motions) != len(annotations):
+        raise ValueError(f"prompt following: {len(motions)} motions for {len(annotations)} annotations")
+    thresholds = thresholds or action_thresholds()
+    totals = {"recall": [0, 0], "order": [0, 0], "order_held_out": [0, 0], "cooccurrence": [0, 0]}
+    for motion, annotation in zip(motions, annotations):
+        for key, (hits, n) in caption_following(motion, annotation, thresholds).items():
+            totals[key][0] += hits
+            totals[key][1] += n
+    names = {"recall": "action_recall", "order": "order_accuracy", "order_held_out": "order_accuracy_held_out",
+             "cooccurrence": "cooccurrence"}
+    out = {}
+    for key, name in names.items():
+        hits, n = totals[key]
+        out[name] = float(hits / n) if n else float("nan")
+        out[name + "_n"] = n
+    return out
+
+
+def order_swap_accuracy(text_embeddings: np.ndarray, swapped_text_embeddings: np.ndarray, motion_embeddings: np.ndarray) -> float:
+    """Share of rows whose motion is closer (Euclidean) to its own caption than to the step-swapped caption."""
+    t = np.asarray(text_embeddings, dtype=np.float64)
+    s = np.asarray(swapped_text_embeddings, dtype=np.float64)
+    m = np.asarray(motion_embeddings, dtype=np.float64)
+    if not (t.shape == s.shape == m.shape) or t.ndim != 2:
+        raise ValueError(f"order_swap_accuracy: shapes differ: {t.shape}, {s.shape}, {m.shape}")
+    if len(t) == 0:
+        return float("nan")
+    return float(np.mean(np.linalg.norm(t - m, axis=1) < np.linalg.norm(s - m, axis=1)))

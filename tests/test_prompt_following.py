@@ -1,0 +1,85 @@
+"""Prompt following on hand-built motions whose answers are known."""
+
+import json
+
+import numpy as np
+import pytest
+
+from express4d_dataset.arkit import NUM_CHANNELS, channel_index
+from express4d_metrics.prompt_following import (
+    action_activity,
+    action_thresholds,
+    caption_following,
+    order_swap_accuracy,
+    prompt_following,
+)
+
+T = 100
+
+
+def motion(**spans):
+    """A resting motion with channels raised to 0.8 on frame spans: name=(start, end)."""
+    m = np.zeros((T, NUM_CHANNELS), dtype=np.float32)
+    m[:, channel_index("MouthSmileLeft")] = 0.1  # a resting half-smile must not count as a smile
+    for name, (start, end) in spans.items():
+        m[start:end, channel_index(name)] += 0.8
+    return m
+
+
+def smile_then_brows(smile, brows):
+    return motion(MouthSmileLeft=smile, MouthSmileRight=smile, BrowInnerUp=brows, BrowOuterUpLeft=brows)
+
+
+PLAN = {"steps": [["smile"], ["raise_brows"]]}
+
+
+def test_thresholds_come_from_the_generator_and_are_positive():
+    th = action_thresholds()
+    assert 0.02 < th["smile"] < 0.5 and 0.01 < th["nod"] < 0.2
+    assert action_thresholds() is th  # computed once
+
+
+def test_activity_ignores_the_resting_level():
+    m = motion()
+    assert action_activity(m, "smile").max() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_order_recall_and_swap():
+    right = caption_following(smile_then_brows((10, 30), (50, 70)), PLAN)
+    assert right["recall"] == (2, 2) and right["order"] == (1, 1)
+    wrong = caption_following(smile_then_brows((50, 70), (10, 30)), PLAN)
+    assert wrong["recall"] == (2, 2) and wrong["order"] == (0, 1)
+    missing = caption_following(motion(MouthSmileLeft=(10, 30), MouthSmileRight=(10, 30)), PLAN)
+    assert missing["recall"] == (1, 2) and missing["order"] == (0, 1)  # brows never move: no order either
+
+
+def test_held_out_pairs_are_counted_apart_and_json_annotations_work():
+    plan = json.dumps({"steps": [["frown"], ["raise_brows"]]})  # a held-out pair
+    m = motion(MouthFrownLeft=(10, 30), MouthFrownRight=(10, 30), BrowInnerUp=(50, 70), BrowOuterUpLeft=(50, 70))
+    out = caption_following(m, plan)
+    assert out["order"] == (1, 1) and out["order_held_out"] == (1, 1)
+    assert caption_following(smile_then_brows((10, 30), (50, 70)), PLAN)["order_held_out"] == (0, 0)
+
+
+def test_cooccurrence_needs_overlap():
+    plan = {"steps": [["smile", "raise_brows"]]}
+    assert caption_following(smile_then_brows((10, 60), (30, 80)), plan)["cooccurrence"] == (1, 1)
+    assert caption_following(smile_then_brows((10, 30), (60, 80)), plan)["cooccurrence"] == (0, 1)
+
+
+def test_rates_over_motions():
+    motions = [smile_then_brows((10, 30), (50, 70)), smile_then_brows((50, 70), (10, 30))]
+    out = prompt_following(motions, [PLAN, PLAN])
+    assert out["action_recall"] == 1.0 and out["order_accuracy"] == 0.5 and out["order_accuracy_n"] == 2
+    assert np.isnan(out["cooccurrence"]) and out["cooccurrence_n"] == 0
+    with pytest.raises(ValueError, match="2 motions for 1 annotations"):
+        prompt_following(motions, [PLAN])
+    with pytest.raises(ValueError, match="unknown action 'dance'"):
+        caption_following(motions[0], {"steps": [["dance"]]})
+
+
+def test_order_swap_accuracy_formula():
+    m = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]])
+    true = np.array([[0.1, 0.0], [1.0, 2.0], [5.0, 5.0]])
+    swapped = np.array([[1.0, 0.0], [1.0, 0.5], [0.0, 0.0]])
+    assert order_swap_accuracy(true, swapped, m) == pytest.approx(2 / 3)
