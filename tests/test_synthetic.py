@@ -12,6 +12,9 @@ from express4d_dataset.livelink import read_livelink_csv
 from express4d_dataset.synthetic import (
     ACTION_NAMES,
     ACTIONS,
+    EYE_LIMITS,
+    EYE_PITCH_PER_UNIT,
+    EYE_YAW_PER_UNIT,
     NUM_PERFORMERS,
     SyntheticCorpusSummary,
     generate_take,
@@ -19,6 +22,7 @@ from express4d_dataset.synthetic import (
     synthesize_take,
     write_synthetic_corpus,
 )
+from express4d_dataset.synthetic.signals import READ_GAIN
 
 REQUIRED_ACTIONS = (
     "smile", "frown", "blink", "wink_left", "wink_right", "raise_brows", "furrow_brows", "squint", "widen_eyes",
@@ -155,7 +159,9 @@ def test_ranges(corpus):
     head = frames[:, NUM_BLENDSHAPES : NUM_BLENDSHAPES + 3]
     eyes = frames[:, NUM_BLENDSHAPES + 3 :]
     assert np.abs(head[:, 0]).max() < 0.6 and np.abs(head[:, 1:]).max() < 0.55
-    assert np.abs(eyes).max() <= 0.5
+    # eye yaw / pitch / roll within EYE_LIMITS (real Live Link Face takes: |yaw| up to 0.64, pitch -0.35..0.39)
+    assert (np.abs(eyes).reshape(-1, 2, 3).max(axis=(0, 1)) <= np.array(EYE_LIMITS) + 1e-6).all()
+    assert np.abs(eyes[:, [0, 3]]).max() > 0.3  # gaze actions reach far
     # not degenerate: real variation on many channels, and tracking noise everywhere
     assert (frames.std(axis=0) > 1e-3).sum() >= 55
 
@@ -266,7 +272,8 @@ def test_each_action_moves_its_main_channels(key, performers):
         assert take.actions == [key]
         for name, sign in spec.check:
             moved = _deviation(take, name, sign)
-            threshold = 0.05 if channel_index(name) >= NUM_BLENDSHAPES else 0.2
+            # 0.2 on a blendshape, less on those ARKit reads weakly (READ_GAIN: CheekPuff, MouthPress, JawLeft/Right)
+            threshold = 0.05 if channel_index(name) >= NUM_BLENDSHAPES else 0.2 * READ_GAIN.get(name, 1.0)
             assert moved > threshold, (key, name, moved)
             if spec.side:  # the same channel on the other side moves much less in that direction
                 mirrored = CHANNEL_NAMES[MIRROR_PERMUTATION[channel_index(name)]]
@@ -292,7 +299,14 @@ def test_gaze_drives_blendshapes_and_rotations_consistently(performers):
     for seed in range(10):
         frames, _, _ = generate_take(np.random.default_rng(seed), performers[seed], tracking_noise=False)
         h = frames[:, channel_index("EyeLookOutLeft")] - frames[:, channel_index("EyeLookInLeft")]
-        np.testing.assert_allclose(frames[:, channel_index("LeftEyeYaw")], -0.45 * h, atol=1e-5)
+        np.testing.assert_allclose(frames[:, channel_index("LeftEyeYaw")], -EYE_YAW_PER_UNIT * h, atol=1e-5)
+        v = frames[:, channel_index("EyeLookUpLeft")] - frames[:, channel_index("EyeLookDownLeft")]
+        np.testing.assert_allclose(frames[:, channel_index("LeftEyePitch")], -EYE_PITCH_PER_UNIT * v, atol=1e-5)
+        # ARKit's eye roll is yaw x pitch (real takes: R^2 = 1.00)
+        np.testing.assert_allclose(
+            frames[:, channel_index("LeftEyeRoll")],
+            frames[:, channel_index("LeftEyeYaw")] * frames[:, channel_index("LeftEyePitch")], atol=1e-5,
+        )
 
 
 def test_roll_eyes_sweeps_up_and_around(performers):
@@ -414,6 +428,7 @@ def test_spontaneous_blinks_are_uncaptioned(performers):
     p = dataclasses.replace(performers[0], blink_rate=60.0)
     with_blinks = synthesize_take(np.random.default_rng(1), p, ["smile"], tracking_noise=False)
     without = synthesize_take(np.random.default_rng(1), p, ["smile"], spontaneous_blinks=False, tracking_noise=False)
-    assert with_blinks.frames[:, channel_index("EyeBlinkLeft")].max() > 0.7
+    # real blinks often close only part-way (peaks 0.26-0.89 in real takes): a clear closure, not always a full one
+    assert with_blinks.frames[:, channel_index("EyeBlinkLeft")].max() > 0.5
     assert without.frames[:, channel_index("EyeBlinkLeft")].max() < 0.5
     assert not any("blink" in c for c in with_blinks.captions)
