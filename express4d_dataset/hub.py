@@ -83,6 +83,8 @@ def export_dataset(
     progress: bool = False,
     max_shard_size: str | int = "200MB",
     std_eps: float = DEFAULT_STD_EPS,
+    untracked: str | None = None,
+    max_untracked_gap: float | None = None,
 ) -> ExportReport:
     """Convert the raw corpus at ``raw_dir`` into a Hub dataset folder at ``out_dir``.
 
@@ -90,7 +92,8 @@ def export_dataset(
     :class:`~express4d_dataset.builder.Express4D` straight to Parquet shards, in a hidden sibling
     folder that replaces ``out_dir`` only once complete (:class:`~express4d_dataset.output_folder.StagedFolder`:
     an existing folder is replaced only with ``overwrite`` and only if it is an express4d dataset;
-    files in it that the export does not write are kept).
+    files in it that the export does not write are kept).  ``untracked`` / ``max_untracked_gap``: the
+    lost-tracking policy of every take read (:mod:`~express4d_dataset.livelink`; default interpolate up to 0.5 s).
     """
     configs = list(dict.fromkeys(configs))
     unknown = [c for c in configs if c not in CONFIG_NAMES]
@@ -98,7 +101,7 @@ def export_dataset(
         raise ValueError(f"configs must be a non-empty subset of {CONFIG_NAMES}, got {configs}")
     folder = dataset_output_folder(out_dir, overwrite)
     folder.check()  # before reading anything: a refused --out fails at once
-    corpus = scan_raw_corpus(raw_dir, progress=progress)
+    corpus = scan_raw_corpus(raw_dir, progress=progress, untracked=untracked, max_untracked_gap=max_untracked_gap)
     if strict and corpus.report.has_findings:
         raise CorpusValidationError(f"strict mode: the raw corpus has validation findings\n{corpus.report}")
     if not corpus.splits["train"]:
@@ -182,6 +185,18 @@ def _is_synthetic(corpus: RawCorpus) -> bool:
     return (root / "SYNTHETIC.md").exists()  # written by express4d_dataset.synthetic
 
 
+def _realism_section(corpus: RawCorpus, synthetic: bool) -> list[str]:
+    """Card lines of the "Realism" section of a stand-in build: how its takes move compared with real Live Link
+    Face takes, when those are found (:func:`express4d_dataset.realism.realism_card_section`); none otherwise."""
+    if not synthetic:
+        return []
+    from .realism import realism_card_section
+
+    ids = [i for split in SPLITS for i in corpus.splits[split]]
+    lines = realism_card_section((corpus.takes[i].frames, corpus.takes[i].fps) for i in ids)
+    return ["", *(lines[:-1] if lines and not lines[-1] else lines)]
+
+
 def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str, MotionStats], raw_dir) -> str:
     """README.md of the dataset folder: YAML header (configs, features, licence) + human-readable card."""
     synthetic = _is_synthetic(corpus)
@@ -213,6 +228,7 @@ def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str
             "  - name: captions\n    list: string",
             "  - name: participant\n    dtype: string",
             "  - name: source\n    dtype: string",
+            "  - name: annotations\n    dtype: string",
             "  splits:",
         ]
         for split in SPLITS:
@@ -263,6 +279,9 @@ def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str
         "| `captions` | list of string | free-text descriptions; training draws one at random |",
         "| `participant` | string | performer id when known, else null |",
         "| `source` | string | raw file name |",
+        "| `annotations` | string (JSON) | what `metadata.jsonl` says of the take beyond its participant, or null; for "
+        "the stand-in corpus the plan: `steps` (actions in order, pairs at once), `events` (start/end s), "
+        "`held_out`, `swapped_captions` (each caption with its steps reversed): the prompt-following ground truth |",
         "",
         "Channels 0-51 are ARKit blendshape weights (nominally 0..1; real captures overshoot slightly), "
         "52-54 head yaw/pitch/roll and 55-60 left/right eye yaw/pitch/roll (radians).",
@@ -285,8 +304,11 @@ def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str
         f"Validation of the raw corpus (`validation.json`): listed {v.listed.get('train', 0)} train / "
         f"{v.listed.get('test', 0)} test ids; excluded {len(v.excluded)} "
         f"(no data {len(v.missing_data)}, no captions {len(v.missing_captions)}, unreadable {len(v.unreadable)}, "
-        f"too short {len(v.too_short)}, exact duplicates {sum(len(g) - 1 for g in v.duplicates)}); "
+        f"lost tracking too long {len(v.untracked_gaps)}, too short {len(v.too_short)}, "
+        f"exact duplicates {sum(len(g) - 1 for g in v.duplicates)}, their captions merged into the kept take); "
         f"{len(v.unlisted)} data files listed in no split; {len(v.in_both_splits)} ids in both splits (kept in train).",
+        "",
+        v.untracked_summary_line(),
         "",
         "## Normalisation statistics",
         "",
@@ -304,6 +326,7 @@ def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str
     for i, ch in enumerate(CHANNEL_NAMES):
         cells = " | ".join(f"{stats[n].mean[i]:.4f} | {stats[n].std[i]:.4f}" for n in names)
         body.append(f"| {i} | {ch} | {group_of.get(i, '')} | {cells} |")
+    body += _realism_section(corpus, synthetic)
     body += [
         "",
         "## Personal data",
