@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 from .curves import plot_channel_curves
+from .head3d import DEFAULT_CAMERA, camera_yaw, save_head_gif, save_head_mp4
 from .video import save_gif, save_mp4
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["render_csv"]
+__all__ = ["EXPORT_FORMATS", "PREVIEWS", "export_csv", "render_csv"]
+
+PREVIEWS = ("3d", "2d")
+"""What a preview draws: ``"3d"`` the ICT head (:mod:`.head3d`, the default), ``"2d"`` the procedural face (:mod:`.face2d`)."""
+EXPORT_FORMATS = ("glb",)
+"""What :func:`export_csv` writes: ``"glb"`` (binary glTF 2.0: the head, ARKit morph targets and the animation)."""
 
 
-def render_csv(csv_path, out_dir=None, size: int = 256, mp4: bool = True) -> dict[str, Path]:
+def render_csv(
+    csv_path, out_dir=None, size: int = 256, mp4: bool = True, untracked: str | None = None, max_untracked_gap: float | None = None,
+    preview: str = "3d", camera=DEFAULT_CAMERA,
+) -> dict[str, Path]:
     """Render a Live Link Face CSV: ``<stem>.gif``, ``<stem>_curves.png`` and, when ``mp4`` and
     ``ffmpeg`` is on ``PATH``, ``<stem>.mp4``.
 
     Files go to ``out_dir`` (created if needed; default: the CSV's folder).  The row rate comes
     from the CSV's timecodes (``take.fps``).  Returns ``{"gif": ..., "png": ..., "mp4": ...}``
-    holding only the files written.
+    holding only the files written.  ``untracked`` / ``max_untracked_gap``: the reader's lost-tracking
+    policy (:func:`~express4d_dataset.livelink.read_livelink_csv`; default: gaps up to 0.5 s interpolated).
+    ``preview``: ``"3d"`` (the head, seen from ``camera``: ``"front"``, ``"three-quarter"``,
+    ``"side"`` or a yaw in degrees) or ``"2d"`` (the procedural face; ``camera`` is ignored).
     """
+    if preview not in PREVIEWS:
+        raise ValueError(f"preview must be one of {', '.join(PREVIEWS)}, got {preview!r}")
+    if preview == "3d":
+        camera_yaw(camera)  # a bad camera fails before anything is read or written
     from express4d_dataset.livelink import read_livelink_csv
 
     csv_path = Path(csv_path)
-    take = read_livelink_csv(csv_path)
+    take = read_livelink_csv(csv_path, untracked=untracked, max_untracked_gap=max_untracked_gap)
     for note in take.notes:
         logger.info("%s: %s", csv_path, note)
     if take.num_frames == 0:
@@ -34,11 +51,38 @@ def render_csv(csv_path, out_dir=None, size: int = 256, mp4: bool = True) -> dic
     stem = csv_path.stem
     frames = take.frames
     written: dict[str, Path] = {}
-    written["gif"] = save_gif(frames, out / f"{stem}.gif", take.fps, size=size)
+    if preview == "3d":
+        gif, mp4_writer = partial(save_head_gif, camera=camera), partial(save_head_mp4, camera=camera)
+    else:
+        gif, mp4_writer = save_gif, save_mp4
+    written["gif"] = gif(frames, out / f"{stem}.gif", take.fps, size=size)
     if mp4:
-        mp4_path = save_mp4(frames, out / f"{stem}.mp4", take.fps, size=size)
+        mp4_path = mp4_writer(frames, out / f"{stem}.mp4", take.fps, size=size)
         if mp4_path is not None:
             written["mp4"] = mp4_path
     title = f"{csv_path.name} ({take.fps:g} fps)"
     written["png"] = plot_channel_curves(frames, take.fps, out / f"{stem}_curves.png", title=title)
     return written
+
+
+def export_csv(csv_path, out_dir=None, format: str = "glb", untracked: str | None = None,
+               max_untracked_gap: float | None = None) -> Path:  # fmt: skip
+    """Convert a Live Link Face CSV to ``<stem>.<format>`` in ``out_dir`` (default: beside it).
+
+    ``"glb"``: the 3D head with its ARKit-named morph targets and the take as one animation at the
+    CSV's row rate (:func:`~pipelines.preview.gltf.save_glb`).  Returns the path written.
+    """
+    from express4d_dataset.livelink import read_livelink_csv
+
+    from .gltf import save_glb
+
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
+    csv_path = Path(csv_path)
+    take = read_livelink_csv(csv_path, untracked=untracked, max_untracked_gap=max_untracked_gap)
+    for note in take.notes:
+        logger.info("%s: %s", csv_path, note)
+    if take.num_frames == 0:
+        raise ValueError(f"{csv_path}: the take has no frames to export")
+    out = Path(out_dir) if out_dir is not None else csv_path.parent
+    return save_glb(take.frames, out / f"{csv_path.stem}.{format}", take.fps)
