@@ -1,4 +1,4 @@
-"""The ``express4d`` command line: ``express4d data|generate|evaluate|render ...``.
+"""The ``express4d`` command line: ``express4d data|generate|evaluate|render|export|demo ...``.
 
 Each subcommand registers itself through an ``_add_<name>_command(subparsers)`` function and
 imports its heavy dependencies only when it runs, so ``express4d --help`` stays instant.
@@ -34,10 +34,25 @@ def _add_data_commands(sub) -> None:
         help="configs to export (repeatable; default: both, fps20 is the default config)",
     )
     build.add_argument("--strict", action="store_true", help="fail on any validation finding instead of reporting it")
+    _add_untracked_arguments(build)
     build.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
     build.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="also upload the folder as a dataset repo")
     build.add_argument("--private", action="store_true", help="with --push-to-hub: create a private repo")
     build.set_defaults(func=_run_data_build)
+
+
+def _add_untracked_arguments(parser) -> None:
+    """--untracked / --max-untracked-gap: the lost-tracking policy of every Live Link Face read."""
+    parser.add_argument(
+        "--untracked", choices=["interpolate", "split", "error"], default="interpolate",
+        help="what to do with lost-tracking rows (BlendShapeCount 0, no values): interpolate gaps up to "
+        "--max-untracked-gap seconds, a take with a longer gap is an error (data build: excluded, the reason in "
+        "validation.json) (default); split: keep the longest segment between longer gaps; error: refuse any such row",
+    )
+    parser.add_argument(
+        "--max-untracked-gap", type=float, default=0.5, metavar="SECONDS",
+        help="longest run of lost-tracking rows that is interpolated, in seconds (default 0.5)",
+    )
 
 
 def _run_data_synth(args) -> int:
@@ -55,8 +70,8 @@ def _run_data_build(args) -> int:
     from express4d_dataset.hub import export_dataset, push_dataset_to_hub
 
     report = export_dataset(
-        args.raw, args.out, configs=args.config or ["fps20", "raw"], strict=args.strict,
-        overwrite=args.overwrite, progress=True,
+        args.raw, args.out, configs=args.config or ["fps20", "raw"], strict=args.strict, overwrite=args.overwrite,
+        progress=True, untracked=args.untracked, max_untracked_gap=args.max_untracked_gap,
     )
     print(report)
     if args.push_to_hub:
@@ -81,13 +96,22 @@ def _add_evaluate_command(sub) -> None:
     ev.add_argument("--dataset", default="express4d", help="dataset folder or Hub id (default: express4d)")
     ev.add_argument("--dataset-config", default=None, help="dataset config (default: the dataset's default, fps20)")
     ev.add_argument("--split", default="test", help="split to evaluate on (default: test)")
-    ev.add_argument("--replications", type=int, default=20, help="repetitions of the metric draws (default 20)")
-    ev.add_argument("--multimodality", action="store_true", help="also generate --mm-repeats motions for --mm-texts captions")
-    ev.add_argument("--mm-texts", type=int, default=100, help="captions for MultiModality (default 100)")
+    ev.add_argument("--protocol", choices=["paper", "fixed-generations"], default="paper",
+                    help="paper (default): the Express4D paper's protocol exactly (whole batches of 32, an independent "
+                    "ground-truth pass, motions regenerated in every replication): comparable with its table; "
+                    "fixed-generations: one generation per caption reused by every replication (cheaper; not comparable)")
+    ev.add_argument("--replications", type=int, default=20, help="replications (default 20, as the paper's main table)")
+    ev.add_argument("--multimodality", action="store_true",
+                    help="also measure MultiModality (paper: 128 captions x --mm-repeats generations in each replication)")
+    ev.add_argument("--mm-texts", type=int, default=100, help="captions asked for MultiModality (default 100; the paper "
+                    "protocol rounds up to whole batches: 128)")
     ev.add_argument("--mm-repeats", type=int, default=30, help="generations per MultiModality caption (default 30)")
+    ev.add_argument("--mm-replications", type=int, default=None,
+                    help="paper protocol: MultiModality in the first N replications only (default: all, as the paper)")
     ev.add_argument("--steps", type=int, default=None, help="sampling steps of diffusion pipelines (default: the pipeline's)")
     ev.add_argument("--seed", type=int, default=0, help="seed of generation and metric draws (default 0)")
-    ev.add_argument("--batch-size", type=int, default=32, help="prompts per generation batch (default 32)")
+    ev.add_argument("--batch-size", type=int, default=64,
+                    help="motions per generation batch (default 64; results do not depend on it)")
     ev.add_argument("--max-captions", type=int, default=None, help="use at most this many captions per test motion")
     ev.add_argument("--limit", type=int, default=None, help="use only the first N test motions (quick checks)")
     ev.add_argument("--device", default=None, help="torch device, e.g. cuda (default: cpu)")
@@ -113,16 +137,13 @@ def _run_evaluate(args) -> int:
 
     result = run_benchmark(
         models, evaluator=evaluator, dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
-        replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
-        mm_repeats=args.mm_repeats, num_inference_steps=args.steps, seed=args.seed, batch_size=args.batch_size,
+        protocol=args.protocol, replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
+        mm_repeats=args.mm_repeats, mm_replications=args.mm_replications, num_inference_steps=args.steps, seed=args.seed, batch_size=args.batch_size,
         out_dir=args.out, model_names=args.name, max_captions_per_item=args.max_captions, limit=args.limit,
         device=args.device, run_info=run_info,
     )
     print(result.to_markdown())
-    print(
-        f"\nMean ± 95% interval over {args.replications} replications; {result.config['num_entries']} captions of "
-        f"{result.config['num_items']} test motions; {result.timings['total']:.1f} s."
-    )
+    print(f"\n{result.caption()} {result.timings['total']:.1f} s.")
     # result.warnings were already shown through logging (the CLI shows WARNING and above)
     if args.out:
         out = Path(args.out)
@@ -134,14 +155,25 @@ def _add_render_command(sub) -> None:
     render = sub.add_parser(
         "render",
         help="draw a preview (GIF, MP4 when ffmpeg exists, channel-curve PNG) of Live Link Face CSVs",
-        description="Draw a procedural 2D face from the 61 channels of each Live Link Face CSV: "
-        "<stem>.gif (at most 30 fps), <stem>.mp4 (when ffmpeg is on PATH) and <stem>_curves.png.",
+        description="Draw the 61 channels of each Live Link Face CSV on the 3D head (or, with --preview 2d, a "
+        "procedural 2D face): <stem>.gif (at most 30 fps), <stem>.mp4 (when ffmpeg is on PATH) and <stem>_curves.png.",
     )
     render.add_argument("files", nargs="+", metavar="FILE.csv", help="Live Link Face CSV take(s)")
     render.add_argument("--out", default=None, help="output folder (default: beside each CSV)")
     render.add_argument("--size", type=int, default=256, help="preview width and height in pixels (default 256)")
     render.add_argument("--no-mp4", action="store_true", help="do not write an MP4 even when ffmpeg is available")
+    _add_preview_arguments(render)
+    _add_untracked_arguments(render)
     render.set_defaults(func=_run_render)
+
+
+def _add_preview_arguments(parser) -> None:
+    """--preview / --camera: what the preview draws and from where."""
+    parser.add_argument("--preview", choices=["3d", "2d"], default="3d",
+                        help="3d: the ICT-FaceKit head, shaded (default); 2d: the procedural face")
+    parser.add_argument("--camera", default="three-quarter", metavar="VIEW",
+                        help="3D preview camera: front | three-quarter | side | a yaw in degrees (default: three-quarter, 30; "
+                        "positive shows the face turned toward the image left, as a positive HeadYaw)")
 
 
 def _run_render(args) -> int:
@@ -152,7 +184,10 @@ def _run_render(args) -> int:
     if not args.no_mp4 and not ffmpeg_available():
         print("ffmpeg not found on PATH: writing GIF previews only (install ffmpeg for MP4)")
     for path in args.files:
-        written = render_csv(path, out_dir=args.out, size=args.size, mp4=not args.no_mp4)
+        written = render_csv(
+            path, out_dir=args.out, size=args.size, mp4=not args.no_mp4, untracked=args.untracked,
+            max_untracked_gap=args.max_untracked_gap, preview=args.preview, camera=args.camera,
+        )
         print(f"{path}:")
         for kind in ("gif", "mp4", "png"):
             if kind in written:
@@ -179,6 +214,9 @@ def _add_generate_command(sub) -> None:
     gen.add_argument("--out", default="express4d_out", help="output folder (default: express4d_out)")
     gen.add_argument("--size", type=int, default=256, help="preview size in pixels (default 256)")
     gen.add_argument("--no-mp4", action="store_true", help="skip the MP4 preview even when ffmpeg is available")
+    _add_preview_arguments(gen)
+    gen.add_argument("--glb", action="store_true",
+                     help="also write a GLB per motion: the 3D head, ARKit-named morph targets, the animation (three.js, Blender)")
     gen.set_defaults(func=_run_generate)
 
 
@@ -200,7 +238,7 @@ def _run_generate(args) -> int:
     import torch
 
     from pipelines.loading import load_motion_pipeline
-    from pipelines.preview import render_csv
+    from pipelines.preview import export_csv, render_csv
 
     pipe = load_motion_pipeline(model)
     options = {"--sampler": ("set_sampler", args.sampler), "--steps": ("num_inference_steps", args.steps),
@@ -218,13 +256,66 @@ def _run_generate(args) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for csv_path, caption in zip(out.save_livelink_csv(out_dir), out.captions):
-        files = render_csv(csv_path, out_dir=out_dir, size=args.size, mp4=not args.no_mp4)
+        files = render_csv(csv_path, out_dir=out_dir, size=args.size, mp4=not args.no_mp4, preview=args.preview,
+                           camera=args.camera)  # fmt: skip
+        if args.glb:
+            files["glb"] = export_csv(csv_path, out_dir=out_dir, format="glb")
         print(f"{caption!r}")
         print(f"  animation (Live Link Face CSV, 60 fps): {csv_path}")
-        for kind in ("gif", "mp4", "png"):
+        for kind in ("gif", "mp4", "png", "glb"):
             if kind in files:
-                label = {"gif": "preview GIF", "mp4": "preview MP4", "png": "channel curves"}[kind]
+                label = {"gif": "preview GIF", "mp4": "preview MP4", "png": "channel curves",
+                         "glb": "3D animation (GLB)"}[kind]  # fmt: skip
                 print(f"  {label}: {files[kind]}")
+    return 0
+
+
+def _add_export_command(sub) -> None:
+    ex = sub.add_parser(
+        "export",
+        help="convert Live Link Face CSVs to GLB: the 3D head with ARKit morph targets and the animation",
+        description="Write <stem>.glb for each CSV: the ICT-FaceKit head, its morph targets named as ARKit's "
+        "blendshapes (mesh.extras.targetNames), and the take as one animation (morph weights, head and eye "
+        "rotations) at the CSV's row rate.  Opens in three.js, Blender and any glTF 2.0 viewer.",
+    )
+    ex.add_argument("files", nargs="+", metavar="FILE.csv", help="Live Link Face CSV take(s)")
+    ex.add_argument("--format", choices=["glb"], default="glb", help="output format (default: glb)")
+    ex.add_argument("--out", default=None, metavar="DIR", help="output folder (default: beside each CSV)")
+    _add_untracked_arguments(ex)
+    ex.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> int:
+    from pipelines.preview import export_csv
+
+    for path in args.files:
+        written = export_csv(path, out_dir=args.out, format=args.format, untracked=args.untracked,
+                             max_untracked_gap=args.max_untracked_gap)  # fmt: skip
+        print(f"{path}: {written} ({written.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def _add_demo_command(sub) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="start the browser demo (Gradio): prompt in, 3D preview, curves, interactive GLB and downloads out",
+        description="Serve the Gradio app of pipelines/demo.py (the same app a Hugging Face Space runs from app.py). "
+        "Needs the demo extra: pip install 'express4d[demo]'.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for a LAN)")
+    demo.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    demo.add_argument("--model", default="mdm", help="the model chosen when the page opens: mdm | t2m_gpt | a folder (default: mdm)")
+    demo.add_argument("--out", default=None, metavar="DIR", help="where generated files go (default: a temporary folder)")
+    demo.set_defaults(func=_run_demo)
+
+
+def _run_demo(args) -> int:
+    from pipelines.demo import launch
+
+    try:
+        launch(host=args.host, port=args.port, default_model=args.model, out_dir=args.out)
+    except ImportError as e:  # no gradio: say how to get it
+        raise ValueError(str(e)) from None
     return 0
 
 
@@ -236,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate_command(sub)
     _add_evaluate_command(sub)
     _add_render_command(sub)
+    _add_export_command(sub)
+    _add_demo_command(sub)
     return parser
 
 
