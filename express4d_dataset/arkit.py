@@ -44,6 +44,29 @@ BENCHMARK_MIN_FRAMES = 20
 
 _INDEX = {name.lower(): i for i, name in enumerate(CHANNEL_NAMES)}
 
+HEAD_ROTATION_LIMIT = float(np.pi / 2)
+"""Largest |head yaw / pitch / roll| a face can take (radians): 90 degrees."""
+EYE_ROTATION_LIMIT = float(np.pi / 4)
+"""Largest |eye yaw / pitch / roll| (radians): 45 degrees (real captures stay within about 0.62)."""
+CHANNEL_MIN: np.ndarray = np.array([0.0] * 52 + [-HEAD_ROTATION_LIMIT] * 3 + [-EYE_ROTATION_LIMIT] * 6, dtype=np.float32)
+"""Lower end of each channel's valid range: blendshape weights are in [0, 1] (ARKit), rotations as above."""
+CHANNEL_MAX: np.ndarray = np.array([1.0] * 52 + [HEAD_ROTATION_LIMIT] * 3 + [EYE_ROTATION_LIMIT] * 6, dtype=np.float32)
+"""Upper end of each channel's valid range."""
+
+
+def clip_to_valid_range(motion):
+    """``[..., 61]`` motion (numpy or torch) with every channel clipped to its valid range
+    (:data:`CHANNEL_MIN` .. :data:`CHANNEL_MAX`): blendshapes to [0, 1], head rotations to +-90 degrees,
+    eye rotations to +-45 degrees.  Generated motions go through it, so they never ask a rig for a weight
+    of 1.26 or -0.03."""
+    if isinstance(motion, np.ndarray):
+        return np.clip(motion, CHANNEL_MIN.astype(motion.dtype), CHANNEL_MAX.astype(motion.dtype))
+    import torch
+
+    lo = torch.as_tensor(CHANNEL_MIN, dtype=motion.dtype, device=motion.device)
+    hi = torch.as_tensor(CHANNEL_MAX, dtype=motion.dtype, device=motion.device)
+    return torch.maximum(torch.minimum(motion, hi), lo)
+
 
 def channel_index(name: str) -> int:
     """Index of a channel, matched case-insensitively (``eyeBlinkLeft`` == ``EyeBlinkLeft``)."""

@@ -70,6 +70,29 @@ def smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
+def resample_duration(motion, src_fps: float, dst_fps: float):
+    """Like :func:`resample`, but keeping the motion's *duration*: ``T`` frames at ``src_fps`` last ``T / src_fps``
+    seconds, so the output has ``round(T * dst_fps / src_fps)`` frames (120 frames at 20 fps -> 360 at 60 fps,
+    6 s both), each sampled at its own centre time and linearly interpolated (clamped at both ends)."""
+    if src_fps <= 0 or dst_fps <= 0:
+        raise ValueError(f"fps must be positive, got src_fps={src_fps}, dst_fps={dst_fps}")
+    num_in = motion.shape[-2]
+    if num_in < 1 or src_fps == dst_fps:
+        return motion
+    num_out = max(1, int(round(num_in * dst_fps / src_fps)))
+    pos = np.clip((np.arange(num_out, dtype=np.float64) + 0.5) * (src_fps / dst_fps) - 0.5, 0.0, num_in - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, num_in - 1)
+    w = (pos - lo).astype(np.float32)
+    if isinstance(motion, np.ndarray):
+        return (motion[..., lo, :] * (1 - w[:, None]) + motion[..., hi, :] * w[:, None]).astype(motion.dtype)
+    import torch
+
+    wt = torch.as_tensor(w, dtype=motion.dtype, device=motion.device)[:, None]
+    return (motion.index_select(-2, torch.as_tensor(lo, device=motion.device)) * (1 - wt)
+            + motion.index_select(-2, torch.as_tensor(hi, device=motion.device)) * wt)
+
+
 @dataclass
 class MotionStats:
     """Per-channel mean and (population, eps-floored) std of a motion corpus."""
@@ -177,8 +200,25 @@ class MotionStats:
 
 def row_captions(row) -> list[str]:
     """The non-blank captions of a dataset row as ``str``, whatever the format (list, numpy array, None)."""
+    return [caption for caption, _ in row_caption_pairs(row)]
+
+
+def row_annotations(row) -> dict | None:
+    """A row's ``annotations`` (the stand-in corpus' plan of the take, a JSON string in the dataset), or None."""
+    value = row.get("annotations")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+def row_caption_pairs(row) -> list[tuple[str, str | None]]:
+    """``(caption, the same caption with its steps reversed or None)`` for every non-blank caption of a row;
+    the reversed captions come from the row's annotations (stand-in corpus), else None."""
     caps = row.get("captions")
-    return [] if caps is None else [str(c) for c in caps if str(c).strip()]
+    caps = [] if caps is None else [str(c) for c in caps]
+    swapped = list((row_annotations(row) or {}).get("swapped_captions") or [])
+    swapped += [None] * (len(caps) - len(swapped))
+    return [(c, s or None) for c, s in zip(caps, swapped) if c.strip()]
 
 
 def random_crop(
@@ -232,7 +272,8 @@ class MotionCollator:
     Per item: random crop to ``max_frames`` (offset capped by ``max_offset``), normalisation with
     ``stats``, one caption drawn at random, optional left/right flip with probability
     ``flip_prob``.  Returns a dict with ``motion`` [B,T,61], ``mask`` [B,T], ``lengths`` [B],
-    ``captions`` (list of str) and ``ids``.  ``seed`` makes the draws reproducible; ``train=False``
+    ``captions`` (list of str), ``swapped_captions`` (each caption with its steps reversed, or None: from the
+    stand-in corpus' annotations) and ``ids``.  ``seed`` makes the draws reproducible; ``train=False``
     turns every random choice off (crop at 0, first caption, no flip).
     """
 
@@ -253,21 +294,24 @@ class MotionCollator:
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, rows: Sequence[dict]) -> dict:
-        motions, captions, ids = [], [], []
+        motions, captions, swapped, ids = [], [], [], []
         for row in rows:
             m = check_motion(np.asarray(row["motion"]), name=f"row {row.get('id', '?')}")
-            caps = row_captions(row) or [""]
+            pairs = row_caption_pairs(row) or [("", None)]
             if self.train:
                 m = random_crop(m, self.max_frames, self.rng, self.max_offset)
-                cap = caps[int(self.rng.integers(len(caps)))]
+                cap, swap = pairs[int(self.rng.integers(len(pairs)))]
                 if self.flip_prob > 0 and self.rng.random() < self.flip_prob:
                     m, cap = mirror_motion(m), mirror_caption(cap)
+                    swap = mirror_caption(swap) if swap else None
             else:
-                m, cap = m[: self.max_frames], caps[0]
+                m, (cap, swap) = m[: self.max_frames], pairs[0]
             if self.stats is not None:
                 m = self.stats.normalize(m)
             motions.append(m)
             captions.append(cap)
+            swapped.append(swap)
             ids.append(row.get("id"))
         motion, mask, lengths = pad_and_mask(motions)
-        return {"motion": motion, "mask": mask, "lengths": lengths, "captions": captions, "ids": ids}
+        return {"motion": motion, "mask": mask, "lengths": lengths, "captions": captions, "swapped_captions": swapped,
+                "ids": ids}

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from diffusers.utils import BaseOutput
 
-from express4d_dataset.arkit import NUM_CHANNELS
+from express4d_dataset.arkit import NUM_CHANNELS, clip_to_valid_range
 from express4d_dataset.livelink import write_livelink_csv
-from express4d_dataset.motion import MotionStats, resample
+from express4d_dataset.motion import MotionStats, resample_duration
 
 from .motion_request import check_output_fps, check_output_type
 
@@ -34,9 +34,11 @@ def finalize_motions(
 ) -> list:
     """Turn a normalised batch ``[B, T, 61]`` into the pipeline outputs.
 
-    Each motion is trimmed to its length, denormalised with ``stats`` (skipped when None),
-    linearly interpolated from ``native_fps`` to ``output_fps`` (see
-    :func:`express4d_dataset.motion.resample`) and returned as float32 numpy arrays
+    Each motion is trimmed to its length, denormalised with ``stats`` (skipped when None), clipped to
+    the channels' valid ranges (blendshapes [0, 1], head rotations +-90 degrees, eye rotations +-45
+    degrees: :func:`~express4d_dataset.arkit.clip_to_valid_range`), brought from ``native_fps`` to
+    ``output_fps`` keeping its duration (``T`` frames at 20 fps -> ``3 T`` at 60 fps;
+    :func:`~express4d_dataset.motion.resample_duration`) and returned as float32 numpy arrays
     (``output_type="np"``) or CPU torch tensors (``"pt"``).
     """
     check_output_type(output_type)
@@ -50,9 +52,9 @@ def finalize_motions(
     for motion, length in zip(batch, lengths):
         m = motion[: int(length)]
         if stats is not None:
-            m = stats.denormalize(m)
+            m = clip_to_valid_range(stats.denormalize(m))
         if out_fps != native_fps:
-            m = resample(m, native_fps, out_fps)
+            m = resample_duration(m, native_fps, out_fps)
         results.append(m.numpy().astype(np.float32) if output_type == "np" else m.contiguous())
     return results
 

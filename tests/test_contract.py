@@ -48,7 +48,7 @@ def test_both_call_signatures_share_the_contract_in_order_with_the_same_defaults
 def test_same_output_type_and_shapes(pipe):
     out = pipe(PROMPTS, num_frames=[8, 12], num_motions_per_prompt=2, generator=gen(), output_fps=60)
     assert isinstance(out, Express4DPipelineOutput)
-    assert [m.shape for m in out.motions] == [(22, 61), (22, 61), (34, 61), (34, 61)]  # (T-1)*3+1 at 60 fps
+    assert [m.shape for m in out.motions] == [(24, 61), (24, 61), (36, 61), (36, 61)]  # 3 T at 60 fps: same duration
     assert out.fps == 60.0 and out.captions == [PROMPTS[0]] * 2 + [PROMPTS[1]] * 2
 
 

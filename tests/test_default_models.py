@@ -69,7 +69,7 @@ def test_generate_with_bundled_model(tmp_path, capsys, model):
     assert str(csv) in printed
     take = read_livelink_csv(csv)
     assert take.fps == 60 and take.frames.shape[1] == len(CHANNEL_NAMES)
-    assert take.num_frames == (2 * 20 - 1) * 3 + 1  # 2 s at the model's 20 fps, interpolated to 60 fps
+    assert take.num_frames == 2 * 60  # 2 s at the model's 20 fps, interpolated to 60 fps: still 2 s
     assert np.isfinite(take.frames).all()
     with Image.open(csv.with_suffix(".gif")) as gif:
         assert gif.n_frames == len(preview_frame_indices(take.num_frames, 60))

@@ -35,8 +35,9 @@ def test_generate_writes_csv_gif_png(saved_pipelines, tmp_path, capsys, kind):
         assert str(csv) in printed
         take = read_livelink_csv(csv)
         assert take.fps == 60  # the animation-tool rate
-        # 1 s at the native 20 fps = 20 frames, interpolated to 60 fps: (20 - 1) * 3 + 1 frames
-        assert take.num_frames == 58
+        # 1 s at the native 20 fps = 20 frames, interpolated to 60 fps: still 1 s, 60 frames
+        assert take.num_frames == 60
+        assert (take.frames[:, :52] >= 0).all() and (take.frames[:, :52] <= 1).all()  # valid blendshape weights
         assert np.isfinite(take.frames).all()
         gif = csv.with_suffix(".gif")
         with Image.open(gif) as im:
