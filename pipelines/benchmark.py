@@ -190,13 +190,6 @@ def load_split(dataset, split: str = "test", config_name: str | None = None):
     return load_express4d(str(dataset), config_name, split=split)
 
 
-def _row_annotation(row) -> dict | None:
-    value = row.get("annotations")
-    if value is None or value == "":
-        return None
-    return json.loads(value) if isinstance(value, str) else dict(value)
-
-
 def prepare_entries(
     rows,
     fps: float = 20.0,
@@ -211,7 +204,7 @@ def prepare_entries(
     linearly resampled. Rows shorter than ``min_frames`` after that are skipped with a warning.  Rows with
     ``annotations`` (the stand-in corpus) give each entry its plan and its step-swapped caption.
     """
-    from express4d_dataset.motion import check_motion, to_fps
+    from express4d_dataset.motion import check_motion, row_annotations, row_caption_pairs, to_fps
 
     entries = BenchmarkEntries([], [], np.zeros(0, dtype=np.int64), [], fps)
     item_index, skipped = [], []
@@ -224,10 +217,8 @@ def prepare_entries(
         if len(m) < min_frames:
             skipped.append(rid)
             continue
-        annotation = _row_annotation(row)
-        raw = [] if row.get("captions") is None else [str(c) for c in row["captions"]]
-        swapped = (annotation or {}).get("swapped_captions") or [None] * len(raw)
-        pairs = [(c, s) for c, s in zip(raw, list(swapped) + [None] * len(raw)) if c.strip()]
+        annotation = row_annotations(row)
+        pairs = row_caption_pairs(row)
         if not pairs:
             raise ValueError(f"dataset row {rid} has no caption; every test motion needs at least one")
         if max_captions_per_item is not None:

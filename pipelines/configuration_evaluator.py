@@ -50,6 +50,9 @@ class Express4DEvaluatorConfig(PretrainedConfig):
             or ``"infonce"`` (symmetric cross-entropy over the batch's cosine similarities).
         margin (`float`, defaults to 10.0): margin of the ``"margin"`` loss.
         infonce_temperature (`float`, defaults to 0.07): temperature of the ``"infonce"`` loss.
+        order_swap_weight (`float`, defaults to 1.0): weight of the hard negatives in training: each caption with its
+            steps in reverse order must lie farther from the motion than the margin (the stand-in corpus
+            provides them; other corpora train without).
         normalize_embeddings (`bool`, defaults to False): L2-normalise the outputs of
             ``encode_text`` / ``encode_motion``.  Leave False for the margin loss (the metrics use
             Euclidean distances at the learned scale, as in the literature); set True with
@@ -81,6 +84,7 @@ class Express4DEvaluatorConfig(PretrainedConfig):
         text_token_dim: int | None = None,
         loss_type: str = "margin",
         margin: float = 10.0,
+        order_swap_weight: float = 1.0,
         infonce_temperature: float = 0.07,
         normalize_embeddings: bool = False,
         motion_mean: list[float] | None = None,
@@ -121,6 +125,7 @@ class Express4DEvaluatorConfig(PretrainedConfig):
         self.text_token_dim = None if text_token_dim is None else int(text_token_dim)
         self.loss_type = loss_type
         self.margin = margin
+        self.order_swap_weight = float(order_swap_weight)
         self.infonce_temperature = infonce_temperature
         self.normalize_embeddings = normalize_embeddings
         self.motion_mean = [float(v) for v in motion_mean] if motion_mean is not None else None

@@ -375,16 +375,37 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
 
     # ------------------------------------------------------------------ training
     def contrastive_loss(
-        self, text_embeds: torch.Tensor, motion_embeds: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        text_embeds: torch.Tensor,
+        motion_embeds: torch.Tensor,
+        generator: torch.Generator | None = None,
+        swapped_embeds: torch.Tensor | None = None,
+        swapped_valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The ``config.loss_type`` loss between aligned ``[B, E]`` text and motion embeddings."""
+        """The ``config.loss_type`` loss between aligned ``[B, E]`` text and motion embeddings.
+
+        ``swapped_embeds`` ``[B, E]`` (rows where ``swapped_valid`` ``[B]`` is True): each caption with its steps
+        in reverse order, a hard negative of its own motion ("X and then Y" vs "Y and then X"), weighted by
+        ``config.order_swap_weight``: margin loss ``max(0, margin - d(swapped, motion))^2``; InfoNCE an extra
+        negative logit per row.
+        """
         batch = text_embeds.shape[0]
+        use_swaps = swapped_embeds is not None and swapped_valid is not None and bool(swapped_valid.any())
+        weight = self.config.order_swap_weight
         if self.config.loss_type == "infonce":
             t = F.normalize(text_embeds, dim=-1)
             m = F.normalize(motion_embeds, dim=-1)
             logits = t @ m.T / self.config.infonce_temperature
             target = torch.arange(batch, device=logits.device)
-            return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+            loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+            if use_swaps:
+                valid = swapped_valid.to(logits.device)
+                s = F.normalize(swapped_embeds, dim=-1)
+                own = (m * t).sum(-1) / self.config.infonce_temperature
+                swapped = (m * s).sum(-1) / self.config.infonce_temperature
+                pair = torch.stack([own, swapped], dim=-1)[valid]
+                loss = loss + weight * F.cross_entropy(pair, torch.zeros(len(pair), dtype=torch.long, device=pair.device))
+            return loss
         pos = F.pairwise_distance(text_embeds, motion_embeds)
         loss = (pos**2).mean()
         if batch > 1:
@@ -392,6 +413,10 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
             idx = (torch.arange(batch) + shift) % batch
             neg = F.pairwise_distance(text_embeds, motion_embeds[idx.to(motion_embeds.device)])
             loss = loss + (torch.clamp(self.config.margin - neg, min=0) ** 2).mean()
+        if use_swaps:
+            valid = swapped_valid.to(motion_embeds.device)
+            hard = F.pairwise_distance(swapped_embeds[valid], motion_embeds[valid])
+            loss = loss + weight * (torch.clamp(self.config.margin - hard, min=0) ** 2).mean()
         return loss
 
     def forward(
@@ -399,18 +424,21 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
         motion: torch.Tensor,
         lengths: torch.Tensor | None = None,
         texts: Sequence[str] | None = None,
-        sentence_embeds: torch.Tensor | None = None,
+        sentence_embeds=None,
         motion_normalized: bool = False,
         return_loss: bool = True,
         generator: torch.Generator | None = None,
         return_dict: bool | None = None,
+        swapped_sentence_embeds=None,
+        swapped_valid: torch.Tensor | None = None,
         **kwargs,
     ):
         """Embed a batch of (motion, text) pairs and, with ``return_loss``, the contrastive loss.
 
-        ``motion`` [B, T, 61] (denormalised unless ``motion_normalized``), ``lengths`` [B];
-        texts as strings or precomputed frozen ``sentence_embeds`` [B, text_embed_dim];
-        ``generator`` seeds the negative shift of the margin loss.
+        ``motion`` [B, T, 61] (denormalised unless ``motion_normalized``), ``lengths`` [B]; texts as strings or
+        precomputed frozen ``sentence_embeds`` (:class:`~pipelines.text_encoding.TextEmbeddings`);
+        ``swapped_sentence_embeds`` / ``swapped_valid`` [B]: the step-swapped captions as hard negatives (see
+        :meth:`contrastive_loss`); ``generator`` seeds the negative shift of the margin loss.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         text_embeds = self.encode_text(texts, sentence_embeds=sentence_embeds)
@@ -419,7 +447,12 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
             raise ValueError(
                 f"forward: {text_embeds.shape[0]} texts for {motion_embeds.shape[0]} motions; pass one text per motion"
             )
-        loss = self.contrastive_loss(text_embeds, motion_embeds, generator=generator) if return_loss else None
+        loss = None
+        if return_loss:
+            swapped = None
+            if swapped_sentence_embeds is not None and swapped_valid is not None and bool(swapped_valid.any()):
+                swapped = self.encode_text(sentence_embeds=swapped_sentence_embeds)
+            loss = self.contrastive_loss(text_embeds, motion_embeds, generator, swapped, swapped_valid)
         if not return_dict:
             return tuple(v for v in (loss, text_embeds, motion_embeds) if v is not None)
         return Express4DEvaluatorOutput(loss=loss, text_embeds=text_embeds, motion_embeds=motion_embeds)

@@ -36,9 +36,13 @@ class EvaluatorTask(TrainingTask):
         return Express4DEvaluator(Express4DEvaluatorConfig.from_preset(preset, **kwargs)).train()
 
     def _forward(self, model, batch, generator=None):
-        text = self.captions.lookup(batch["captions"], batch["motion"].device)
+        device = batch["motion"].device
+        text = self.captions.lookup(batch["captions"], device)
+        swapped = batch.get("swapped_captions") or [None] * len(batch["captions"])
+        valid = torch.tensor([s is not None for s in swapped], dtype=torch.bool, device=device)
+        swapped_text = self.captions.lookup([s or "" for s in swapped], device) if bool(valid.any()) else None
         return model(motion=batch["motion"], lengths=batch["lengths"], sentence_embeds=text, motion_normalized=True,
-                     generator=generator)
+                     generator=generator, swapped_sentence_embeds=swapped_text, swapped_valid=valid)
 
     def training_loss(self, model, batch):
         return self._forward(model, batch).loss, {}
