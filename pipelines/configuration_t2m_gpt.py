@@ -101,13 +101,14 @@ class T2MGPTConfig(PretrainedConfig):
         self.fps = float(fps)
         self.initializer_range = float(initializer_range)
         self.preset = preset
-        # Derived from num_codes; accepted back from a saved config.json but never contradicting it.
-        self.end_token_id = self.num_codes
-        self.pad_token_id = self.num_codes + 1
-        self.vocab_size = self.num_codes + 2  # input vocabulary: codes + End + Pad
+        # Derived from num_codes; accepted back from a saved config.json but never contradicting it.  Set after the
+        # base __init__: transformers 4.x's PretrainedConfig.__init__ resets pad_token_id to None.
         for key in ("end_token_id", "pad_token_id", "vocab_size"):
             kwargs.pop(key, None)
         super().__init__(**kwargs)
+        self.end_token_id = self.num_codes
+        self.pad_token_id = self.num_codes + 1
+        self.vocab_size = self.num_codes + 2  # input vocabulary: codes + End + Pad
 
     @property
     def max_codes(self) -> int:

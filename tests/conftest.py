@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ FIXTURES = ROOT.parent / "shared" / "fixtures"
 ALEX_ROM = FIXTURES / "livelink" / "alex_rom_3.csv"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# caches the package writes (caption embeddings) go to a throw-away folder, never the user's home
+os.environ.setdefault("EXPRESS4D_CACHE", tempfile.mkdtemp(prefix="express4d-test-cache-"))
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -74,6 +74,9 @@ class TrainingConfig:
     checkpoints_total_limit: int | None = None
     resume_from_checkpoint: str | None = None
     """``latest`` or a checkpoint folder."""
+    overwrite_output_dir: bool = False
+    """Start a new run in an ``output_dir`` that holds an earlier one (its checkpoints and model are deleted);
+    without it such a folder is refused unless resuming."""
     validation_steps: int = 5000
     validation_max_batches: int | None = 16
     metrics_num_samples: int = 32

@@ -50,10 +50,49 @@ from training.data import (  # noqa: E402
     resolve_stats,
 )
 from training.model_card import render_model_card  # noqa: E402
-from training.registry import task_class  # noqa: E402
+from training.registry import task_class, validate_model_config  # noqa: E402
 from training.task import TaskData  # noqa: E402
 
 CONFIG_FILENAME = "training_config.json"
+
+
+def check_output_dir(output_dir: Path, resume: str | None, overwrite: bool) -> bool:
+    """Refuse to train into a folder that already holds something, unless resuming or ``--overwrite_output_dir``.
+
+    Returns True when an earlier run's folder is to be cleared first (``--overwrite_output_dir``).  A folder
+    that is not an express4d run (no ``training_config.json``) is never cleared.
+    """
+    if not output_dir.exists():
+        return False
+    if not output_dir.is_dir():
+        raise FileExistsError(f"--output_dir {output_dir}: a file; choose a folder")
+    if resume or not any(output_dir.iterdir()):
+        return False
+    is_run = (output_dir / CONFIG_FILENAME).is_file()
+    if not overwrite:
+        what = "an earlier training run" if is_run else "files"
+        raise FileExistsError(
+            f"--output_dir {output_dir} already holds {what}; continue it with --resume_from_checkpoint latest, choose "
+            "another --output_dir" + (", or pass --overwrite_output_dir to start over (deletes that run's checkpoints "
+            "and model)" if is_run else "")
+        )
+    if not is_run:
+        raise FileExistsError(
+            f"--output_dir {output_dir} is not empty and is not a training run (no {CONFIG_FILENAME}); "
+            "--overwrite_output_dir only replaces runs: choose another --output_dir"
+        )
+    return True
+
+
+def clear_run_folder(output_dir: Path) -> None:
+    """Delete an earlier run's contents (checkpoints, logs, model, card) before a fresh run."""
+    import shutil
+
+    for entry in output_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 class TrainingDiverged(RuntimeError):
@@ -135,7 +174,12 @@ def train(config: TrainingConfig) -> dict:
         logging.getLogger().setLevel(logging.WARNING)
     logger.info("%s", accelerator.state, main_process_only=True)
     set_seed(config.seed)
+    fresh = check_output_dir(output_dir, config.resume_from_checkpoint, config.overwrite_output_dir)
+    validate_model_config(config.model, config.model_config)  # before any heavy work
+    accelerator.wait_for_everyone()  # every process checked the folder before the main one writes into it
     if accelerator.is_main_process:
+        if fresh:
+            clear_run_folder(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         config.save(output_dir / CONFIG_FILENAME)
 
@@ -269,7 +313,11 @@ def train(config: TrainingConfig) -> dict:
     while global_step < config.max_train_steps:
         train_dl.set_epoch(epoch)
         train_collate.set_epoch(epoch)
-        loader = accelerator.skip_first_batches(train_dl, skip_batches) if skip_batches else train_dl
+        loader = train_dl
+        if skip_batches:
+            loader = accelerator.skip_first_batches(train_dl, skip_batches)
+            loader.set_epoch(epoch)  # accelerate < 1.15 starts the new loader at epoch 0
+
         skip_batches = 0
         accumulated, micro = 0.0, 0
         extra_logs: dict = {}
@@ -364,7 +412,7 @@ def cli(argv: list[str] | None = None) -> int:
     except TrainingDiverged as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
     if summary["is_main_process"]:

@@ -22,7 +22,7 @@ __all__ = [  # the formulas and protocols, for users of the loaded module, besid
     "score_paper",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("express4d_metrics")  # one name, not the hash-named module evaluate.load creates
 
 _CITATION = """\
 @inproceedings{guo2022generating,

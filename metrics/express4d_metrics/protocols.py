@@ -46,7 +46,7 @@ from .formulas import (
     single_threaded_blas,
 )
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("express4d_metrics")  # one name, not the hash-named module evaluate.load creates
 
 PROTOCOLS = ("paper", "fixed-generations")
 PAPER_BATCH_SIZE = 32
