@@ -339,6 +339,8 @@ class MDMDenoiser(SafeTensorsOnly, ModelMixin, ConfigMixin):
     def _text_tokens(self, text: TextEmbeddings, keep, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Projected token states ``[B, L, d]`` and their validity ``[B, L]`` (all False for a dropped text)."""
         words = self.text_token_proj(text.tokens.to(device=device, dtype=dtype))
+        # the token's place in the prompt, explicitly (the encoder's states carry it too): order is the point
+        words = words + sinusoidal_embedding(torch.arange(words.shape[1], device=device), self.config.latent_dim).to(dtype)
         if self.config.text_attention == "prefix":
             words = words + self.text_type_embedding.to(dtype)
         words_valid = text.mask.to(device)

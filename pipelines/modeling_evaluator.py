@@ -384,8 +384,8 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
     ) -> torch.Tensor:
         """The ``config.loss_type`` loss between aligned ``[B, E]`` text and motion embeddings.
 
-        ``swapped_embeds`` ``[B, E]`` (rows where ``swapped_valid`` ``[B]`` is True): each caption with its steps
-        in reverse order, a hard negative of its own motion ("X and then Y" vs "Y and then X"), weighted by
+        ``swapped_embeds`` ``[V, E]``, one per row where ``swapped_valid`` ``[B]`` is True (in order): each caption
+        with its steps in reverse order, a hard negative of its own motion ("X and then Y" vs "Y and then X"), weighted by
         ``config.order_swap_weight``: margin loss ``max(0, margin - d(swapped, motion))^2``; InfoNCE an extra
         negative logit per row.
         """
@@ -401,9 +401,9 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
             if use_swaps:
                 valid = swapped_valid.to(logits.device)
                 s = F.normalize(swapped_embeds, dim=-1)
-                own = (m * t).sum(-1) / self.config.infonce_temperature
-                swapped = (m * s).sum(-1) / self.config.infonce_temperature
-                pair = torch.stack([own, swapped], dim=-1)[valid]
+                own = (m[valid] * t[valid]).sum(-1) / self.config.infonce_temperature
+                swapped = (m[valid] * s).sum(-1) / self.config.infonce_temperature
+                pair = torch.stack([own, swapped], dim=-1)
                 loss = loss + weight * F.cross_entropy(pair, torch.zeros(len(pair), dtype=torch.long, device=pair.device))
             return loss
         pos = F.pairwise_distance(text_embeds, motion_embeds)
@@ -415,7 +415,7 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
             loss = loss + (torch.clamp(self.config.margin - neg, min=0) ** 2).mean()
         if use_swaps:
             valid = swapped_valid.to(motion_embeds.device)
-            hard = F.pairwise_distance(swapped_embeds[valid], motion_embeds[valid])
+            hard = F.pairwise_distance(swapped_embeds, motion_embeds[valid])
             loss = loss + weight * (torch.clamp(self.config.margin - hard, min=0) ** 2).mean()
         return loss
 
@@ -437,8 +437,8 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
 
         ``motion`` [B, T, 61] (denormalised unless ``motion_normalized``), ``lengths`` [B]; texts as strings or
         precomputed frozen ``sentence_embeds`` (:class:`~pipelines.text_encoding.TextEmbeddings`);
-        ``swapped_sentence_embeds`` / ``swapped_valid`` [B]: the step-swapped captions as hard negatives (see
-        :meth:`contrastive_loss`); ``generator`` seeds the negative shift of the margin loss.
+        ``swapped_sentence_embeds`` (one per True row of ``swapped_valid`` [B]): the step-swapped captions as hard
+        negatives (see :meth:`contrastive_loss`); ``generator`` seeds the negative shift of the margin loss.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         text_embeds = self.encode_text(texts, sentence_embeds=sentence_embeds)

@@ -297,6 +297,8 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         text = self._text_inputs(text_embeds)
         dtype, device = self.text_proj.weight.dtype, self.text_proj.weight.device
         words = self.text_token_proj(text.tokens.to(device=device, dtype=dtype))
+        # the token's place in the prompt, explicitly (the encoder's states carry it too): order is the point
+        words = words + sinusoidal_positions(torch.arange(words.shape[1], device=device), self.config.hidden_size).to(dtype)
         batch = len(text)
         null = self.text_null.to(dtype).expand(batch, 1, -1)
         valid = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=device), text.mask.to(device)], dim=1)

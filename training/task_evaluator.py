@@ -40,7 +40,7 @@ class EvaluatorTask(TrainingTask):
         text = self.captions.lookup(batch["captions"], device)
         swapped = batch.get("swapped_captions") or [None] * len(batch["captions"])
         valid = torch.tensor([s is not None for s in swapped], dtype=torch.bool, device=device)
-        swapped_text = self.captions.lookup([s or "" for s in swapped], device) if bool(valid.any()) else None
+        swapped_text = self.captions.lookup([s for s in swapped if s is not None], device) if bool(valid.any()) else None
         return model(motion=batch["motion"], lengths=batch["lengths"], sentence_embeds=text, motion_normalized=True,
                      generator=generator, swapped_sentence_embeds=swapped_text, swapped_valid=valid)
 
