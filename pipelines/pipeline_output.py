@@ -84,11 +84,14 @@ class Express4DPipelineOutput(BaseOutput):
     fps: float
     captions: list
 
-    def save_livelink_csv(self, dir_or_path: str | os.PathLike) -> list[str]:
+    def save_livelink_csv(self, dir_or_path: str | os.PathLike, overwrite: bool = False) -> list[str]:
         """Write each motion as a Live Link Face CSV (importable in Unreal / Blender); returns the paths.
 
-        A path ending in ``.csv`` is valid for a single motion.  Anything else is a directory
-        (created if needed) that receives ``000_<caption>.csv``, ``001_<caption>.csv``, ...
+        A path ending in ``.csv`` is valid for a single motion (an existing file is replaced only with
+        ``overwrite``).  Anything else is a directory (created if needed) that receives ``000_<caption>.csv``,
+        ``001_<caption>.csv``, ...; files already there are never replaced: numbering continues after the
+        highest ``NNN_`` there, unless ``overwrite`` (numbering from 000 again, replacing).  Files are written
+        atomically (a temporary name, then renamed).
         """
         target = Path(dir_or_path)
         motions = [m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m) for m in self.motions]
@@ -98,18 +101,35 @@ class Express4DPipelineOutput(BaseOutput):
                     f"save_livelink_csv: {target} is a single .csv file but there are {len(motions)} motions; "
                     "pass a directory instead"
                 )
+            if target.exists() and not overwrite:
+                raise FileExistsError(f"save_livelink_csv: {target} exists; pass overwrite=True to replace it")
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_livelink_csv(target, motions[0], fps=self.fps)
+            _write_csv_atomic(target, motions[0], self.fps)
             return [str(target)]
         if target.exists() and not target.is_dir():
             raise ValueError(f"save_livelink_csv: {target} exists and is not a directory")
         target.mkdir(parents=True, exist_ok=True)
-        width = max(3, len(str(len(motions) - 1)))
+        start = 0 if overwrite else next_free_index(target)
+        width = max(3, len(str(start + len(motions) - 1)))
         paths = []
         captions = list(self.captions) + [""] * (len(motions) - len(self.captions))
-        for i, (motion, caption) in enumerate(zip(motions, captions)):
+        for i, (motion, caption) in enumerate(zip(motions, captions), start=start):
             path = target / f"{i:0{width}d}_{safe_file_stem(caption)}.csv"
-            write_livelink_csv(path, motion, fps=self.fps)
+            _write_csv_atomic(path, motion, self.fps)
             paths.append(str(path))
         return paths
 
+
+_NUMBERED = re.compile(r"^(\d+)_")
+
+
+def next_free_index(folder: Path) -> int:
+    """One past the highest ``NNN_`` prefix of the files in ``folder`` (0 when there is none)."""
+    used = [int(m.group(1)) for p in folder.iterdir() if (m := _NUMBERED.match(p.name))]
+    return max(used) + 1 if used else 0
+
+
+def _write_csv_atomic(path: Path, motion: np.ndarray, fps: float) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write_livelink_csv(tmp, motion, fps=fps)
+    os.replace(tmp, path)

@@ -307,11 +307,17 @@ class TextEmbeddings:
         return self.unconditional(len(self), self.dim, self.token_dim, self.pooled.device, self.pooled.dtype)
 
 
-def _token_budget(tokenizer, max_length: int) -> int:
+def _token_budget(tokenizer, text_encoder, max_length: int) -> int:
+    """The most tokens a prompt may have: ``max_length``, the tokenizer's limit and the encoder's positions."""
+    limits = [int(max_length)]
     model_max = getattr(tokenizer, "model_max_length", None)
     if isinstance(model_max, int) and 0 < model_max < 100_000:
-        return min(int(max_length), model_max)
-    return int(max_length)
+        limits.append(model_max)
+    config = getattr(text_encoder.config, "text_config", text_encoder.config)
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions)
+    return min(limits)
 
 
 def _warn_truncated(tokenizer, prompts: Sequence[str], limit: int) -> None:
@@ -357,7 +363,7 @@ def encode_text(
     keep = [i for i, p in enumerate(prompts) if p.strip()]
     if not keep:
         return out
-    limit = _token_budget(tokenizer, max_length)
+    limit = _token_budget(tokenizer, text_encoder, max_length)
     texts = [prompts[i] for i in keep]
     _warn_truncated(tokenizer, texts, limit)
     tokens = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")

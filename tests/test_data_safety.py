@@ -1,0 +1,301 @@
+"""Nothing lost, nothing silently wrong: what the CLI, the builder, training and loading refuse or keep."""
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mdm_tiny import tiny_bert, tiny_evaluator, tiny_pipeline, tiny_t2m_gpt
+from pipelines.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    root = tmp_path_factory.mktemp("saved")
+    tiny_pipeline(root / "vocab").save_pretrained(root / "mdm")
+    tiny_t2m_gpt(root / "vocab_gpt").save_pretrained(root / "t2m_gpt")
+    return root
+
+
+def _generate(saved, out, *extra, model="mdm"):
+    return main(["generate", "A person smiles", "--model", str(saved / model), "--seconds", "0.5", "--out", str(out),
+                 "--no-mp4", "--size", "32", "--preview", "2d", *extra])
+
+
+# ---------------------------------------------------------------------------------------------- generate
+def test_generate_never_replaces_earlier_files(saved, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _generate(saved, out) == 0 and _generate(saved, out, "--seed", "1") == 0
+    csvs = sorted(p.name for p in out.glob("*.csv"))
+    assert csvs == ["000_a_person_smiles.csv", "001_a_person_smiles.csv"]  # the second run took the next number
+    first = (out / csvs[0]).read_bytes()
+    assert _generate(saved, out, "--seed", "2", "--overwrite") == 0  # only with the flag: from 000 again
+    assert (out / csvs[0]).read_bytes() != first and len(list(out.glob("*.csv"))) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", str(2**70)], r"--seed must be between 0 and 2\*\*63 - 1"),
+    (["--size", "0"], "--size must be between 32 and 2048 pixels, got 0"),
+    (["--size", "100000"], "--size must be between 32 and 2048 pixels, got 100000"),
+    (["--seconds", "-1"], "--seconds must be positive"),
+    (["--steps", "5"], "--steps: T2M-GPT .* has no num_inference_steps"),
+    (["--sampler", "ddim"], "--sampler: T2M-GPT .* has no sampler"),
+    (["--guidance", "3"], "--guidance: T2M-GPT .* has no guidance_scale"),
+])
+def test_generate_refuses_bad_values_before_generating(saved, tmp_path, capsys, args, message):
+    import re
+
+    code = main(["generate", "x", "--model", str(saved / "t2m_gpt"), "--out", str(tmp_path / "o"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and re.search(message, err), err
+    assert "Traceback" not in err and not list((tmp_path / "o").glob("*.csv"))
+
+
+def test_generate_out_problems_are_messages(saved, tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("mine")
+    assert _generate(saved, a_file) == 2
+    assert "--out " + str(a_file) + ": a file, not a folder" in capsys.readouterr().err
+    assert _generate(saved, "/proc/express4d-cannot-write") == 2  # not writable, even for root
+    assert "cannot write there" in capsys.readouterr().err
+    assert a_file.read_text() == "mine"
+
+
+def test_prompts_file_comments_bom_and_binary(saved, tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes("\ufeffA person smiles\n# a note, not a prompt\n\nA person frowns\n".encode("utf-8"))
+    out = tmp_path / "o"
+    assert main(["generate", "--prompts-file", str(prompts), "--model", str(saved / "mdm"), "--seconds", "0.5",
+                 "--out", str(out), "--no-mp4", "--size", "32", "--preview", "2d"]) == 0
+    assert sorted(p.name for p in out.glob("*.csv")) == ["000_a_person_smiles.csv", "001_a_person_frowns.csv"]
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 10)
+    assert main(["generate", "--prompts-file", str(binary), "--model", str(saved / "mdm")]) == 2
+    assert f"--prompts-file {binary}: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_model_and_evaluator_names_are_checked(capsys, tmp_path):
+    assert main(["generate", "x", "--model", "nosuch", "--out", str(tmp_path / "o")]) == 2
+    assert "--model nosuch: no such folder, bundled model or Hub id; pass mdm|t2m_gpt|FOLDER|HUB_ID" in capsys.readouterr().err
+    assert main(["evaluate", "--evaluator", "nosuch"]) == 2
+    assert "--evaluator nosuch: no such folder, bundled model or Hub id; pass evaluator|FOLDER|HUB_ID" in capsys.readouterr().err
+
+
+def test_render_a_folder_is_a_message(tmp_path, capsys):
+    assert main(["render", str(tmp_path)]) == 2
+    assert f"{tmp_path} is a folder; pass the CSV files in it" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- data
+def test_missing_dataset_folder_is_an_error_not_another_cache(tmp_path):
+    from express4d_dataset.load import load_express4d
+
+    with pytest.raises(FileNotFoundError, match=r"dataset folder .*nowhere not found; build it with `express4d data synth"):
+        load_express4d(str(tmp_path / "nowhere"))
+
+
+def test_interrupted_build_leaves_the_previous_dataset(tmp_path, monkeypatch):
+    from express4d_dataset import hub
+    from express4d_dataset.synthetic import write_synthetic_corpus
+
+    write_synthetic_corpus(tmp_path / "raw", num_sequences=6, seed=0)
+    out = tmp_path / "express4d"
+    hub.export_dataset(tmp_path / "raw", out, configs=["fps20"])
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    card = (out / "README.md").read_text()
+
+    def killed(*args, **kwargs):
+        (args[2] / "fps20").mkdir()  # half written...
+        raise KeyboardInterrupt  # ... then the process is stopped
+
+    monkeypatch.setattr(hub, "_write_dataset", killed)
+    with pytest.raises(KeyboardInterrupt):
+        hub.export_dataset(tmp_path / "raw", out, configs=["fps20"], overwrite=True)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before and (out / "README.md").read_text() == card
+    assert not list(tmp_path.glob(".express4d.*"))  # no staging folder left behind
+    monkeypatch.undo()
+    hub.export_dataset(tmp_path / "raw", out, configs=["fps20"], overwrite=True)  # and the next build works
+
+
+def test_push_to_hub_offline_is_a_message(tmp_path, capsys, monkeypatch):
+    from express4d_dataset import hub
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("offline mode is enabled")
+
+    monkeypatch.setattr(hub, "push_dataset_to_hub", offline)
+    from express4d_dataset.synthetic import write_synthetic_corpus
+
+    write_synthetic_corpus(tmp_path / "raw", num_sequences=6, seed=0)
+    assert main(["data", "build", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "d"), "--config", "fps20",
+                 "--push-to-hub", "me/express4d"]) == 2
+    err = capsys.readouterr().err
+    assert "--push-to-hub me/express4d: upload failed (ConnectionError" in err and "Traceback" not in err
+    assert (tmp_path / "d" / "README.md").is_file()  # the dataset itself was built
+
+
+# ---------------------------------------------------------------------------------------------- models
+def test_evaluator_refuses_pickle_weights(tmp_path):
+    from pipelines import Express4DEvaluator
+
+    model = tiny_evaluator(tmp_path / "enc")
+    folder = tmp_path / "evaluator"
+    model.save_pretrained(folder)
+    (folder / "model.safetensors").unlink()
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    with pytest.raises(ValueError, match="found only pickle weights .*pytorch_model.bin.*safetensors only"):
+        Express4DEvaluator.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("rename", r"config.json: field\(s\) latent_dimm are not MDMDenoiser settings"),
+    ("type", r"config.json: field 'latent_dim' is '32' \(str\), expected a int"),
+    ("empty", r"diffusion_pytorch_model.safetensors: empty file"),
+    ("truncated", r"diffusion_pytorch_model.safetensors: not a readable safetensors file"),
+    ("no_config", r"denoiser: no config.json, so this is not a MDMDenoiser folder"),
+    ("not_json", r"config.json: not valid JSON"),
+])
+def test_broken_model_folders_fail_with_one_clear_message(saved, tmp_path, breakage, message):
+    import shutil
+
+    from pipelines import Express4DPipeline
+
+    folder = tmp_path / "mdm"
+    shutil.copytree(saved / "mdm", folder)
+    config = folder / "denoiser" / "config.json"
+    weights = folder / "denoiser" / "diffusion_pytorch_model.safetensors"
+    data = json.loads(config.read_text())
+    if breakage == "rename":
+        data["latent_dimm"] = data.pop("latent_dim")
+        config.write_text(json.dumps(data))
+    elif breakage == "type":
+        data["latent_dim"] = str(data["latent_dim"])
+        config.write_text(json.dumps(data))
+    elif breakage == "empty":
+        weights.write_bytes(b"")
+    elif breakage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif breakage == "no_config":
+        config.unlink()
+    else:
+        config.write_text("{not json")
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        Express4DPipeline.from_pretrained(folder)
+
+
+def test_long_prompts_are_cut_with_a_warning(tmp_path, caplog):
+    from pipelines.text_encoding import encode_text
+
+    model, tokenizer = tiny_bert(tmp_path / "tok")
+    long = " ".join(["a person is smiling softly"] * 80)  # far beyond 77 tokens
+    with caplog.at_level(logging.WARNING):
+        a = encode_text(model, tokenizer, [long, long + " sad"])
+    assert "tokens long; the text encoder reads at most 64" in caplog.text  # the encoder's 64 positions
+    torch.testing.assert_close(a.pooled[0], a.pooled[1])  # what was cut has no effect: hence the warning
+
+
+def test_metric_warnings_come_from_one_named_logger(caplog):
+    import evaluate
+
+    metric = evaluate.load(str(ROOT / "metrics" / "express4d_metrics"))
+    t = np.random.default_rng(0).normal(size=(8, 4))
+    with caplog.at_level(logging.WARNING):
+        metric.compute(text_embeddings=t, reference_embeddings=t, protocol="fixed-generations")
+    assert {r.name for r in caplog.records if "fewer than one R-precision batch" in r.message} == {"express4d_metrics"}
+
+
+def test_fid_is_never_negative():
+    from express4d_metrics.formulas import fid
+
+    for seed in range(5):
+        x = np.random.default_rng(seed).normal(size=(300, 32)) * 10.0 ** seed
+        assert 0.0 <= fid(x, x) < 1e-6 * 100.0 ** seed  # round-off never shows as a negative FID
+
+
+# ---------------------------------------------------------------------------------------------- training
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from express4d_dataset.hub import export_dataset
+    from express4d_dataset.synthetic import write_synthetic_corpus
+
+    root = tmp_path_factory.mktemp("training")
+    write_synthetic_corpus(root / "raw", num_sequences=16, seed=0)
+    export_dataset(root / "raw", root / "express4d", configs=["fps20"])
+    model, tokenizer = tiny_bert(root / "bert")
+    model.save_pretrained(root / "bert")
+    tokenizer.save_pretrained(root / "bert")
+    return root
+
+
+def _argv(corpus, out, *extra):
+    return ["--model", "evaluator", "--config", str(ROOT / "training" / "configs" / "evaluator_small.json"),
+            "--dataset", str(corpus / "express4d"), "--text_encoder", str(corpus / "bert"), "--output_dir", str(out),
+            "--max_train_steps", "2", "--train_batch_size", "4", "--checkpointing_steps", "1", "--report_to", "none",
+            "--validation_split", "", "--max_frames", "40", *extra]
+
+
+def test_training_never_clobbers_an_earlier_run(corpus, tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from training import train as train_module
+
+    out = tmp_path / "run"
+    train_module.main(_argv(corpus, out))
+    first = sorted(p.name for p in (out / "checkpoints").iterdir())
+    weights = (out / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds an earlier training run; continue it with --resume_from_checkpoint"):
+        train_module.main(_argv(corpus, out, "--checkpoints_total_limit", "1"))
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == first and (out / "model.safetensors").read_bytes() == weights
+    train_module.main(_argv(corpus, out, "--overwrite_output_dir", "true", "--max_train_steps", "1"))
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-1"]  # the old run's step 2 is gone
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not a training run .*--overwrite_output_dir only replaces runs"):
+        train_module.main(_argv(corpus, other, "--overwrite_output_dir", "true"))
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_unknown_model_config_key_fails_before_any_heavy_work(corpus, tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT))
+    from training import caption_embeddings
+    from training import train as train_module
+
+    calls = []
+    monkeypatch.setattr(caption_embeddings.CaptionEmbeddings, "build", classmethod(lambda *a, **k: calls.append(1)))
+    with pytest.raises(ValueError, match=r"model_config: unknown key\(s\) hiden_size for --model evaluator; known keys:"):
+        train_module.main(_argv(corpus, tmp_path / "r", "--set", "model_config.hiden_size=4"))
+    assert calls == []  # no caption was encoded
+
+
+def test_config_error_under_accelerate_quiet_is_one_line(corpus, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--quiet", str(ROOT / "training" / "train.py"),
+         *_argv(corpus, tmp_path / "r", "--set", "model_config.hiden_size=4")],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert proc.returncode != 0
+    assert "ERROR: model_config: unknown key(s) hiden_size" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_caption_embeddings_are_read_back_from_the_cache(corpus, monkeypatch):
+    sys.path.insert(0, str(ROOT))
+    from pipelines import text_encoding
+    from training.caption_embeddings import CaptionEmbeddings
+
+    captions = ["a person is smiling", "sad face", "a person raises brows and then is smiling"]
+    first = CaptionEmbeddings.build(str(corpus / "bert"), captions)
+    calls = []
+    original = text_encoding.encode_text
+    monkeypatch.setattr(text_encoding, "encode_text", lambda *a, **k: calls.append(1) or original(*a, **k))
+    again = CaptionEmbeddings.build(str(corpus / "bert"), captions)
+    assert calls == []  # read from disk, not encoded
+    for c in captions:
+        np.testing.assert_array_equal(first.pooled[c], again.pooled[c])
+        np.testing.assert_array_equal(first.tokens[c], again.tokens[c])
