@@ -1,16 +1,17 @@
-"""Wall time of a full benchmark run: the ground-truth row and one small model, 20 replications.
+"""Wall time of full benchmark runs under both protocols: the ground-truth row and each model, 20 replications.
 
 Builds (or reuses) a dataset whose test split has 250 sequences, then times
-``pipelines.benchmark.run_benchmark`` — embeddings are computed once and the 20 metric
-replications reuse them. Without trained checkpoints it uses randomly initialised models
-(the paper-size evaluator and the small MDM preset), which cost the same time as trained ones
-but give meaningless scores; pass ``--evaluator`` / ``--model`` to time real checkpoints.
+``pipelines.benchmark.run_benchmark`` per protocol: ``paper`` regenerates every model's motions in each of
+the 20 replications (all of them batched together), ``fixed-generations`` generates once per caption.
+Without trained checkpoints it uses randomly initialised models (the paper-size evaluator and the small
+MDM preset), which cost the same time as trained ones but give meaningless scores; pass ``--evaluator`` /
+``--model`` (folders, or the bundled ``mdm`` / ``t2m_gpt`` / ``evaluator``) to time real checkpoints.
 
-    python benchmarks/evaluation.py                       # synthetic corpus, GT row + small MDM
+    python benchmarks/evaluation.py                       # synthetic corpus, GT row + small MDM, both protocols
     python benchmarks/evaluation.py --no-model            # GT row only
-    python benchmarks/evaluation.py --dataset express4d --evaluator ckpt/evaluator --model ckpt/mdm
+    python benchmarks/evaluation.py --dataset express4d --evaluator evaluator --model mdm --model t2m_gpt
 
-Prints a table of stage timings (seconds) and the benchmark table itself.
+Prints a table of wall times per protocol and model, then the benchmark tables.
 """
 
 from __future__ import annotations
@@ -72,49 +73,64 @@ def main(argv=None) -> int:
     parser.add_argument("--evaluator", default=None, help="evaluator checkpoint (default: random weights)")
     parser.add_argument("--evaluator-preset", choices=["paper", "small"], default="paper",
                         help="size of the random evaluator (default: paper)")
-    parser.add_argument("--model", default=None, help="pipeline checkpoint (default: random small MDM)")
+    parser.add_argument("--model", action="append", default=None,
+                        help="pipeline folder or bundled name (repeatable; default: a random small MDM)")
     parser.add_argument("--no-model", action="store_true", help="time the ground-truth row only")
-    parser.add_argument("--steps", type=int, default=10, help="sampling steps of the model (default 10, DDIM)")
+    parser.add_argument("--protocol", choices=["paper", "fixed-generations", "both"], default="both")
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps of diffusion models (default: theirs)")
     parser.add_argument("--max-captions", type=int, default=None, help="captions per test motion (default: all)")
     parser.add_argument("--replications", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="also write results.json / results.md here")
+    parser.add_argument("--out", default=None, help="also write results here (one subfolder per protocol)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     import torch
 
     from pipelines.benchmark import run_benchmark
+    from pipelines.loading import load_motion_pipeline, resolve_model_path
 
     t0 = time.perf_counter()
+    protocols = ["paper", "fixed-generations"] if args.protocol == "both" else [args.protocol]
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         dataset = Path(args.dataset) if args.dataset else build_dataset(workdir, args.num_test, args.seed)
         t_data = time.perf_counter() - t0
-        evaluator = args.evaluator or random_evaluator(dataset, args.evaluator_preset, args.seed)
-        models, names = [], []
-        if not args.no_model:
-            models.append(args.model or random_mdm(dataset, args.seed))
-            names.append(Path(args.model).name if args.model else "MDM small (random weights)")
-        result = run_benchmark(
-            models, evaluator=evaluator, dataset=str(dataset), split="test", replications=args.replications,
-            num_inference_steps=args.steps, seed=args.seed, model_names=names, max_captions_per_item=args.max_captions,
-            out_dir=args.out, progress=True,
-        )
-    cfg = result.config
+        evaluator = (resolve_model_path(args.evaluator, "--evaluator", bundled=("evaluator",)) if args.evaluator
+                     else random_evaluator(dataset, args.evaluator_preset, args.seed))
+        for protocol in protocols:
+            models = []
+            if not args.no_model:
+                models = ([load_motion_pipeline(resolve_model_path(m)) for m in args.model] if args.model
+                          else [random_mdm(dataset, args.seed)])
+            results[protocol] = run_benchmark(
+                models, evaluator=evaluator, dataset=str(dataset), split="test", protocol=protocol,
+                replications=args.replications, num_inference_steps=args.steps, seed=args.seed,
+                max_captions_per_item=args.max_captions, batch_size=args.batch_size, precision=args.precision,
+                out_dir=str(Path(args.out) / protocol) if args.out else None, progress=True,
+            )
+    cfg = next(iter(results.values())).config
     print(f"\nDataset: {dataset if args.dataset else 'synthetic stand-in corpus'} (test split: {cfg['num_items']} "
           f"sequences, {cfg['num_entries']} captions); evaluator: "
           f"{args.evaluator or f'random-weight {args.evaluator_preset} preset'}; {args.replications} replications; "
-          f"torch threads: {torch.get_num_threads()}\n")
-    print("| Stage | Seconds |\n|---|---|")
+          f"torch threads: {torch.get_num_threads()}")
     if not args.dataset:
-        print(f"| synthesise + build the dataset (not part of the evaluation) | {t_data:.1f} |")
-    for stage, seconds in result.timings.items():
-        print(f"| {stage} | {seconds:.2f} |")
-    gt = result.timings["load"] + result.timings["embed_real"] + result.timings["score_real"]
-    print(f"\nGround-truth row (load + embed + {args.replications} replications): {gt:.1f} s\n")
-    print(result.to_markdown())
+        print(f"(synthesising + building the dataset took {t_data:.1f} s, not part of the evaluation)")
+    print("\n| protocol | row | generations | generate s | score s |\n|---|---|---:|---:|---:|")
+    for protocol, result in results.items():
+        t = result.timings
+        print(f"| {protocol} | Real motion (load + embed + score) | – | – | "
+              f"{t['load'] + t['embed_real'] + t['score_real']:.1f} |")
+        for name in list(result.rows)[1:]:
+            print(f"| {protocol} | {name} | {result.config['generations_per_model']} | {t[f'generate[{name}]']:.1f} | "
+                  f"{t[f'score[{name}]']:.1f} |")
+        print(f"| {protocol} | total | | | {t['total']:.1f} |")
+    for protocol, result in results.items():
+        print(f"\n{result.to_markdown()}\n\n{result.caption()}")
     return 0
 
 

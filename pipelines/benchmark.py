@@ -302,6 +302,7 @@ def run_benchmark(
     metric_path: str | os.PathLike | None = None,
     progress: bool = True,
     run_info: dict | None = None,
+    precision: str = "fp32",
 ) -> BenchmarkResult:
     """Score the real test motions and each model; see the module docstring for the protocols.
 
@@ -316,6 +317,8 @@ def run_benchmark(
         batch_size: motions per generation batch (results do not depend on it: every motion has its own seed).
         out_dir: where ``results.json`` / ``results.md`` and the resumable generation caches go.
         limit: use only the first ``limit`` test rows (quick checks).
+        precision: ``"fp32"`` (default) or ``"bf16"``: the models generate in bfloat16 (about 2x faster on a CPU;
+            the evaluator and the metrics stay float32).  Recorded in the results.
         run_info: entries recorded in ``result.config`` (and results.json) over the defaults, e.g. the
             command line, or how ``models`` / ``evaluator`` should be named instead of their paths.
     """
@@ -328,6 +331,8 @@ def run_benchmark(
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision: must be 'fp32' or 'bf16', got {precision!r}")
     timings = {}
     t0 = time.perf_counter()
     if evaluator is None:
@@ -394,6 +399,10 @@ def run_benchmark(
         t = time.perf_counter()
         is_path = isinstance(model, (str, os.PathLike))
         pipe = load_motion_pipeline(str(model), device=device) if is_path else model
+        if precision == "bf16":
+            import torch
+
+            pipe.to(dtype=torch.bfloat16)
         if k < len(names):
             name = names[k]
         elif is_path and not is_bundled_path(model):
@@ -425,7 +434,7 @@ def run_benchmark(
         "evaluator": str(evaluator) if isinstance(evaluator, (str, os.PathLike)) else type(evaluator).__name__,
         "dataset": str(dataset) if isinstance(dataset, (str, os.PathLike)) else type(dataset).__name__,
         "dataset_config": dataset_config, "split": split, "replications": replications, "seed": seed,
-        "num_inference_steps": num_inference_steps, "multimodality": multimodality,
+        "num_inference_steps": num_inference_steps, "precision": precision, "multimodality": multimodality,
         "mm_texts": mm_texts if multimodality else None, "mm_repeats": mm_repeats if multimodality else None,
         "mm_replications": (mm_reps if protocol == "paper" else 1) if multimodality else None,
         "num_items": len(entries.motions), "num_entries": len(entries), "fps": entries.fps, "limit": limit,

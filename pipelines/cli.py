@@ -156,6 +156,8 @@ def _add_evaluate_command(sub) -> None:
                     help="paper protocol: MultiModality in the first N replications only (default: all, as the paper)")
     ev.add_argument("--steps", type=int, default=None, help="sampling steps of diffusion pipelines (default: the pipeline's)")
     ev.add_argument("--seed", type=int, default=0, help="seed of generation and metric draws (default 0)")
+    ev.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: the models generate in bfloat16, about 2x faster on a CPU (default fp32)")
     ev.add_argument("--batch-size", type=int, default=64,
                     help="motions per generation batch (default 64; results do not depend on it)")
     ev.add_argument("--max-captions", type=int, default=None, help="use at most this many captions per test motion")
@@ -188,7 +190,7 @@ def _run_evaluate(args) -> int:
         protocol=args.protocol, replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
         mm_repeats=args.mm_repeats, mm_replications=args.mm_replications, num_inference_steps=args.steps, seed=args.seed, batch_size=args.batch_size,
         out_dir=args.out, model_names=args.name, max_captions_per_item=args.max_captions, limit=args.limit,
-        device=args.device, run_info=run_info,
+        device=args.device, run_info=run_info, precision=args.precision,
     )
     print(result.to_markdown())
     print(f"\n{result.caption()} {result.timings['total']:.1f} s.")

@@ -127,8 +127,9 @@ class TextProjection(nn.Module):
 
 class TextGRUEncoder(nn.Module):
     """``text_conditioning="tokens"``: a bidirectional GRU reads the frozen encoder's token states in order
-    (as Guo et al.'s text encoder read word vectors); its two last hidden states -> ``[B, embedding_dim]``.
-    "X and then Y" and "Y and then X" therefore embed apart."""
+    (as Guo et al.'s text encoder read word vectors); its two last hidden states, beside a projection of the
+    pooled sentence vector (what is said, whatever the order) -> ``[B, embedding_dim]``.  "X and then Y" and
+    "Y and then X" therefore embed apart."""
 
     def __init__(self, config: Express4DEvaluatorConfig):
         super().__init__()
@@ -136,8 +137,9 @@ class TextGRUEncoder(nn.Module):
         self.input_emb = nn.Linear(config.text_token_dim or config.text_embed_dim, hidden)
         self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
         self.hidden0 = nn.Parameter(torch.zeros(2, 1, hidden))
+        self.pooled_emb = nn.Linear(config.text_embed_dim, hidden)
         self.output_net = nn.Sequential(
-            nn.Linear(2 * hidden, hidden),
+            nn.Linear(3 * hidden, hidden),
             nn.LayerNorm(hidden),
             nn.LeakyReLU(config.leaky_relu_slope),
             nn.Linear(hidden, config.embedding_dim),
@@ -151,7 +153,7 @@ class TextGRUEncoder(nn.Module):
         h0 = self.hidden0.expand(-1, x.shape[0], -1).contiguous()
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, last = self.gru(packed, h0)
-        return self.output_net(torch.cat([last[0], last[1]], dim=-1))
+        return self.output_net(torch.cat([last[0], last[1], self.pooled_emb(text.pooled)], dim=-1))
 
 
 class Express4DEvaluatorPreTrainedModel(SafeTensorsOnly, PreTrainedModel):

@@ -1,8 +1,9 @@
 """``Express4DPipelineOutput``, the one output of both express4d pipelines, and how motions reach it.
 
 :func:`finalize_motions` turns a model's normalised batch into the motions a caller gets (trimmed,
-denormalised, resampled); :meth:`Express4DPipelineOutput.save_livelink_csv` writes them as Live Link
-Face CSVs that Unreal's and Blender's importers read.
+denormalised, clipped to valid ranges, resampled); :meth:`Express4DPipelineOutput.save_livelink_csv`
+writes them as Live Link Face CSVs that Unreal's and Blender's importers read, and
+:meth:`Express4DPipelineOutput.save_glb` as GLBs on the shipped 3D head.
 """
 
 from __future__ import annotations
@@ -118,6 +119,28 @@ class Express4DPipelineOutput(BaseOutput):
             _write_csv_atomic(path, motion, self.fps)
             paths.append(str(path))
         return paths
+
+    def save_glb(self, dir_or_path: str | os.PathLike, overwrite: bool = False) -> list[str]:
+        """Write each motion as a GLB: the shipped 3D head, its ARKit-named morph targets and the motion as one
+        animation (three.js, Blender, any glTF viewer); the same naming and never-replace rule as
+        :meth:`save_livelink_csv` (``.glb`` path for one motion, else a directory of ``NNN_<caption>.glb``)."""
+        from .preview.gltf import save_glb
+
+        target = Path(dir_or_path)
+        motions = [m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m) for m in self.motions]
+        if target.suffix.lower() == ".glb":
+            if len(motions) != 1:
+                raise ValueError(f"save_glb: {target} is a single .glb file but there are {len(motions)} motions; pass a directory")
+            if target.exists() and not overwrite:
+                raise FileExistsError(f"save_glb: {target} exists; pass overwrite=True to replace it")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return [str(save_glb(motions[0], target, fps=self.fps))]
+        target.mkdir(parents=True, exist_ok=True)
+        start = 0 if overwrite else next_free_index(target)
+        width = max(3, len(str(start + len(motions) - 1)))
+        captions = list(self.captions) + [""] * (len(motions) - len(self.captions))
+        return [str(save_glb(m, target / f"{i:0{width}d}_{safe_file_stem(c)}.glb", fps=self.fps))
+                for i, (m, c) in enumerate(zip(motions, captions), start=start)]
 
 
 _NUMBERED = re.compile(r"^(\d+)_")

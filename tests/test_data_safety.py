@@ -299,3 +299,18 @@ def test_caption_embeddings_are_read_back_from_the_cache(corpus, monkeypatch):
     for c in captions:
         np.testing.assert_array_equal(first.pooled[c], again.pooled[c])
         np.testing.assert_array_equal(first.tokens[c], again.tokens[c])
+
+
+def test_pipeline_output_saves_glb_without_replacing(saved, tmp_path):
+    from pipelines.loading import load_motion_pipeline
+
+    pipe = load_motion_pipeline(str(saved / "mdm"))
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(["A person smiles", "sad face"], num_frames=6, num_inference_steps=2,
+               generator=torch.Generator().manual_seed(0), output_fps=60)
+    first = out.save_glb(tmp_path)
+    second = out.save_glb(tmp_path)
+    assert [Path(p).name for p in first + second] == [
+        "000_a_person_smiles.glb", "001_sad_face.glb", "002_a_person_smiles.glb", "003_sad_face.glb"]
+    assert all(Path(p).read_bytes()[:4] == b"glTF" for p in first)
+    assert not list(tmp_path.glob(".*.tmp"))  # written aside and renamed: no temporary file left

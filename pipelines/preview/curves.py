@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import math
 from pathlib import Path
 from typing import Sequence
@@ -163,6 +164,8 @@ def plot_channel_curves(
     img = img.reduce(ss)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    img.save(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    img.save(tmp, format="PNG")
+    os.replace(tmp, out)  # atomically: a reader never sees half a file
     logger.info("wrote %s: %d channel(s), %.2f s", out, len(names), duration)
     return out

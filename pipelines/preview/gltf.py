@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import struct
 from pathlib import Path
 
@@ -273,6 +274,8 @@ def save_glb(frames, path, fps: float, head: HeadModel | None = None) -> Path:
     path = Path(path)
     data = glb_bytes(frames, fps, head=head, name=path.stem or "express4d")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)  # atomically: a viewer never opens half a file
     logger.info("wrote %s: %d bytes", path, len(data))
     return path

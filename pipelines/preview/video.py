@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -148,7 +149,9 @@ def _write_gif_stream(path: Path, frames, durations: Sequence[int]) -> int:
     count = 0
     previous = None
     palette = None
-    with open(path, "wb") as fp:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")  # written aside, renamed into place when complete
+    with open(tmp, "wb") as fp:
         for im in frames:
             current = np.asarray(im)
             if previous is None:
@@ -174,6 +177,7 @@ def _write_gif_stream(path: Path, frames, durations: Sequence[int]) -> int:
             previous = current
             count += 1
         fp.write(b";")
+    os.replace(tmp, path)
     return count
 
 
@@ -268,10 +272,11 @@ def write_mp4(frames: FrameSource, path, fps: float, *, num_frames: int | None =
         raise ValueError(f"write_mp4: H.264 (yuv420p) needs an even width and height, got {w}x{h}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # ffmpeg writes aside; renamed into place when done
     cmd = [
         exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
         "-r", f"{fps:g}", "-i", "-", "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-        str(path),
+        str(tmp),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stderr is not None
@@ -285,7 +290,9 @@ def write_mp4(frames: FrameSource, path, fps: float, *, num_frames: int | None =
     err = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
     if proc.wait() != 0:
+        tmp.unlink(missing_ok=True)
         raise RuntimeError(f"ffmpeg failed writing {path} (exit {proc.returncode}): {err.strip()[-500:]}")
+    os.replace(tmp, path)
     logger.info("wrote %s: %d frames at %g fps", path, n, fps)
     return path
 
