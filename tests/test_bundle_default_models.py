@@ -35,11 +35,11 @@ def fake_mdm_run(folder: Path) -> Path:
     return folder
 
 
-def fake_results(folder: Path) -> Path:
+def fake_results(folder: Path, protocol: str = "paper", fid: str = "0.000 ± 0.000") -> Path:
     folder.mkdir()
-    (folder / "results.md").write_text("| Model | FID |\n|---|---|\n| Real motion | 0.000 ± 0.000 |\n")
-    config = {"dataset": "express4d", "num_items": 240, "num_entries": 960, "replications": 20,
-              "command": "express4d evaluate --model mdm --out runs/benchmark"}
+    (folder / "results.md").write_text(f"| Model | FID |\n|---|---|\n| Real motion | {fid} |\n")
+    config = {"dataset": "express4d", "num_items": 240, "num_entries": 960, "replications": 20, "protocol": protocol,
+              "command": f"express4d evaluate --model mdm --protocol {protocol} --out runs/{protocol}"}
     (folder / "results.json").write_text(json.dumps({"config": config}))
     return folder
 
@@ -64,14 +64,17 @@ def test_bundle_copies_swaps_sampler_and_writes_cards(tmp_path, capsys):
     assert "mdm" in capsys.readouterr().out
 
     # second step: the benchmark table goes in; running it twice replaces the section instead of repeating it
-    results = fake_results(tmp_path / "bench")
+    # (one table per protocol, in the order given)
+    paper = fake_results(tmp_path / "paper")
+    fixed = fake_results(tmp_path / "fixed", protocol="fixed-generations", fid="0.001 ± 0.000")
     for _ in range(2):
-        assert main(["--results", str(results), "--out", str(out)]) == 0
+        assert main(["--results", str(paper), "--results", str(fixed), "--out", str(out)]) == 0
     card = (out / "mdm" / "README.md").read_text()
     assert card.count(BENCHMARK_HEADING) == 1 and card.count(REAL_CORPUS_HEADING) == 1
-    assert "| Real motion | 0.000 ± 0.000 |" in card
-    assert "express4d evaluate --model mdm --out runs/benchmark" in card
-    assert "960 captions" in card and "20 replications" in card
+    assert card.index("| Real motion | 0.000 ± 0.000 |") < card.index("| Real motion | 0.001 ± 0.000 |")
+    assert "express4d evaluate --model mdm --protocol paper --out runs/paper" in card
+    assert "Protocol `fixed-generations` (20 replications)" in card
+    assert "960 captions" in card
 
 
 def test_bundle_errors(tmp_path, capsys):

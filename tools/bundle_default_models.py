@@ -6,7 +6,7 @@ Two steps, both documented in the README::
     python tools/bundle_default_models.py --mdm runs/mdm --t2m_gpt runs/t2m_gpt --evaluator runs/evaluator
     # 2. benchmark the bundled models, then put the table into each model card
     express4d evaluate --model mdm --model t2m_gpt --multimodality --out runs/benchmark
-    python tools/bundle_default_models.py --results runs/benchmark
+    python tools/bundle_default_models.py --results runs/benchmark-paper --results runs/benchmark-fixed
 
 The bundle must stay small (``--max_mb``, 60 MB by default): it ships inside the package.
 """
@@ -27,7 +27,7 @@ SKIP = {"checkpoints", "logs"}  # training state and TensorBoard logs stay in th
 BENCHMARK_HEADING = "## Benchmark (`express4d evaluate`)"
 REAL_CORPUS_HEADING = "## Training on the real Express4D corpus"
 
-TRAIN = "accelerate launch training/train.py"
+TRAIN = "accelerate launch --quiet training/train.py"
 TRAIN_COMMANDS = {
     "evaluator": [f"{TRAIN} --model evaluator --config training/configs/evaluator_small.json "
                   "--dataset express4d_real --output_dir runs_real/evaluator"],
@@ -82,7 +82,7 @@ def strip_remote_code(dest: Path) -> None:
     through the installed classes (the 7-line pipeline loader shims, which import from the package, stay).
     """
     for source in dest.rglob("*.py"):
-        if source.name.startswith(("configuration_", "modeling_")) or source.name == "text_encoding.py":
+        if not source.name.startswith("pipeline_"):  # configuration_*, modeling_*, and the modules they import
             source.unlink()
     for config_path in dest.rglob("config.json"):
         config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -117,30 +117,37 @@ def _replace_section(card: str, heading: str, body: str) -> str:
     return card[: anchor + 1] + section + card[anchor + 1 :]
 
 
-def benchmark_section(results_dir: Path) -> str:
-    md = (results_dir / "results.md").read_text(encoding="utf-8")
-    info = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
-    cfg = info["config"]
-    command = cfg.get("command") or "express4d evaluate --model mdm --model t2m_gpt --multimodality --out runs/benchmark"
+def benchmark_section(results_dirs: list[Path]) -> str:
+    """The card's benchmark section: one table per ``express4d evaluate`` run (e.g. both protocols)."""
+    parts = []
+    for results_dir in results_dirs:
+        md = (results_dir / "results.md").read_text(encoding="utf-8")
+        info = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
+        cfg = info["config"]
+        command = cfg.get("command") or "express4d evaluate --model mdm --model t2m_gpt --out runs/benchmark"
+        reps = cfg.get("replications")
+        runs = f" ({reps} replications)" if reps else ""
+        parts.append(f"Protocol `{cfg.get('protocol', 'paper')}`{runs}, produced by:\n\n```bash\n{command}\n```\n\n"
+                     f"{md.strip()}")
+    cfg = json.loads((results_dirs[0] / "results.json").read_text(encoding="utf-8"))["config"]
     return (
         "Scores of the bundled models with the bundled evaluator on the stand-in corpus's test split "
-        f"(`{cfg.get('dataset')}`, {cfg.get('num_items')} motions, {cfg.get('num_entries')} captions, "
-        f"{cfg.get('replications')} replications; the real-motion row is the ceiling). Produced by:\n\n"
-        f"```bash\n{command}\n```\n\n{md.strip()}\n\n"
-        "These numbers describe the procedural stand-in corpus only; they are not comparable with the paper's table, "
-        "which was measured on the real captures with a different evaluator."
+        f"(`{cfg.get('dataset')}`, {cfg.get('num_items')} motions, {cfg.get('num_entries')} captions; the real-motion "
+        "row is the ceiling).\n\n" + "\n\n".join(parts) + "\n\n"
+        "These numbers describe the procedural stand-in corpus only: even under the paper's protocol they are not "
+        "comparable with the paper's table, which was measured on the real captures with another evaluator."
     )
 
 
-def write_cards(out: Path, results_dir: Path | None) -> None:
-    """Add (or refresh) the benchmark table and the real-corpus recipe in each bundled model card."""
+def write_cards(out: Path, results_dirs: list[Path]) -> None:
+    """Add (or refresh) the benchmark tables and the real-corpus recipe in each bundled model card."""
     for name in NAMES:
         card_path = out / name / "README.md"
         if not card_path.is_file():
             continue
         card = card_path.read_text(encoding="utf-8")
-        if results_dir is not None:
-            card = _replace_section(card, BENCHMARK_HEADING, benchmark_section(results_dir))
+        if results_dirs:
+            card = _replace_section(card, BENCHMARK_HEADING, benchmark_section(results_dirs))
         card = _replace_section(card, REAL_CORPUS_HEADING, real_corpus_section(name))
         card_path.write_text(card, encoding="utf-8")
 
@@ -149,17 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in NAMES:
         parser.add_argument(f"--{name}", type=Path, default=None, metavar="RUN_DIR", help=f"finished {name} training run")
-    parser.add_argument("--results", type=Path, default=None, metavar="DIR",
-                        help="--out folder of `express4d evaluate` (results.md/json) to put into the cards")
+    parser.add_argument("--results", type=Path, action="append", default=[], metavar="DIR",
+                        help="--out folder of `express4d evaluate` (results.md/json) to put into the cards (repeatable: "
+                        "one table per run, e.g. both protocols)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"bundle folder (default {DEFAULT_OUT})")
     parser.add_argument("--max_mb", type=float, default=60.0, help="fail when the bundle exceeds this size (default 60)")
     args = parser.parse_args(argv)
 
     runs = {name: getattr(args, name) for name in NAMES if getattr(args, name) is not None}
-    if not runs and args.results is None:
+    if not runs and not args.results:
         parser.error("give run folders (--mdm/--t2m_gpt/--evaluator) and/or --results")
-    if args.results is not None and not (args.results / "results.md").is_file():
-        parser.error(f"--results {args.results}: no results.md (the --out folder of `express4d evaluate`)")
+    for results in args.results:
+        if not (results / "results.md").is_file():
+            parser.error(f"--results {results}: no results.md (the --out folder of `express4d evaluate`)")
     args.out.mkdir(parents=True, exist_ok=True)
     for name, run in runs.items():
         copy_run(run, args.out / name)
