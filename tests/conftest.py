@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,7 +13,9 @@ ALEX_ROM = FIXTURES / "livelink" / "alex_rom_3.csv"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # caches the package writes (caption embeddings) go to a throw-away folder, never the user's home
-os.environ.setdefault("EXPRESS4D_CACHE", tempfile.mkdtemp(prefix="express4d-test-cache-"))
+if "EXPRESS4D_CACHE" not in os.environ:
+    os.environ["EXPRESS4D_CACHE"] = _cache = tempfile.mkdtemp(prefix="express4d-test-cache-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
