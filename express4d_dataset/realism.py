@@ -30,10 +30,8 @@ a blendshape count of 0 and no values) and frames missing from the timecode sequ
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -41,7 +39,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .arkit import CHANNEL_NAMES, NUM_BLENDSHAPES, NUM_CHANNELS
-from .livelink import infer_fps
+from .livelink import read_livelink_csv
+from .livelink_checks import parse_timecodes
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +68,6 @@ DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parent.parent.parent / "shared"
 REFERENCE_ENV = "EXPRESS4D_REALISM_REFERENCE"
 """Environment variable naming another folder of real reference takes (``*.csv``)."""
 
-_TIMECODE = re.compile(r"^\s*(\d{1,2})[:;](\d{2})[:;](\d{2})[:;.](\d{1,3})(?:\.(\d+))?\s*$")
-_INDEX = {n.lower(): i for i, n in enumerate(CHANNEL_NAMES)}
-
 
 # --------------------------------------------------------------------------------------------
 # Reading
@@ -92,59 +88,38 @@ class ReferenceTake:
 
 
 def read_reference_take(path: str | os.PathLike) -> ReferenceTake:
-    """Read a Live Link Face CSV, tolerating lost-tracking rows (fewer cells than the header: a gap).
+    """Read a Live Link Face CSV with :func:`~express4d_dataset.livelink.read_livelink_csv`, keeping lost
+    tracking and dropped frames as gaps.
 
-    Rows are placed on the grid their timecodes say (row rate inferred from the timecodes), so lost or
-    dropped frames become NaN rows.  Columns are matched by name, case-insensitively; missing rotation
-    columns read as 0.  Raises ``ValueError`` naming the file and line for anything else malformed.
+    Rows are placed on the grid their timecodes say (row rate inferred from the timecodes), so lost-tracking
+    rows (``TIMECODE,0``) and frames missing from the timecode sequence become NaN rows.  Raises the reader's
+    :class:`~express4d_dataset.livelink.LiveLinkFormatError` (a ``ValueError`` naming the file and line) for
+    anything malformed, and a ``ValueError`` where the timecode does not advance.
     """
-    path = Path(path)
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = [r for r in csv.reader(f) if r]
-    if not rows:
-        raise ValueError(f"{path}: empty file; expected a Live Link Face header")
-    header = [h.strip().lower() for h in rows[0]]
-    columns = [(j, _INDEX[h]) for j, h in enumerate(header) if h in _INDEX]
-    if "timecode" not in header:
-        raise ValueError(f"{path}: no Timecode column")
-    tc_col = header.index("timecode")
-    missing = [n for n in CHANNEL_NAMES[:NUM_BLENDSHAPES] if n.lower() not in header]
-    if missing:
-        raise ValueError(f"{path}: missing blendshape columns {', '.join(missing[:3])}...")
-    parts, values, lost = [], [], 0
-    src_cols = np.array([j for j, _ in columns])
-    dst_cols = np.array([c for _, c in columns])
-    for lineno, row in enumerate(rows[1:], start=2):
-        if len(row) < len(header):
-            lost += 1
-            continue
-        m = _TIMECODE.match(row[tc_col])
-        if not m:
-            raise ValueError(f"{path}, line {lineno}: invalid timecode {row[tc_col]!r}")
-        h, mi, s, fr, sub = m.groups()
-        parts.append((float(h), float(mi), float(s), float(fr), float("0." + sub) if sub else 0.0))
-        try:
-            v = np.zeros(NUM_CHANNELS)
-            v[dst_cols] = [float(row[j]) for j in src_cols]
-        except ValueError as exc:
-            raise ValueError(f"{path}, line {lineno}: {exc}") from None
-        values.append(v)
-    if len(values) < 2:
+    import pyarrow as pa
+
+    # every row in file order: gaps of any length filled here, then blanked below
+    take = read_livelink_csv(path, untracked="interpolate", max_untracked_gap=1e9)
+    frames = take.frames.astype(np.float64)
+    for span in take.untracked_spans:
+        frames[span.first_row : span.last_row + 1] = np.nan
+    name = Path(path).name
+    if len(frames) - take.untracked_frames < 2:
         raise ValueError(f"{path}: fewer than two tracked rows")
-    parts_arr = np.asarray(parts)
-    fps, base, _, _ = infer_fps(parts_arr)
-    base = base or 60
-    t = parts_arr[:, 0] * 3600 + parts_arr[:, 1] * 60 + parts_arr[:, 2] + (parts_arr[:, 3] + parts_arr[:, 4]) / base
+    if not take.timecodes:
+        return ReferenceTake(frames, float(take.fps), name, lost_rows=take.untracked_frames)
+    parts = parse_timecodes(path, pa.array(take.timecodes, pa.string()), np.arange(len(frames)) + 2)
+    base = take.timecode_fps or 60
+    t = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2] + (parts[:, 3] + parts[:, 4]) / base
     dt = np.diff(t)
     dt[dt < -43200] += 86400  # a take across midnight
     if np.any(dt <= 0):
         raise ValueError(f"{path}, line {int(np.flatnonzero(dt <= 0)[0]) + 3}: the timecode does not advance")
     # rows a whole number of steps apart (sub-frame parts drift, so each step is rounded, not the running time)
-    index = np.concatenate([[0], np.cumsum(np.maximum(np.round(dt * fps), 1))]).astype(np.int64)
-    frames = np.full((int(index[-1]) + 1, NUM_CHANNELS), np.nan)
-    frames[index] = np.asarray(values)
-    missing_rows = len(frames) - len(values) - lost
-    return ReferenceTake(frames, float(fps), path.name, lost_rows=lost, missing_rows=max(missing_rows, 0))
+    index = np.concatenate([[0], np.cumsum(np.maximum(np.round(dt * take.fps), 1))]).astype(np.int64)
+    grid = np.full((int(index[-1]) + 1, NUM_CHANNELS), np.nan)
+    grid[index] = frames
+    return ReferenceTake(grid, float(take.fps), name, lost_rows=take.untracked_frames, missing_rows=len(grid) - len(frames))
 
 
 def find_reference_dir(reference_dir: str | os.PathLike | None = None) -> Path | None:

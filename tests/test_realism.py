@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from express4d_dataset.arkit import CHANNEL_NAMES, NUM_CHANNELS, channel_index
+from express4d_dataset.livelink import LiveLinkFormatError
 from express4d_dataset.realism import (
     CHANNEL_LABELS,
     CHANNELS,
@@ -160,7 +161,7 @@ def test_read_reference_take_keeps_lost_rows_as_gaps(tmp_path):
     assert np.isnan(take.frames[[3, 6]]).all() and np.isfinite(np.delete(take.frames, [3, 6], axis=0)).all()
     assert (take.lost_rows, take.missing_rows) == (1, 1)
     (tmp_path / "bad.csv").write_text(header + "\n12:00:00:xx,61," + values + "\n")
-    with pytest.raises(ValueError, match=r"bad.csv, line 2: invalid timecode"):
+    with pytest.raises(LiveLinkFormatError, match=r"bad.csv, line 2, column 'Timecode': invalid timecode"):
         read_reference_take(tmp_path / "bad.csv")
 
 
