@@ -38,15 +38,8 @@ def render_csv(
         raise ValueError(f"preview must be one of {', '.join(PREVIEWS)}, got {preview!r}")
     if preview == "3d":
         camera_yaw(camera)  # a bad camera fails before anything is read or written
-    from express4d_dataset.livelink import read_livelink_csv
-
     csv_path = Path(csv_path)
-    take = read_livelink_csv(csv_path, untracked=untracked, max_untracked_gap=max_untracked_gap)
-    for note in take.notes:
-        logger.info("%s: %s", csv_path, note)
-    if take.num_frames == 0:
-        raise ValueError(f"{csv_path}: the take has no frames to render")
-    out = Path(out_dir) if out_dir is not None else csv_path.parent
+    take, out = _read_take(csv_path, out_dir, untracked, max_untracked_gap, "render")
     out.mkdir(parents=True, exist_ok=True)
     stem = csv_path.stem
     frames = take.frames
@@ -72,17 +65,22 @@ def export_csv(csv_path, out_dir=None, format: str = "glb", untracked: str | Non
     ``"glb"``: the 3D head with its ARKit-named morph targets and the take as one animation at the
     CSV's row rate (:func:`~pipelines.preview.gltf.save_glb`).  Returns the path written.
     """
-    from express4d_dataset.livelink import read_livelink_csv
-
     from .gltf import save_glb
 
     if format not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
     csv_path = Path(csv_path)
+    take, out = _read_take(csv_path, out_dir, untracked, max_untracked_gap, "export")
+    return save_glb(take.frames, out / f"{csv_path.stem}.{format}", take.fps)
+
+
+def _read_take(csv_path: Path, out_dir, untracked, max_untracked_gap, verb: str):
+    """The take (its reader notes logged) and the output folder (default: beside the CSV)."""
+    from express4d_dataset.livelink import read_livelink_csv
+
     take = read_livelink_csv(csv_path, untracked=untracked, max_untracked_gap=max_untracked_gap)
     for note in take.notes:
         logger.info("%s: %s", csv_path, note)
     if take.num_frames == 0:
-        raise ValueError(f"{csv_path}: the take has no frames to export")
-    out = Path(out_dir) if out_dir is not None else csv_path.parent
-    return save_glb(take.frames, out / f"{csv_path.stem}.{format}", take.fps)
+        raise ValueError(f"{csv_path}: the take has no frames to {verb}")
+    return take, Path(out_dir) if out_dir is not None else csv_path.parent
