@@ -88,7 +88,8 @@ def generate_requests(
     """``{request: [T, 61] float32 motion at fps}`` for every request.
 
     ``texts`` / ``num_frames`` are per entry (frames at ``fps``); a pipeline with another native rate is
-    asked for the same duration and its output resampled; pipelines with ``max_frames`` are capped to it.
+    asked for the same duration and its output resampled; pipelines with ``max_frames`` are capped to it, and
+    lengths are rounded up to the pipeline's ``length_multiple`` (T2M-GPT: frames per code) and cropped back.
     ``num_inference_steps`` goes to pipelines that support it (``pipe.supports``).  The texts the requests
     need are encoded once and passed as ``prompt_embeds``.  ``cache_dir``: where finished batches are kept
     (files of another model, seed or step count there are ignored).
@@ -102,7 +103,8 @@ def generate_requests(
     num_frames = [int(n) for n in num_frames]
     pipe_fps = float(getattr(pipe, "fps", fps) or fps)
     cap = int(getattr(pipe, "max_frames", 10**9))
-    want = {e: min(max(1, int(round(num_frames[e] * pipe_fps / fps))), cap) for e in {r.entry for r in requests}}
+    step = int(getattr(pipe, "length_multiple", 1))  # ask for a length the pipeline makes as asked (rounded up)
+    want = {e: min(-(-max(1, int(round(num_frames[e] * pipe_fps / fps))) // step) * step, cap) for e in {r.entry for r in requests}}
     fingerprint = pipeline_fingerprint(pipe) if cache_dir is not None else ""
     header = _cache_key(fingerprint, int(seed), num_inference_steps, float(fps))
     done = _read_cache(cache_dir, header)
@@ -131,7 +133,7 @@ def generate_requests(
                 m = np.asarray(motion, dtype=np.float32)
                 if out_fps != fps:
                     m = resample(m, out_fps, fps)
-                finished[r.key] = m[: num_frames[r.entry]]  # e.g. T2M-GPT rounds lengths up to a multiple of 4
+                finished[r.key] = m[: num_frames[r.entry]]  # lengths were rounded up to length_multiple
             _write_cache(cache_dir, header, finished)
             done.update(finished)
             bar.update(len(batch))

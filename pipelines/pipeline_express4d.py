@@ -147,6 +147,11 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
         return int(self.denoiser.config.max_frames)
 
     @property
+    def length_multiple(self) -> int:
+        """Generated lengths are multiples of this many native frames (any length here: 1)."""
+        return 1
+
+    @property
     def motion_stats(self) -> MotionStats:
         return MotionStats(mean=self.denoiser.config.motion_mean, std=self.denoiser.config.motion_std)
 

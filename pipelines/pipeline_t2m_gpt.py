@@ -129,6 +129,12 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
         return int(self.vqvae.config.downsampling_factor)
 
     @property
+    def length_multiple(self) -> int:
+        """Generated lengths are multiples of this many native frames: the VQ-VAE's frames per code
+        (other lengths are rounded to the nearest multiple, with a warning)."""
+        return self.frames_per_code
+
+    @property
     def max_frames(self) -> int:
         """Longest motion: the prior's ``max_codes`` times the frames per code (196 at the defaults)."""
         return int(self.prior.config.max_codes) * self.frames_per_code

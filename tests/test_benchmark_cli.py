@@ -1,6 +1,7 @@
 """The benchmark orchestration (pipelines.benchmark) and `express4d evaluate`, on tiny seeded parts."""
 
 import json
+import logging
 from types import SimpleNamespace
 
 import numpy as np
@@ -123,6 +124,18 @@ def test_each_request_draws_from_its_own_seed_whatever_the_batching(tmp_path):
     for a, b in zip(resumed, fresh):
         np.testing.assert_array_equal(a, b)
     assert not any(str(tmp_path) in p.name for p in cache.iterdir())  # file names carry no machine path
+
+
+def test_lengths_are_asked_as_the_pipeline_makes_them_and_cropped_back(tmp_path, caplog):
+    """T2M-GPT makes multiples of 4 frames: the benchmark asks for the next multiple up (no rounding warning,
+    never a motion shorter than its reference) and crops to the reference's length."""
+    pipe = tiny_t2m_gpt(tmp_path / "gpt")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.length_multiple == 4 and pipe.max_frames == 40
+    with caplog.at_level(logging.WARNING):
+        out = _gen(pipe, ["a", "b", "c"], [5, 18, 29])  # 29 frames would round to 28 when asked as is
+    assert [len(m) for m in out] == [5, 18, 29]
+    assert "not a multiple" not in caplog.text
 
 
 def test_generation_cache_is_keyed_by_the_model(tmp_path):
