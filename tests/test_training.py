@@ -353,6 +353,11 @@ def test_config_precedence_and_errors(tmp_path):
     assert cfg.model_config["num_layers"] == 2 and cfg.model_config["preset"] == "small"
     assert cfg.learning_rate == 0.25 and cfg.max_grad_norm is None and cfg.use_ema is False
     assert parse_training_args(["--model", "vqvae"]).model_config["preset"] == "paper"  # default: the paper preset
+    by_name = parse_training_args(["--model", "mdm", "--config", "mdm_small"]).model_config
+    assert by_name == parse_training_args(["--model", "mdm", "--config", "mdm_small.json"]).model_config
+    assert by_name["preset"] == "small"  # a bare preset name reads training/configs
+    with pytest.raises(FileNotFoundError, match=r"--config mdm_tiny: no such file \(presets in .*mdm_small.json"):
+        parse_training_args(["--model", "mdm", "--config", "mdm_tiny"])
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"model": "mdm", "learnig_rate": 1}))
     with pytest.raises(ValueError, match=r"unknown option\(s\) learnig_rate"):

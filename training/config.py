@@ -174,7 +174,13 @@ def _coerce(key: str, value: Any, source: str) -> Any:
 
 
 def read_config_file(path: str | Path) -> dict:
+    """Read a JSON file of training options; a bare preset name (``mdm_small`` or ``mdm_small.json``) that is not a
+    file here names the preset shipped in ``training/configs``."""
     path = Path(path)
+    if not path.exists() and path.parent == Path("."):
+        preset = CONFIGS_DIR / (path.name if path.suffix == ".json" else f"{path.name}.json")
+        if preset.is_file():
+            path = preset
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
