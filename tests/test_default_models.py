@@ -1,6 +1,8 @@
 """The default models shipped in pipelines/default_models: layout, cards, and the CLI end to end with them."""
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,8 +54,9 @@ def test_bundle_model_cards(name):
     assert "express4d evaluate --model mdm --model t2m_gpt" in card
     table = [line for line in card.splitlines() if line.startswith("| ")]
     rows = {line.split("|")[1].strip() for line in table}
-    assert {"Real motion", "MDM (small, DPM-Solver++ 20 steps)", "T2M-GPT (small)"} <= rows
-    assert "20 replications" in card
+    assert {"Real motion", "MDM (small, tokens, DPM-Solver++ 20 steps)", "T2M-GPT (small, tokens)"} <= rows
+    assert "Protocol `paper` (20 replications)" in card and "Protocol `fixed-generations`" in card
+    assert "Prompt following" in card
     assert "## Training on the real Express4D corpus" in card and "express4d data build --raw Express4D" in card
 
 
@@ -120,7 +123,7 @@ def test_evaluate_defaults_to_the_bundled_evaluator(small_corpus, tmp_path, caps
     assert main(["evaluate", "--model", "t2m_gpt", "--dataset", str(small_corpus), "--replications", "3",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| T2M-GPT (small, pooled) |" in printed and "| Real motion |" in printed
+    assert "| T2M-GPT (small, tokens) |" in printed and "| Real motion |" in printed
     saved = json.loads((out / "results.json").read_text())
     assert saved["config"]["evaluator"] == "evaluator (bundled with express4d)"
     assert saved["config"]["models"] == ["t2m_gpt (bundled with express4d)"]
@@ -129,4 +132,23 @@ def test_evaluate_defaults_to_the_bundled_evaluator(small_corpus, tmp_path, caps
     # the trained evaluator matches real motions to their captions far above chance (3/32 for top-3)
     assert real["R_precision_top3"]["mean"] > 0.5
     # and the trained generator lands closer to the real motions than chance would
-    assert saved["rows"]["T2M-GPT (small, pooled)"]["R_precision_top3"]["mean"] > 3 / 32 + 0.1
+    assert saved["rows"]["T2M-GPT (small, tokens)"]["R_precision_top3"]["mean"] > 3 / 32 + 0.1
+
+
+@pytest.mark.parametrize("model", ["mdm", "t2m_gpt"])
+def test_bundled_models_smile_before_raising_the_brows(model):
+    """The quickstart prompt in its order: for 3 seeds, the smile is centred before the brows."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.prompt_order import centres, prompts
+    from pipelines import Express4DPipeline, T2MGPTPipeline
+
+    cls = Express4DPipeline if model == "mdm" else T2MGPTPipeline
+    pipe = cls.from_pretrained(default_model_path(model))
+    pipe.set_progress_bar_config(disable=True)
+    prompt, first, second = prompts()[0]
+    for seed in range(3):
+        out = pipe(prompt, seconds=6, generator=torch.Generator().manual_seed(seed))
+        c = centres(out.motions[0], [first, second], out.fps)
+        assert c[first] is not None and c[second] is not None and c[first] < c[second], (seed, c)
