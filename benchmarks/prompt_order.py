@@ -45,6 +45,11 @@ def centres(motion: np.ndarray, keys: list[str], fps: float) -> dict[str, float 
     return out
 
 
+def in_order(c: dict[str, float | None], first: str, second: str) -> bool:
+    """Both actions found, and the first-named one centred before the second-named one."""
+    return c[first] is not None and c[second] is not None and c[first] < c[second]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=None, help="mdm | t2m_gpt | FOLDER (repeatable; "
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 motion = pipe(prompt, seconds=args.seconds, output_fps=FPS,
                               generator=torch.Generator().manual_seed(seed)).motions[0]
                 c = centres(motion, [first, second], FPS)
-                ok = c[first] is not None and c[second] is not None and c[first] < c[second]
+                ok = in_order(c, first, second)
                 hits += ok
                 first_t += [c[first]] if c[first] is not None else []
                 second_t += [c[second]] if c[second] is not None else []

@@ -8,7 +8,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.prompt_order import centres, prompts  # noqa: E402
+from benchmarks.prompt_order import centres, in_order, prompts  # noqa: E402
 from express4d_metrics.prompt_following import action_channels  # noqa: E402
 
 
@@ -31,3 +31,10 @@ def test_centres_find_each_action_in_time():
     assert c == {"smile": 1.0, "raise_brows": 4.0}
     still = centres(np.zeros((120, 61), dtype=np.float32), ["smile"], 20.0)
     assert still == {"smile": None}
+
+
+def test_in_order_needs_both_actions_and_the_first_earlier():
+    assert in_order({"smile": 1.0, "raise_brows": 4.0}, "smile", "raise_brows")
+    assert not in_order({"smile": 4.0, "raise_brows": 1.0}, "smile", "raise_brows")
+    assert not in_order({"smile": 1.0, "raise_brows": None}, "smile", "raise_brows")
+    assert not in_order({"smile": None, "raise_brows": 4.0}, "smile", "raise_brows")
