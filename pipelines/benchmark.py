@@ -292,6 +292,7 @@ def run_benchmark(
     mm_times: int = 10,
     mm_replications: int | None = None,
     num_inference_steps: int | None = None,
+    guidance_scale: float | None = None,
     seed: int = 0,
     batch_size: int = 64,
     out_dir: str | os.PathLike | None = None,
@@ -314,6 +315,8 @@ def run_benchmark(
         protocol: ``"paper"`` (default) or ``"fixed-generations"``.
         mm_replications: paper protocol: MultiModality in the first N replications (default: all, as the paper).
         num_inference_steps: sampling steps for pipelines that have them (their default when None).
+        guidance_scale: classifier-free guidance scale for pipelines that have it (MDM; their default when None);
+            models without it generate as usual, with a warning.  Part of the row's name and of the results.
         batch_size: motions per generation batch (results do not depend on it: every motion has its own seed).
         out_dir: where ``results.json`` / ``results.md`` and the resumable generation caches go.
         limit: use only the first ``limit`` test rows (quick checks).
@@ -403,18 +406,24 @@ def run_benchmark(
             import torch
 
             pipe.to(dtype=torch.bfloat16)
+        guidance = guidance_scale if "guidance_scale" in pipe.supports else None
+        if guidance_scale is not None and guidance is None:
+            msg = f"guidance_scale={guidance_scale:g}: {pipe.describe()} has no classifier-free guidance; it generates without"
+            logger.warning(msg)
+            warnings.append(msg)
+        label = pipe.describe(num_inference_steps, guidance_scale=guidance) if guidance is not None else pipe.describe(num_inference_steps)
         if k < len(names):
             name = names[k]
         elif is_path and not is_bundled_path(model):
             name = str(model).rstrip("/").split("/")[-1]
         else:  # a bundled model or a pipeline object: what it is and how it samples
-            name = pipe.describe(num_inference_steps)
+            name = label
         if name in result_rows:
             name = f"{name} ({k + 1})"
         pipe.set_progress_bar_config(disable=True)  # one bar per model over all its motions instead
         motions = generate_requests(
             pipe, requests, entries.texts, entries.lengths, fps=entries.fps, num_inference_steps=num_inference_steps,
-            seed=seed, batch_size=batch_size, cache_dir=_cache_dir(out_dir, name, pipe.describe(num_inference_steps)),
+            seed=seed, batch_size=batch_size, guidance_scale=guidance, cache_dir=_cache_dir(out_dir, name, label),
             progress=progress, desc=f"generate [{name}]",
         )
         timings[f"generate[{name}]"] = time.perf_counter() - t
@@ -434,7 +443,7 @@ def run_benchmark(
         "evaluator": str(evaluator) if isinstance(evaluator, (str, os.PathLike)) else type(evaluator).__name__,
         "dataset": str(dataset) if isinstance(dataset, (str, os.PathLike)) else type(dataset).__name__,
         "dataset_config": dataset_config, "split": split, "replications": replications, "seed": seed,
-        "num_inference_steps": num_inference_steps, "precision": precision, "multimodality": multimodality,
+        "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "precision": precision, "multimodality": multimodality,
         "mm_texts": mm_texts if multimodality else None, "mm_repeats": mm_repeats if multimodality else None,
         "mm_replications": (mm_reps if protocol == "paper" else 1) if multimodality else None,
         "num_items": len(entries.motions), "num_entries": len(entries), "fps": entries.fps, "limit": limit,

@@ -81,6 +81,7 @@ def generate_requests(
     num_inference_steps: int | None = None,
     seed: int = 0,
     batch_size: int = 64,
+    guidance_scale: float | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     desc: str = "generate",
@@ -90,7 +91,8 @@ def generate_requests(
     ``texts`` / ``num_frames`` are per entry (frames at ``fps``); a pipeline with another native rate is
     asked for the same duration and its output resampled; pipelines with ``max_frames`` are capped to it, and
     lengths are rounded up to the pipeline's ``length_multiple`` (T2M-GPT: frames per code) and cropped back.
-    ``num_inference_steps`` goes to pipelines that support it (``pipe.supports``).  The texts the requests
+    ``num_inference_steps`` goes to pipelines that support it (``pipe.supports``); ``guidance_scale`` (the
+    pipeline's default when None) only to one that has it (``ValueError`` otherwise).  The texts the requests
     need are encoded once and passed as ``prompt_embeds``.  ``cache_dir``: where finished batches are kept
     (files of another model, seed or step count there are ignored).
     """
@@ -99,6 +101,8 @@ def generate_requests(
 
     from express4d_dataset.motion import resample
 
+    if guidance_scale is not None and "guidance_scale" not in pipe.supports:
+        raise ValueError(f"guidance_scale: {pipe.describe()} has no classifier-free guidance; leave it out")
     requests = sorted(set(requests))
     num_frames = [int(n) for n in num_frames]
     pipe_fps = float(getattr(pipe, "fps", fps) or fps)
@@ -106,12 +110,15 @@ def generate_requests(
     step = int(getattr(pipe, "length_multiple", 1))  # ask for a length the pipeline makes as asked (rounded up)
     want = {e: min(-(-max(1, int(round(num_frames[e] * pipe_fps / fps))) // step) * step, cap) for e in {r.entry for r in requests}}
     fingerprint = pipeline_fingerprint(pipe) if cache_dir is not None else ""
-    header = _cache_key(fingerprint, int(seed), num_inference_steps, float(fps))
+    extra = () if guidance_scale is None else (("guidance_scale", float(guidance_scale)),)  # old caches stay valid
+    header = _cache_key(fingerprint, int(seed), num_inference_steps, float(fps), *extra)
     done = _read_cache(cache_dir, header)
     todo = [r for r in requests if r.key not in done]
     kwargs = {"output_type": "np"}
     if num_inference_steps is not None and "num_inference_steps" in pipe.supports:
         kwargs["num_inference_steps"] = int(num_inference_steps)
+    if guidance_scale is not None:
+        kwargs["guidance_scale"] = float(guidance_scale)
     bar = tqdm(total=len(requests), initial=len(requests) - len(todo), desc=desc, unit="motion", disable=not progress)
     if todo:
         entries = sorted({r.entry for r in todo})

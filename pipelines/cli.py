@@ -155,6 +155,9 @@ def _add_evaluate_command(sub) -> None:
     ev.add_argument("--mm-replications", type=int, default=None,
                     help="paper protocol: MultiModality in the first N replications only (default: all, as the paper)")
     ev.add_argument("--steps", type=int, default=None, help="sampling steps of diffusion pipelines (default: the pipeline's)")
+    ev.add_argument("--guidance", type=float, default=None,
+                    help="classifier-free guidance scale of MDM models (default: the pipeline's, 2.5 as the paper); "
+                    "models without guidance (T2M-GPT) generate as usual")
     ev.add_argument("--seed", type=int, default=0, help="seed of generation and metric draws (default 0)")
     ev.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: the models generate in bfloat16, about 2x faster on a CPU (default fp32)")
@@ -188,7 +191,8 @@ def _run_evaluate(args) -> int:
     result = run_benchmark(
         models, evaluator=evaluator, dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
         protocol=args.protocol, replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
-        mm_repeats=args.mm_repeats, mm_replications=args.mm_replications, num_inference_steps=args.steps, seed=args.seed, batch_size=args.batch_size,
+        mm_repeats=args.mm_repeats, mm_replications=args.mm_replications, num_inference_steps=args.steps,
+        guidance_scale=args.guidance, seed=args.seed, batch_size=args.batch_size,
         out_dir=args.out, model_names=args.name, max_captions_per_item=args.max_captions, limit=args.limit,
         device=args.device, run_info=run_info, precision=args.precision,
     )

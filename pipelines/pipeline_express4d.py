@@ -276,12 +276,15 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
             raise ValueError(f"sampler: unknown {name!r}; choose one of {', '.join(SAMPLERS)}")
         self.scheduler = getattr(diffusers, SAMPLERS[name]).from_config(self.scheduler.config)
 
-    def describe(self, num_inference_steps: int | None = None) -> str:
-        """A short label for tables and logs, e.g. ``"MDM (small, tokens, DPM-Solver++ 20 steps)"``."""
+    def describe(self, num_inference_steps: int | None = None, guidance_scale: float | None = None) -> str:
+        """A short label for tables and logs, e.g. ``"MDM (small, tokens, DPM-Solver++ 20 steps)"``; a
+        ``guidance_scale`` other than the default is named too (``"..., guidance 5"``)."""
         cfg = self.denoiser.config
         name = type(self.scheduler).__name__
         steps = num_inference_steps if num_inference_steps is not None else self._default_num_inference_steps()
         parts = [cfg.preset or "custom", cfg.text_conditioning, f"{SCHEDULER_LABELS.get(name, name)} {steps} steps"]
+        if guidance_scale is not None and float(guidance_scale) != DEFAULT_GUIDANCE_SCALE:
+            parts.append(f"guidance {float(guidance_scale):g}")
         return f"MDM ({', '.join(parts)})"
 
     # ------------------------------------------------------------------ sampling

@@ -283,3 +283,39 @@ def test_full_run_on_the_synthetic_corpus_with_a_briefly_trained_evaluator(tmp_p
     assert code == 0
     saved = json.loads((tmp_path / "bench" / "results.json").read_text())
     assert saved["rows"][REAL_ROW]["R_precision_top3"]["mean"] > 3 / 32 + 0.15  # well above chance
+
+
+def test_guidance_scale_reaches_only_pipelines_that_have_it(tmp_path):
+    texts, lengths, cache = ["a", "b"], [8, 12], tmp_path / "gen"
+    guided = FakePipeline(diffusion=True)
+    guided.supports = ("num_inference_steps", "guidance_scale")
+    first = _gen(guided, texts, lengths, seed=0, guidance_scale=5.0, cache_dir=cache)
+    assert [c["guidance_scale"] for c in guided.calls] == [5.0]
+    plain = FakePipeline(diffusion=True)
+    plain.supports = guided.supports
+    _gen(plain, texts, lengths, seed=0, cache_dir=cache)
+    assert len(plain.calls) == 1 and "guidance_scale" not in plain.calls[0]  # the default's generations are other ones
+    guided.calls.clear()
+    again = _gen(guided, texts, lengths, seed=0, guidance_scale=5.0, cache_dir=cache)
+    assert guided.calls == []  # same scale: from the cache
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="guidance_scale: Fake has no classifier-free guidance"):
+        _gen(FakePipeline(), texts, lengths, guidance_scale=5.0)
+
+
+def test_run_benchmark_guidance_names_the_row_and_skips_models_without_it(dataset, evaluator_dir, tmp_path):
+    from mdm_tiny import tiny_pipeline
+
+    mdm = tiny_pipeline(tmp_path / "vocab")
+    gpt = tiny_t2m_gpt(tmp_path / "vocab_gpt")
+    common = dict(evaluator=evaluator_dir, dataset=dataset, replications=2, num_inference_steps=2, limit=6,
+                  protocol="fixed-generations", progress=False)
+    result = run_benchmark([mdm, gpt], guidance_scale=4.0, **common)
+    mdm_row = mdm.describe(2, guidance_scale=4.0)
+    assert mdm_row.endswith(", guidance 4)") and list(result.rows) == [REAL_ROW, mdm_row, gpt.describe(2)]
+    assert result.config["guidance_scale"] == 4.0
+    assert any("has no classifier-free guidance; it generates without" in w for w in result.warnings)
+    default = run_benchmark([mdm], **common)
+    assert list(default.rows) == [REAL_ROW, mdm.describe(2)] and default.config["guidance_scale"] is None
+    assert default.rows[mdm.describe(2)]["FID"] != result.rows[mdm_row]["FID"]  # other generations
