@@ -408,10 +408,13 @@ def run_benchmark(
             pipe.to(dtype=torch.bfloat16)
         guidance = guidance_scale if "guidance_scale" in pipe.supports else None
         if guidance_scale is not None and guidance is None:
-            msg = f"guidance_scale={guidance_scale:g}: {pipe.describe()} has no classifier-free guidance; it generates without"
+            msg = (f"guidance_scale={guidance_scale:g}: {pipe.describe()} has no classifier-free guidance; "
+                   "it generates without")
             logger.warning(msg)
             warnings.append(msg)
-        label = pipe.describe(num_inference_steps, guidance_scale=guidance) if guidance is not None else pipe.describe(num_inference_steps)
+        # describe() of a pipeline without guidance takes no guidance_scale
+        label = (pipe.describe(num_inference_steps, guidance_scale=guidance) if guidance is not None
+                 else pipe.describe(num_inference_steps))
         if k < len(names):
             name = names[k]
         elif is_path and not is_bundled_path(model):
@@ -443,7 +446,8 @@ def run_benchmark(
         "evaluator": str(evaluator) if isinstance(evaluator, (str, os.PathLike)) else type(evaluator).__name__,
         "dataset": str(dataset) if isinstance(dataset, (str, os.PathLike)) else type(dataset).__name__,
         "dataset_config": dataset_config, "split": split, "replications": replications, "seed": seed,
-        "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "precision": precision, "multimodality": multimodality,
+        "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "precision": precision,
+        "multimodality": multimodality,
         "mm_texts": mm_texts if multimodality else None, "mm_repeats": mm_repeats if multimodality else None,
         "mm_replications": (mm_reps if protocol == "paper" else 1) if multimodality else None,
         "num_items": len(entries.motions), "num_entries": len(entries), "fps": entries.fps, "limit": limit,
