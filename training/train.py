@@ -35,11 +35,13 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 from training.checkpointing import (  # noqa: E402
     EMA_FILENAME,
+    extend_phases,
     find_latest_checkpoint,
     load_ema,
     read_training_state,
     resolve_resume_path,
     save_checkpoint,
+    schedule_phases,
 )
 from training.config import TrainingConfig, parse_training_args  # noqa: E402
 from training.data import (  # noqa: E402
@@ -237,6 +239,7 @@ def train(config: TrainingConfig) -> dict:
 
     # ------------------------------------------------------------------ resume
     global_step = 0
+    earlier_phases: list[dict] = []  # the LR schedules of the checkpoint this run resumes, for the card
     resume_path = resolve_resume_path(output_dir, config.resume_from_checkpoint)
     if resume_path is not None:
         state = read_training_state(resume_path)
@@ -247,6 +250,7 @@ def train(config: TrainingConfig) -> dict:
         if ema is not None:
             load_ema(ema, resume_path / EMA_FILENAME)
         global_step = int(state["step"])
+        earlier_phases = schedule_phases(state)
     elif config.resume_from_checkpoint == "latest":
         logger.info("No checkpoint in %s yet; starting a new run", output_dir / "checkpoints", main_process_only=True)
 
@@ -299,8 +303,11 @@ def train(config: TrainingConfig) -> dict:
             "after lowering --learning_rate or --max_grad_norm, or try --mixed_precision no."
         )
 
+    resumed_at = global_step
+
     def training_state() -> dict:
-        return {"model": config.model, "max_train_steps": config.max_train_steps, "config": config.to_dict()}
+        return {"model": config.model, "max_train_steps": config.max_train_steps, "config": config.to_dict(),
+                "phases": extend_phases(earlier_phases, config, resumed_at, global_step)}
 
     # ------------------------------------------------------------------ loop
     first_epoch = global_step // steps_per_epoch
@@ -379,7 +386,8 @@ def train(config: TrainingConfig) -> dict:
     accelerator.wait_for_everyone()
     summary = {
         "model": config.model, "global_step": global_step, "final_loss": last_loss, "validation_loss": val_loss,
-        "metrics": metrics, "ema": ema is not None, "stats_source": stats_source, "num_train_items": len(train_ds),
+        "metrics": metrics, "ema": ema is not None,
+        "phases": extend_phases(earlier_phases, config, resumed_at, global_step), "stats_source": stats_source, "num_train_items": len(train_ds),
         "effective_batch_size": total_batch, "num_processes": accelerator.num_processes,
         "output_dir": str(output_dir), "is_main_process": accelerator.is_main_process,
         "metrics_items": min(config.metrics_num_samples, len(val_dl.dataset)) if val_dl is not None else 0,
@@ -403,6 +411,10 @@ def train(config: TrainingConfig) -> dict:
             logger.info("Uploaded %s to https://huggingface.co/%s", output_dir, config.push_to_hub)
     accelerator.wait_for_everyone()
     accelerator.end_training()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # leave no process group for interpreter shutdown to tear down (torch warns; a rank could wait on the
+        # store of a rank that already exited)
+        torch.distributed.destroy_process_group()
     return summary
 
 
