@@ -253,6 +253,10 @@ def test_resumed_run_ends_with_the_same_weights(corpus, tmp_path, model):
     summary = train_module.main(tiny_argv(model, corpus, part, steps=6, resume_from_checkpoint="latest", **opts))
     assert summary["global_step"] == 6
     assert [s for s, _ in list_checkpoints(part)] == [6] and [s for s, _ in list_checkpoints(full)] == [6]  # limit 1
+    # resuming under the same constant schedule (planned for 3 steps, then 6) is one phase, one learning-rate row
+    state = json.loads((part / "checkpoints" / "checkpoint-6" / STATE_FILENAME).read_text())
+    assert [(p["start"], p["end"]) for p in state["phases"]] == [(0, 6)] == [(p["start"], p["end"]) for p in summary["phases"]]
+    assert (part / "README.md").read_text().count("| learning rate") == 1
     a = _weights(full / "checkpoints" / "checkpoint-6" / "model.safetensors")
     b = _weights(part / "checkpoints" / "checkpoint-6" / "model.safetensors")
     assert a.keys() == b.keys()
@@ -274,6 +278,32 @@ def test_resumed_run_ends_with_the_same_weights(corpus, tmp_path, model):
     opt_b = torch.load(part / "checkpoints" / "checkpoint-6" / "optimizer.bin", weights_only=True)
     for k, state in opt_a["state"].items():
         torch.testing.assert_close(state["exp_avg_sq"], opt_b["state"][k]["exp_avg_sq"], rtol=0, atol=0)
+
+
+def test_resumed_under_another_schedule_records_both_phases(corpus, tmp_path):
+    out = tmp_path / "phases"
+    train_module.main(tiny_argv("vqvae", corpus, out, steps=2, lr_scheduler="constant", lr_warmup_steps=0))
+    summary = train_module.main(tiny_argv("vqvae", corpus, out, steps=4, resume_from_checkpoint="latest",
+                                          lr_scheduler="cosine", learning_rate=5e-4, lr_warmup_steps=0))
+    expected = [
+        {"start": 0, "end": 2, "lr_scheduler": "constant", "learning_rate": 2e-4, "lr_warmup_steps": 0, "max_train_steps": 2},
+        {"start": 2, "end": 4, "lr_scheduler": "cosine", "learning_rate": 5e-4, "lr_warmup_steps": 0, "max_train_steps": 4},
+    ]
+    assert summary["phases"] == expected
+    assert json.loads((out / "checkpoints" / "checkpoint-4" / STATE_FILENAME).read_text())["phases"] == expected
+    card = (out / "README.md").read_text()
+    assert "| learning rate, steps 0-2 | 0.0002 (constant, 0 warm-up steps) |" in card
+    assert ("| learning rate, steps 2-4 | 0.0005 (cosine planned over 4 steps, 0 warm-up steps, resumed from the "
+            "checkpoint of the phase above) |") in card
+
+
+def test_schedule_phases_of_a_checkpoint_without_them_come_from_its_config():
+    from training.checkpointing import schedule_phases
+
+    state = {"step": 9000, "config": {"lr_scheduler": "constant_with_warmup", "learning_rate": 2e-4,
+                                      "lr_warmup_steps": 500, "max_train_steps": 9000}}
+    assert schedule_phases(state) == [{"start": 0, "end": 9000, "lr_scheduler": "constant_with_warmup",
+                                       "learning_rate": 2e-4, "lr_warmup_steps": 500, "max_train_steps": 9000}]
 
 
 # ---------------------------------------------------------------------------- NaN guard

@@ -78,6 +78,39 @@ def read_training_state(path) -> dict:
         raise ValueError(f"{Path(path) / STATE_FILENAME}: unreadable training state ({e})") from None
 
 
+CONSTANT_SCHEDULES = ("constant", "constant_with_warmup")
+"""Learning-rate schedules whose values do not depend on ``max_train_steps``."""
+
+
+def schedule_phases(state: dict) -> list[dict]:
+    """The learning-rate schedules a checkpoint was trained under, oldest first.
+
+    Each phase: ``start`` / ``end`` (optimizer steps), ``lr_scheduler``, ``learning_rate``, ``lr_warmup_steps``
+    and ``max_train_steps`` (the length the schedule was planned for). Checkpoints written before phases
+    were recorded give one phase, read from their config.
+    """
+    if state.get("phases"):
+        return [dict(p) for p in state["phases"]]
+    config = state.get("config") or {}
+    return [{"start": 0, "end": int(state["step"]), "lr_scheduler": config.get("lr_scheduler"),
+             "learning_rate": config.get("learning_rate"), "lr_warmup_steps": config.get("lr_warmup_steps"),
+             "max_train_steps": config.get("max_train_steps", state.get("max_train_steps"))}]
+
+
+def extend_phases(earlier: list[dict], config, start: int, end: int) -> list[dict]:
+    """``earlier`` plus the phase ``start``..``end`` run under ``config``, merged into the last one when that
+    was the same schedule (a resumed interruption, or a constant rate run for longer, is not a new phase)."""
+    phase = {"start": int(start), "end": int(end), "lr_scheduler": config.lr_scheduler,
+             "learning_rate": config.learning_rate, "lr_warmup_steps": config.lr_warmup_steps,
+             "max_train_steps": config.max_train_steps}
+    same = ["lr_scheduler", "learning_rate", "lr_warmup_steps"]
+    if config.lr_scheduler not in CONSTANT_SCHEDULES:  # a decaying schedule's shape depends on its planned length
+        same.append("max_train_steps")
+    if earlier and earlier[-1]["end"] == start and all(earlier[-1].get(k) == phase[k] for k in same):
+        return earlier[:-1] + [dict(earlier[-1], end=int(end), max_train_steps=config.max_train_steps)]
+    return earlier + [phase]
+
+
 def save_checkpoint(accelerator, output_dir, step: int, state: dict, ema=None, total_limit: int | None = None) -> Path:
     """Write ``checkpoint-<step>`` atomically on every process's behalf; returns its path.
 

@@ -12,11 +12,29 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _learning_rate_rows(config, phases: list[dict]) -> list[str]:
+    """One row for a run trained under one schedule; one row per phase for a run resumed under another."""
+    if len(phases) <= 1:
+        return [f"| learning rate | {config.learning_rate:g} ({config.lr_scheduler}, {config.lr_warmup_steps} warm-up steps) |"]
+    from .checkpointing import CONSTANT_SCHEDULES
+
+    rows = []
+    for k, p in enumerate(phases):
+        schedule = p["lr_scheduler"]
+        if schedule not in CONSTANT_SCHEDULES:
+            schedule += f" planned over {p['max_train_steps']} steps"
+        how = "" if k == 0 else ", resumed from the checkpoint of the phase above"
+        rows.append(f"| learning rate, steps {p['start']}-{p['end']} | {p['learning_rate']:g} ({schedule}, "
+                    f"{p['lr_warmup_steps']} warm-up steps{how}) |")
+    return rows
+
+
 def render_model_card(task, config, summary: dict) -> str:
     """Markdown with YAML front matter for the Hub.
 
     ``summary``: ``global_step``, ``final_loss``, ``validation_loss`` (or None), ``metrics`` (dict),
-    ``stand_in`` (bool), ``stats_source``, ``num_train_items``, ``effective_batch_size``, ``num_processes``.
+    ``stand_in`` (bool), ``stats_source``, ``num_train_items``, ``effective_batch_size``, ``num_processes``,
+    ``phases`` (the learning-rate schedules, :func:`training.checkpointing.schedule_phases`; optional).
     """
     tags = task.card_tags()
     dataset = config.dataset
@@ -70,7 +88,7 @@ def render_model_card(task, config, summary: dict) -> str:
         f"| optimizer steps | {summary.get('global_step')} |",
         f"| effective batch size | {summary.get('effective_batch_size')} ({summary.get('num_processes')} process(es) x "
         f"{config.train_batch_size} x {config.gradient_accumulation_steps} accumulation) |",
-        f"| learning rate | {config.learning_rate:g} ({config.lr_scheduler}, {config.lr_warmup_steps} warm-up steps) |",
+        *_learning_rate_rows(config, summary.get("phases") or []),
         f"| AdamW betas / weight decay | ({config.adam_beta1}, {config.adam_beta2}) / {config.adam_weight_decay} |",
         f"| gradient clipping | {config.max_grad_norm} |",
         f"| EMA | {'decay ' + str(config.ema_decay) + (' with warm-up' if config.ema_warmup else ' (constant)') + ' (saved weights are the EMA)' if summary.get('ema') else 'no'} |",
