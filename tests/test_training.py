@@ -283,17 +283,22 @@ def test_resumed_run_ends_with_the_same_weights(corpus, tmp_path, model):
 def test_resumed_under_another_schedule_records_both_phases(corpus, tmp_path):
     out = tmp_path / "phases"
     train_module.main(tiny_argv("vqvae", corpus, out, steps=2, lr_scheduler="constant", lr_warmup_steps=0))
-    summary = train_module.main(tiny_argv("vqvae", corpus, out, steps=4, resume_from_checkpoint="latest",
+    summary = train_module.main(tiny_argv("vqvae", corpus, out, steps=6, resume_from_checkpoint="latest",
                                           lr_scheduler="cosine", learning_rate=5e-4, lr_warmup_steps=0))
     expected = [
         {"start": 0, "end": 2, "lr_scheduler": "constant", "learning_rate": 2e-4, "lr_warmup_steps": 0, "max_train_steps": 2},
-        {"start": 2, "end": 4, "lr_scheduler": "cosine", "learning_rate": 5e-4, "lr_warmup_steps": 0, "max_train_steps": 4},
+        {"start": 2, "end": 6, "lr_scheduler": "cosine", "learning_rate": 5e-4, "lr_warmup_steps": 0, "max_train_steps": 6},
     ]
     assert summary["phases"] == expected
-    assert json.loads((out / "checkpoints" / "checkpoint-4" / STATE_FILENAME).read_text())["phases"] == expected
+    assert json.loads((out / "checkpoints" / "checkpoint-6" / STATE_FILENAME).read_text())["phases"] == expected
+    # the resumed steps ran at the new rate and schedule, not at the checkpoint's 2e-4: after step 4 the rate
+    # is 5e-4 * cosine(4 of 6 steps) = 5e-4 * 0.25
+    optimizer_state = torch.load(out / "checkpoints" / "checkpoint-4" / "optimizer.bin", weights_only=True)
+    group = optimizer_state["param_groups"][0]
+    assert group["initial_lr"] == pytest.approx(5e-4) and group["lr"] == pytest.approx(5e-4 * 0.25, rel=1e-6)
     card = (out / "README.md").read_text()
     assert "| learning rate, steps 0-2 | 0.0002 (constant, 0 warm-up steps) |" in card
-    assert ("| learning rate, steps 2-4 | 0.0005 (cosine planned over 4 steps, 0 warm-up steps, resumed from the "
+    assert ("| learning rate, steps 2-6 | 0.0005 (cosine planned over 6 steps, 0 warm-up steps, resumed from the "
             "checkpoint of the phase above) |") in card
 
 

@@ -58,6 +58,24 @@ from training.task import TaskData  # noqa: E402
 CONFIG_FILENAME = "training_config.json"
 
 
+def apply_schedule(lr_scheduler, optimizer, learning_rate: float) -> None:
+    """After a resume: this run's ``--learning_rate`` and schedule from the restored step on.
+
+    ``load_state`` restores the checkpoint's base rate and the optimizer's last rate, so a run resumed with
+    another ``--learning_rate`` would silently keep the old one and the first step would use the old
+    schedule's value. Recomputed the way the schedule computes it, so an unchanged run resumes bit for bit.
+    """
+    inner = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate wraps the torch scheduler
+    lambdas = getattr(inner, "lr_lambdas", None)
+    if lambdas is None:  # every diffusers schedule is a LambdaLR; leave any other as restored
+        return
+    inner.base_lrs = [float(learning_rate)] * len(inner.base_lrs)
+    for group, rate, fn in zip(optimizer.param_groups, inner.base_lrs, lambdas):
+        group["initial_lr"] = rate
+        group["lr"] = rate * fn(inner.last_epoch)
+    inner._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
 def check_output_dir(output_dir: Path, resume: str | None, overwrite: bool) -> bool:
     """Refuse to train into a folder that already holds something, unless resuming or ``--overwrite_output_dir``.
 
@@ -247,6 +265,7 @@ def train(config: TrainingConfig) -> dict:
             raise ValueError(f"--resume_from_checkpoint {resume_path}: a {state.get('model')!r} checkpoint, but --model is {config.model!r}")
         logger.info("Resuming from %s (step %d)", resume_path, state["step"], main_process_only=True)
         accelerator.load_state(str(resume_path))
+        apply_schedule(lr_scheduler, optimizer, config.learning_rate)
         if ema is not None:
             load_ema(ema, resume_path / EMA_FILENAME)
         global_step = int(state["step"])
