@@ -82,32 +82,32 @@ CONSTANT_SCHEDULES = ("constant", "constant_with_warmup")
 """Learning-rate schedules whose values do not depend on ``max_train_steps``."""
 
 
+PHASE_SETTINGS = ("lr_scheduler", "learning_rate", "lr_warmup_steps", "max_train_steps")
+"""The training options that define a learning-rate phase (``max_train_steps``: the length it was planned for)."""
+
+
+def _phase(start: int, end: int, settings: dict) -> dict:
+    return {"start": int(start), "end": int(end), **{k: settings.get(k) for k in PHASE_SETTINGS}}
+
+
 def schedule_phases(state: dict) -> list[dict]:
     """The learning-rate schedules a checkpoint was trained under, oldest first.
 
-    Each phase: ``start`` / ``end`` (optimizer steps), ``lr_scheduler``, ``learning_rate``, ``lr_warmup_steps``
-    and ``max_train_steps`` (the length the schedule was planned for). Checkpoints written before phases
-    were recorded give one phase, read from their config.
+    Each phase: ``start`` / ``end`` (optimizer steps) and the :data:`PHASE_SETTINGS`. Checkpoints written
+    before phases were recorded give one phase, read from their config.
     """
     if state.get("phases"):
         return [dict(p) for p in state["phases"]]
-    config = state.get("config") or {}
-    return [{"start": 0, "end": int(state["step"]), "lr_scheduler": config.get("lr_scheduler"),
-             "learning_rate": config.get("learning_rate"), "lr_warmup_steps": config.get("lr_warmup_steps"),
-             "max_train_steps": config.get("max_train_steps", state.get("max_train_steps"))}]
+    return [_phase(0, state["step"], state.get("config") or {})]
 
 
 def extend_phases(earlier: list[dict], config, start: int, end: int) -> list[dict]:
     """``earlier`` plus the phase ``start``..``end`` run under ``config``, merged into the last one when that
     was the same schedule (a resumed interruption, or a constant rate run for longer, is not a new phase)."""
-    phase = {"start": int(start), "end": int(end), "lr_scheduler": config.lr_scheduler,
-             "learning_rate": config.learning_rate, "lr_warmup_steps": config.lr_warmup_steps,
-             "max_train_steps": config.max_train_steps}
-    same = ["lr_scheduler", "learning_rate", "lr_warmup_steps"]
-    if config.lr_scheduler not in CONSTANT_SCHEDULES:  # a decaying schedule's shape depends on its planned length
-        same.append("max_train_steps")
-    if earlier and earlier[-1]["end"] == start and all(earlier[-1].get(k) == phase[k] for k in same):
-        return earlier[:-1] + [dict(earlier[-1], end=int(end), max_train_steps=config.max_train_steps)]
+    phase = _phase(start, end, config.to_dict())
+    same = [k for k in PHASE_SETTINGS if k != "max_train_steps" or config.lr_scheduler not in CONSTANT_SCHEDULES]
+    if earlier and earlier[-1]["end"] == phase["start"] and all(earlier[-1].get(k) == phase[k] for k in same):
+        return earlier[:-1] + [dict(phase, start=earlier[-1]["start"])]
     return earlier + [phase]
 
 

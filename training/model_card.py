@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .checkpointing import CONSTANT_SCHEDULES
+
 
 def _fmt(value) -> str:
     if isinstance(value, float):
@@ -16,8 +18,6 @@ def _learning_rate_rows(config, phases: list[dict]) -> list[str]:
     """One row for a run trained under one schedule; one row per phase for a run resumed under another."""
     if len(phases) <= 1:
         return [f"| learning rate | {config.learning_rate:g} ({config.lr_scheduler}, {config.lr_warmup_steps} warm-up steps) |"]
-    from .checkpointing import CONSTANT_SCHEDULES
-
     rows = []
     for k, p in enumerate(phases):
         schedule = p["lr_scheduler"]

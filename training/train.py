@@ -405,8 +405,8 @@ def train(config: TrainingConfig) -> dict:
     accelerator.wait_for_everyone()
     summary = {
         "model": config.model, "global_step": global_step, "final_loss": last_loss, "validation_loss": val_loss,
-        "metrics": metrics, "ema": ema is not None,
-        "phases": extend_phases(earlier_phases, config, resumed_at, global_step), "stats_source": stats_source, "num_train_items": len(train_ds),
+        "metrics": metrics, "ema": ema is not None, "phases": training_state()["phases"],
+        "stats_source": stats_source, "num_train_items": len(train_ds),
         "effective_batch_size": total_batch, "num_processes": accelerator.num_processes,
         "output_dir": str(output_dir), "is_main_process": accelerator.is_main_process,
         "metrics_items": min(config.metrics_num_samples, len(val_dl.dataset)) if val_dl is not None else 0,
