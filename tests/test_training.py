@@ -297,7 +297,7 @@ def test_resumed_under_another_schedule_records_both_phases(corpus, tmp_path):
     group = optimizer_state["param_groups"][0]
     assert group["initial_lr"] == pytest.approx(5e-4) and group["lr"] == pytest.approx(5e-4 * 0.25, rel=1e-6)
     card = (out / "README.md").read_text()
-    assert "| learning rate, steps 0-2 | 0.0002 (constant, 0 warm-up steps) |" in card
+    assert "| learning rate, steps 0-2 | 0.0002 (constant) |" in card  # a constant rate has no warm-up to name
     assert ("| learning rate, steps 2-6 | 0.0005 (cosine planned over 6 steps, 0 warm-up steps, resumed from the "
             "checkpoint of the phase above) |") in card
 
@@ -583,3 +583,17 @@ def test_ema_warmup_presets():
     assert parse_training_args(["--model", "mdm"]).ema_warmup is False  # paper preset: constant decay, as MDM
     small = parse_training_args(["--model", "mdm", "--config", str(ROOT / "training/configs/mdm_small.json")])
     assert small.ema_warmup is True and small.use_ema is True
+
+
+@pytest.mark.parametrize("schedule, row", [
+    ("constant", "| learning rate | 0.0003 (constant) |"),
+    ("constant_with_warmup", "| learning rate | 0.0003 (constant_with_warmup, 100 warm-up steps) |"),
+    ("cosine", "| learning rate | 0.0003 (cosine, 100 warm-up steps) |"),
+])
+def test_card_names_a_warm_up_only_for_schedules_that_have_one(schedule, row):
+    from types import SimpleNamespace
+
+    from training.model_card import _learning_rate_rows
+
+    config = SimpleNamespace(learning_rate=3e-4, lr_scheduler=schedule, lr_warmup_steps=100)
+    assert _learning_rate_rows(config, []) == [row]

@@ -14,18 +14,21 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _schedule(name: str, warmup_steps: int, planned: str = "") -> str:
+    """``cosine planned over N steps, 500 warm-up steps``; ``constant`` has no warm-up, so none is named."""
+    return name + planned + ("" if name == "constant" else f", {warmup_steps} warm-up steps")
+
+
 def _learning_rate_rows(config, phases: list[dict]) -> list[str]:
     """One row for a run trained under one schedule; one row per phase for a run resumed under another."""
     if len(phases) <= 1:
-        return [f"| learning rate | {config.learning_rate:g} ({config.lr_scheduler}, {config.lr_warmup_steps} warm-up steps) |"]
+        return [f"| learning rate | {config.learning_rate:g} ({_schedule(config.lr_scheduler, config.lr_warmup_steps)}) |"]
     rows = []
     for k, p in enumerate(phases):
-        schedule = p["lr_scheduler"]
-        if schedule not in CONSTANT_SCHEDULES:
-            schedule += f" planned over {p['max_train_steps']} steps"
+        planned = "" if p["lr_scheduler"] in CONSTANT_SCHEDULES else f" planned over {p['max_train_steps']} steps"
         how = "" if k == 0 else ", resumed from the checkpoint of the phase above"
-        rows.append(f"| learning rate, steps {p['start']}-{p['end']} | {p['learning_rate']:g} ({schedule}, "
-                    f"{p['lr_warmup_steps']} warm-up steps{how}) |")
+        rows.append(f"| learning rate, steps {p['start']}-{p['end']} | {p['learning_rate']:g} "
+                    f"({_schedule(p['lr_scheduler'], p['lr_warmup_steps'], planned)}{how}) |")
     return rows
 
 
