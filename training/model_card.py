@@ -14,8 +14,10 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _schedule(name: str, warmup_steps: int, planned: str = "") -> str:
-    """``cosine planned over N steps, 500 warm-up steps``; ``constant`` has no warm-up, so none is named."""
+def _schedule(name: str, warmup_steps: int, planned_over: int | None = None) -> str:
+    """``cosine planned over N steps, 500 warm-up steps``: the length only for a schedule that depends on it
+    (``planned_over``, given for a resumed run's phases), a warm-up only for a schedule that has one."""
+    planned = f" planned over {planned_over} steps" if planned_over and name not in CONSTANT_SCHEDULES else ""
     return name + planned + ("" if name == "constant" else f", {warmup_steps} warm-up steps")
 
 
@@ -25,10 +27,9 @@ def _learning_rate_rows(config, phases: list[dict]) -> list[str]:
         return [f"| learning rate | {config.learning_rate:g} ({_schedule(config.lr_scheduler, config.lr_warmup_steps)}) |"]
     rows = []
     for k, p in enumerate(phases):
-        planned = "" if p["lr_scheduler"] in CONSTANT_SCHEDULES else f" planned over {p['max_train_steps']} steps"
         how = "" if k == 0 else ", resumed from the checkpoint of the phase above"
-        rows.append(f"| learning rate, steps {p['start']}-{p['end']} | {p['learning_rate']:g} "
-                    f"({_schedule(p['lr_scheduler'], p['lr_warmup_steps'], planned)}{how}) |")
+        schedule = _schedule(p["lr_scheduler"], p["lr_warmup_steps"], p["max_train_steps"])
+        rows.append(f"| learning rate, steps {p['start']}-{p['end']} | {p['learning_rate']:g} ({schedule}{how}) |")
     return rows
 
 
