@@ -5,10 +5,11 @@ Raw layout (as the authors publish it)::
     RAW/data/<id>.csv        Live Link Face take (or <id>.npy, [T, 61] float32 at 60 fps)
     RAW/texts/<id>.txt       captions, one per line; an optional "#tokens" suffix is ignored
     RAW/train.txt, test.txt  ids, one per line
+    RAW/val.txt              optional: ids of a validation split (not in the published corpus; the stand-in writes one)
     RAW/metadata.jsonl       optional: {"id": ..., "participant": ...} per line
 
 The corpus is read once (:func:`scan_raw_corpus`) and validated as it goes: ids listed in a split
-without data, data without captions, data listed in no split, ids in both splits, unreadable
+without data, data without captions, data listed in no split, ids in more than one split, unreadable
 files, lost tracking longer than the untracked policy fills, takes too short for the benchmark and
 exact duplicate motions under different ids (one motion is kept, with the captions of every
 duplicate merged into it).  Each finding is reported in a :class:`ValidationReport`; with
@@ -38,7 +39,10 @@ from .motion import to_fps
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
+"""Split names, in order. ``validation`` is optional: a corpus has it when it has a non-empty ``val.txt``."""
+SPLIT_FILES = {"train": "train.txt", "validation": "val.txt", "test": "test.txt"}
+OPTIONAL_SPLITS = ("validation",)
 
 CITATION = """\
 @article{aloni2025express4d,
@@ -145,7 +149,7 @@ class ValidationReport:
             "untracked_gaps": f"takes with lost tracking longer than the untracked policy fills ({self.policy_text()})",
             "too_short": f"takes shorter than {BENCHMARK_MIN_FRAMES} frames at {BENCHMARK_FPS} fps",
             "duplicates": "groups of exact duplicate motions (one motion kept under the first id, captions of all merged)",
-            "in_both_splits": "ids listed in both train.txt and test.txt (kept in train only)",
+            "in_both_splits": "ids listed in more than one split file (kept in the first of train, validation, test)",
             "unlisted": "data files listed in no split (not written)",
         }
         for name, label in labels.items():
@@ -278,17 +282,23 @@ def scan_raw_corpus(
         raise FileNotFoundError(f"{data_dir} not found: the raw Express4D layout keeps takes in data/<id>.csv")
     report = ValidationReport(raw_dir=str(root), untracked_policy={"mode": policy.mode, "max_gap_seconds": policy.max_gap_seconds})
 
-    listed = {split: _read_ids(root / f"{split}.txt") for split in SPLITS}
+    listed = {
+        split: _read_ids(root / SPLIT_FILES[split]) for split in SPLITS
+        if split not in OPTIONAL_SPLITS or (root / SPLIT_FILES[split]).exists()
+    }
+    listed = {s: ids for s, ids in listed.items() if ids or s not in OPTIONAL_SPLITS}  # an empty val.txt: no split
     report.listed = {s: len(ids) for s, ids in listed.items()}
-    train_set = set(listed["train"])
-    report.in_both_splits = [i for i in listed["test"] if i in train_set]
-    listed["test"] = [i for i in listed["test"] if i not in train_set]
+    seen: set[str] = set()
+    for split, ids in listed.items():  # an id in several split files stays in the first (train, validation, test)
+        report.in_both_splits += [i for i in ids if i in seen]
+        listed[split] = [i for i in ids if i not in seen]
+        seen.update(listed[split])
 
     files: dict[str, Path] = {}
     for path in sorted(data_dir.iterdir()):
         if path.suffix.lower() in (".csv", ".npy") and path.stem not in files:
             files[path.stem] = path
-    all_listed = listed["train"] + listed["test"]
+    all_listed = [i for ids in listed.values() for i in ids]
     report.missing_data = [i for i in all_listed if i not in files]
     listed_set = set(all_listed)
     report.unlisted = [i for i in files if i not in listed_set]
@@ -444,7 +454,7 @@ class Express4D(datasets.GeneratorBasedBuilder):
             if self.config.strict:
                 raise CorpusValidationError(f"strict mode: the raw corpus has validation findings\n{report}")
             logger.warning("%s", report)
-        return [datasets.SplitGenerator(name=split, gen_kwargs={"ids": self.corpus.splits[split]}) for split in SPLITS]
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"ids": ids}) for split, ids in self.corpus.splits.items()]
 
     def _generate_examples(self, ids):
         for row in iter_rows(self.corpus, ids, self.config.target_fps, self.config.max_frames):

@@ -27,7 +27,6 @@ from .builder import (
     CITATION,
     CONFIGS,
     HOMEPAGE,
-    SPLITS,
     CorpusValidationError,
     Express4D,
     RawCorpus,
@@ -53,7 +52,7 @@ class ExportReport:
     def __str__(self) -> str:
         lines = [str(self.validation), f"Wrote {self.out_dir}:"]
         for name, info in self.configs.items():
-            counts = ", ".join(f"{s} {info['rows'][s]} rows" for s in SPLITS)
+            counts = ", ".join(f"{s} {n} rows" for s, n in info["rows"].items())
             lines.append(f"  {name}: {counts}; {len(info['files'])} Parquet file(s); {name}/{STATS_FILENAME}")
         lines.append(f"Load it with: datasets.load_dataset({self.out_dir!r})")
         return "\n".join(lines)
@@ -127,13 +126,13 @@ def _write_dataset(corpus: RawCorpus, raw_dir, out: Path, final: Path, configs, 
             )
             (out / name).mkdir()
             files = []
-            for split in SPLITS:
+            for split in corpus.splits:
                 shards = sorted(stage.glob(f"*-{split}*.parquet"))
                 for k, src in enumerate(shards):
                     dst = out / name / f"{split}-{k:05d}-of-{len(shards):05d}.parquet"
                     shutil.move(str(src), dst)
                     files.append(dst.name)
-            rows = {s: len(corpus.splits[s]) for s in SPLITS}
+            rows = {s: len(ids) for s, ids in corpus.splits.items()}
             stats = MotionStats.from_motions((r["motion"] for r in _rows(corpus, name, "train")), eps=std_eps)
             stats.save(out / name / STATS_FILENAME)
             config_stats[name] = stats
@@ -142,7 +141,7 @@ def _write_dataset(corpus: RawCorpus, raw_dir, out: Path, final: Path, configs, 
                 "files": files,
                 # Sizes go into the card's dataset_info. datasets hashes a local folder by its YAML only,
                 # so these make its cache follow the content of a rebuilt folder (see render_dataset_card).
-                "num_bytes": {s: int(builder.info.splits[s].num_bytes) for s in SPLITS},
+                "num_bytes": {s: int(builder.info.splits[s].num_bytes) for s in corpus.splits},
                 "download_size": sum((out / name / f).stat().st_size for f in files),
             }
     with open(out / "validation.json", "w", encoding="utf-8") as f:
@@ -192,7 +191,7 @@ def _realism_section(corpus: RawCorpus, synthetic: bool) -> list[str]:
         return []
     from .realism import realism_card_section
 
-    ids = [i for split in SPLITS for i in corpus.splits[split]]
+    ids = [i for split_ids in corpus.splits.values() for i in split_ids]
     lines = realism_card_section((corpus.takes[i].frames, corpus.takes[i].fps) for i in ids)
     return ["", *(lines[:-1] if lines and not lines[-1] else lines)]
 
@@ -213,7 +212,7 @@ def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str
         if k == 0 and name == "fps20" or len(report.configs) == 1:
             yaml.append("  default: true")
         yaml.append("  data_files:")
-        for split in SPLITS:
+        for split in corpus.splits:
             yaml += [f"  - split: {split}", f"    path: {name}/{split}-*.parquet"]
     yaml += [
         "dataset_info:",
@@ -231,7 +230,7 @@ def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str
             "  - name: annotations\n    dtype: string",
             "  splits:",
         ]
-        for split in SPLITS:
+        for split in corpus.splits:
             yaml += [f"  - name: {split}", f"    num_bytes: {info['num_bytes'][split]}", f"    num_examples: {info['rows'][split]}"]
         yaml += [f"  download_size: {info['download_size']}", f"  dataset_size: {sum(info['num_bytes'].values())}"]
     yaml += [
@@ -292,7 +291,7 @@ def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str
         "|---|---|---:|---:|---:|---:|---|",
     ]
     for name in report.configs:
-        for split in SPLITS:
+        for split in corpus.splits:
             s = _split_summary(corpus, name, split)
             body.append(
                 f"| {name} | {split} | {s['takes']} | {s['captions']} | {s['participants'] or '—'} | {s['minutes']:.1f} | "
@@ -301,12 +300,12 @@ def render_dataset_card(corpus: RawCorpus, report: ExportReport, stats: dict[str
     v = corpus.report
     body += [
         "",
-        f"Validation of the raw corpus (`validation.json`): listed {v.listed.get('train', 0)} train / "
-        f"{v.listed.get('test', 0)} test ids; excluded {len(v.excluded)} "
+        f"Validation of the raw corpus (`validation.json`): listed "
+        f"{' / '.join(f'{n} {split}' for split, n in v.listed.items())} ids; excluded {len(v.excluded)} "
         f"(no data {len(v.missing_data)}, no captions {len(v.missing_captions)}, unreadable {len(v.unreadable)}, "
         f"lost tracking too long {len(v.untracked_gaps)}, too short {len(v.too_short)}, "
         f"exact duplicates {sum(len(g) - 1 for g in v.duplicates)}, their captions merged into the kept take); "
-        f"{len(v.unlisted)} data files listed in no split; {len(v.in_both_splits)} ids in both splits (kept in train).",
+        f"{len(v.unlisted)} data files listed in no split; {len(v.in_both_splits)} ids in more than one split (kept in the first of train, validation, test).",
         "",
         v.untracked_summary_line(),
         "",

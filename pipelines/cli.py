@@ -61,10 +61,13 @@ def _add_data_commands(sub) -> None:
     data_sub = data.add_subparsers(dest="data_command", required=True)
 
     synth = data_sub.add_parser("synth", help="write the procedural stand-in corpus in the raw Express4D layout")
-    synth.add_argument("--out", required=True, help="output folder (data/, texts/, train.txt, test.txt)")
+    synth.add_argument("--out", required=True, help="output folder (data/, texts/, train.txt, val.txt, test.txt)")
     synth.add_argument("--num-sequences", type=int, default=1200, help="number of takes (default 1200)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     synth.add_argument("--test-fraction", type=float, default=0.2, help="share of ids in test.txt (default 0.2)")
+    synth.add_argument("--validation-fraction", type=float, default=0.2,
+                       help="extra takes for val.txt, drawn like the test ones, as a share of --num-sequences "
+                       "(default 0.2; 0: no validation split); train.txt and test.txt do not depend on it")
     synth.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
     synth.set_defaults(func=_run_data_synth)
 
@@ -102,7 +105,7 @@ def _run_data_synth(args) -> int:
 
     summary = write_synthetic_corpus(
         args.out, num_sequences=args.num_sequences, seed=args.seed, test_fraction=args.test_fraction,
-        overwrite=args.overwrite, progress=True,
+        validation_fraction=args.validation_fraction, overwrite=args.overwrite, progress=True,
     )
     print(summary)
     return 0

@@ -209,6 +209,35 @@ def test_overwrite_replaces_only_what_the_export_wrote(raw_corpus, tmp_path):
     assert (out / "fps20" / "stats.json").exists() and (out / "validation.json").exists()
 
 
+def test_optional_validation_split(raw_corpus, tmp_path, monkeypatch):
+    """val.txt (not in the published corpus) adds a validation split; an id in several split files stays in the
+    first of train, validation, test; an empty val.txt adds none."""
+    (raw_corpus / "val.txt").write_text("take10\ntake00\n\n")  # take00 is in train.txt (and test.txt) already
+    corpus = scan_raw_corpus(raw_corpus)
+    assert list(corpus.splits) == ["train", "validation", "test"]
+    assert corpus.splits["validation"] == ["take10"]
+    assert corpus.splits["test"] == ["take09", "take11"]
+    assert corpus.report.in_both_splits == ["take00", "take10", "take00"]  # val.txt, then test.txt, in file order
+    assert corpus.report.kept == {"train": 10, "validation": 1, "test": 2}
+    assert "ids listed in more than one split file (kept in the first of train, validation, test)" in str(corpus.report)
+
+    out = tmp_path / "express4d"
+    report = export_dataset(raw_corpus, out, configs=["fps20"])
+    assert report.configs["fps20"]["rows"] == {"train": 10, "validation": 1, "test": 2}
+    assert "validation 1 rows" in str(report)
+    assert sorted(p.name for p in (out / "fps20").glob("*.parquet")) == [
+        "test-00000-of-00001.parquet", "train-00000-of-00001.parquet", "validation-00000-of-00001.parquet",
+    ]
+    card = (out / "README.md").read_text()
+    assert "  - split: validation\n    path: fps20/validation-*.parquet" in card and "| fps20 | validation | 1 |" in card
+    monkeypatch.chdir(tmp_path)
+    ds = datasets.load_dataset("express4d")
+    assert list(ds) == ["train", "validation", "test"] and ds["validation"]["id"] == ["take10"]
+
+    (raw_corpus / "val.txt").write_text("\n")
+    assert list(scan_raw_corpus(raw_corpus).splits) == ["train", "test"]
+
+
 def test_missing_split_file(raw_corpus):
     (raw_corpus / "test.txt").unlink()
     with pytest.raises(FileNotFoundError, match=r"test\.txt not found"):

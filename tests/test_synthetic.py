@@ -81,16 +81,52 @@ def _deviation(take, name, sign):
 
 def test_layout_and_counts(corpus):
     out, summary = corpus
-    ids = [f"synth_{i:05d}" for i in range(24)]
-    assert sorted(p.name for p in out.iterdir()) == ["SYNTHETIC.md", "data", "metadata.jsonl", "test.txt", "texts", "train.txt"]
+    ids = [f"synth_{i:05d}" for i in range(24 + 5)]  # 24 train/test takes, then round(24 * 0.2) validation takes
+    assert sorted(p.name for p in out.iterdir()) == [
+        "SYNTHETIC.md", "data", "metadata.jsonl", "test.txt", "texts", "train.txt", "val.txt",
+    ]
     assert sorted(p.stem for p in (out / "data").glob("*.csv")) == ids
     assert sorted(p.stem for p in (out / "texts").glob("*.txt")) == ids
-    assert len(list((out / "data").iterdir())) == 24 and len(list((out / "texts").iterdir())) == 24
+    assert len(list((out / "data").iterdir())) == 29 and len(list((out / "texts").iterdir())) == 29
     assert isinstance(summary, SyntheticCorpusSummary)
-    assert (summary.num_sequences, summary.num_train, summary.num_test) == (24, 19, 5)
+    assert (summary.num_sequences, summary.num_train, summary.num_validation, summary.num_test) == (24, 19, 5, 5)
+    assert (out / "val.txt").read_text().split() == ids[24:]
+    splits = [set((out / f).read_text().split()) for f in ("train.txt", "val.txt", "test.txt")]
+    assert set.union(*splits) == set(ids) and sum(map(len, splits)) == 29  # disjoint, complete
     text = str(summary)
-    for needle in (str(out), "train 19", "test 5", "performers: 18", "60 fps", "min", "actions"):
+    for needle in (str(out), "sequences : 29", "train 19", "validation 5", "test 5", "performers: 18", "60 fps", "min", "actions"):
         assert needle in text, (needle, text)
+    assert "5 validation takes in `val.txt`" in (out / "SYNTHETIC.md").read_text()
+
+
+def test_validation_takes_leave_train_and_test_unchanged(tmp_path):
+    """The validation takes are extra takes: every train/test file is the same bytes with or without them."""
+    with_val = write_synthetic_corpus(tmp_path / "a", num_sequences=20, seed=3, validation_fraction=0.5)
+    without = write_synthetic_corpus(tmp_path / "b", num_sequences=20, seed=3, validation_fraction=0)
+    assert (with_val.num_validation, without.num_validation) == (10, 0)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert not (b / "val.txt").exists() and "(train 16, test 4)" in str(without)
+    for name in ("train.txt", "test.txt"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    for i in range(20):
+        for sub, ext in (("data", "csv"), ("texts", "txt")):
+            assert (a / sub / f"synth_{i:05d}.{ext}").read_bytes() == (b / sub / f"synth_{i:05d}.{ext}").read_bytes()
+    meta_a = (a / "metadata.jsonl").read_text().splitlines()
+    assert meta_a[:20] == (b / "metadata.jsonl").read_text().splitlines() and len(meta_a) == 30
+    with pytest.raises(ValueError, match="validation_fraction"):
+        write_synthetic_corpus(tmp_path / "c", num_sequences=4, validation_fraction=-0.1)
+
+
+def test_validation_split_composes_held_out_pairs_like_the_test_split():
+    """Drawn like the test split: a share of held-out compositions, which the training split never has."""
+    from express4d_dataset.synthetic import HELD_OUT_SHARE, holds_out, sample_plan
+
+    def share(split):
+        rng = np.random.default_rng(0)
+        return np.mean([holds_out(sample_plan(rng, split=split).actions) for _ in range(2000)])
+
+    assert share("train") == 0.0
+    assert abs(share("validation") - HELD_OUT_SHARE) < 0.04 and abs(share("test") - HELD_OUT_SHARE) < 0.04
 
 
 def test_csvs_read_back_at_60fps(corpus):
@@ -136,7 +172,7 @@ def test_split_disjoint_and_complete(corpus):
 def test_metadata_consistent(corpus):
     out, summary = corpus
     rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [r["id"] for r in rows] == [f"synth_{i:05d}" for i in range(24)]
+    assert [r["id"] for r in rows] == [f"synth_{i:05d}" for i in range(24 + 5)]  # train/test, then validation
     performers = {f"P{i:02d}" for i in range(1, 19)}
     for r in rows:
         assert {"id", "participant", "actions", "seconds"} <= set(r)
@@ -178,7 +214,7 @@ def test_deterministic_for_a_seed(tmp_path, corpus):
     write_synthetic_corpus(other, num_sequences=24, seed=1)
     a, b = _files(out), _files(other)
     assert a.keys() == b.keys()
-    assert sum(a[k] != b[k] for k in a if k.startswith("data/")) == 24
+    assert sum(a[k] != b[k] for k in a if k.startswith("data/")) == 29
 
 
 def test_in_memory_generator_deterministic(performers):
@@ -211,8 +247,8 @@ def test_overwrite_replaces_the_corpus(tmp_path):
     out = tmp_path / "raw"
     write_synthetic_corpus(out, num_sequences=8, seed=0)
     (out / "notes.md").write_text("mine")
-    write_synthetic_corpus(out, num_sequences=4, seed=2, overwrite=True)
-    assert len(list((out / "data").iterdir())) == 4 and len(list((out / "texts").iterdir())) == 4
+    write_synthetic_corpus(out, num_sequences=4, seed=2, overwrite=True)  # + round(0.8) = 1 validation take
+    assert len(list((out / "data").iterdir())) == 5 and len(list((out / "texts").iterdir())) == 5
     assert sorted(_ids(out / "train.txt") + _ids(out / "test.txt")) == [f"synth_{i:05d}" for i in range(4)]
     assert (out / "notes.md").read_text() == "mine"  # unrelated files are left alone
 
@@ -229,8 +265,10 @@ def test_bad_arguments(tmp_path):
 def test_cli_synth(tmp_path, capsys):
     from pipelines.cli import main
 
-    assert main(["data", "synth", "--out", str(tmp_path / "raw"), "--num-sequences", "5", "--seed", "3"]) == 0
-    assert "sequences : 5" in capsys.readouterr().out
+    assert main(["data", "synth", "--out", str(tmp_path / "raw"), "--num-sequences", "5", "--seed", "3",
+                 "--validation-fraction", "0.4"]) == 0
+    assert "sequences : 7 (train 4, validation 2, test 1)" in capsys.readouterr().out
+    assert (tmp_path / "raw" / "val.txt").read_text().split() == ["synth_00005", "synth_00006"]
     assert main(["data", "synth", "--out", str(tmp_path / "raw"), "--num-sequences", "5"]) == 2
     assert "--overwrite" in capsys.readouterr().err
 

@@ -8,6 +8,7 @@ corpus is published::
     OUT/texts/<id>.txt    several paraphrased captions, one per line
     OUT/train.txt         ids, one per line (random split)
     OUT/test.txt
+    OUT/val.txt           validation ids: extra takes drawn like the test ones (not in the real corpus)
     OUT/metadata.jsonl    one JSON object per id: id, participant, actions, seconds, ...
 
 What makes text-to-motion learnable (and the text/motion mapping many-to-many):
@@ -25,8 +26,8 @@ What makes text-to-motion learnable (and the text/motion mapping many-to-many):
   period; counts ("blinks twice", "nods three times") set the number of repetitions.
 * **Composition**: 1-3 actions per take, sequential ("X and then Y") or simultaneous
   ("X while Y"), and both ("X while Y, and then Z").  Ten action pairs
-  (:data:`~.plan.HELD_OUT_PAIRS`) are never composed in a training take; the test split composes
-  them on purpose, so a benchmark can tell whether "X and then Y" generalises to unseen pairs.
+  (:data:`~.plan.HELD_OUT_PAIRS`) are never composed in a training take; the test and validation
+  splits compose them on purpose, so a benchmark can tell whether "X and then Y" generalises to unseen pairs.
 * **Captions**: 3-5 distinct paraphrases per take in the corpus's style ("A person is rolling
   their eyes and then relaxing their face", "The person smiles softly, then raises their
   eyebrows"), always naming every animated action with its side, intensity and speed.

@@ -94,6 +94,8 @@ class SyntheticCorpusSummary:
     compositions: dict[str, int]
     fps: int = FPS
     seed: int = 0
+    num_validation: int = 0
+    """Validation takes (``val.txt``), written besides the ``num_sequences`` train and test takes."""
 
     @property
     def total_minutes(self) -> float:
@@ -109,7 +111,8 @@ class SyntheticCorpusSummary:
         comp = ", ".join(f"{k} {v}" for k, v in sorted(self.compositions.items()))
         return "\n".join([
             f"Synthetic Express4D stand-in corpus (seed {self.seed}) in {self.out_dir}",
-            f"  sequences : {self.num_sequences} (train {self.num_train}, test {self.num_test})",
+            f"  sequences : {self.num_sequences + self.num_validation} (train {self.num_train}, "
+            + (f"validation {self.num_validation}, " if self.num_validation else "") + f"test {self.num_test})",
             f"  performers: {len(self.participants)} ({_id_range(self.participants)})",
             f"  frames    : {self.total_frames:,} at {self.fps} fps = {self.total_minutes:.1f} min "
             f"({self.min_seconds:.1f}-{self.max_seconds:.1f} s per take)",
@@ -125,7 +128,7 @@ def _id_range(ids: list[str]) -> str:
     return ", ".join(ids)
 
 
-_LAYOUT = ("data", "texts", "train.txt", "test.txt", "metadata.jsonl", "SYNTHETIC.md")
+_LAYOUT = ("data", "texts", "train.txt", "val.txt", "test.txt", "metadata.jsonl", "SYNTHETIC.md")
 MARKER = "SYNTHETIC.md"
 """Marker file of a stand-in corpus; ``express4d data build`` then labels the dataset card accordingly."""
 
@@ -147,8 +150,15 @@ def write_synthetic_corpus(
     test_fraction: float = 0.2,
     overwrite: bool = False,
     progress: bool = False,
+    validation_fraction: float = 0.2,
 ) -> SyntheticCorpusSummary:
     """Write the procedural stand-in corpus in the raw Express4D layout (see :mod:`express4d_dataset.synthetic`).
+
+    ``num_sequences`` takes are split into ``train.txt`` and ``test.txt`` (``test_fraction`` of them in
+    test).  ``validation_fraction``: ``round(num_sequences * validation_fraction)`` more takes, listed in
+    ``val.txt``, drawn like the test takes (held-out compositions included) and never trained on, for
+    choosing settings such as the guidance scale without looking at the test split.  They are extra
+    takes, so ``train.txt`` and ``test.txt`` do not depend on ``validation_fraction``.  0 writes no ``val.txt``.
 
     The corpus is written into a hidden sibling folder that replaces ``out_dir`` only once complete.
     A non-empty ``out_dir`` is refused unless it is a stand-in corpus this function wrote (it holds
@@ -159,16 +169,21 @@ def write_synthetic_corpus(
         raise ValueError(f"num_sequences must be a positive integer, got {num_sequences!r}")
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+    if not 0.0 <= validation_fraction <= 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1], got {validation_fraction!r}")
     num_sequences = int(num_sequences)
+    num_validation = int(round(num_sequences * validation_fraction))
     folder = StagedFolder(out_dir, overwrite, MARKER, _owned_by_synth, "express4d stand-in corpus")
     with folder as out:
-        summary = _write_corpus(out, num_sequences, int(seed), test_fraction, progress)
+        summary = _write_corpus(out, num_sequences, int(seed), test_fraction, progress, num_validation)
     summary.out_dir = str(folder.path)
     logger.info("wrote %d synthetic takes to %s", num_sequences, folder.path)
     return summary
 
 
-def _write_corpus(out: Path, num_sequences: int, seed: int, test_fraction: float, progress: bool) -> SyntheticCorpusSummary:
+def _write_corpus(
+    out: Path, num_sequences: int, seed: int, test_fraction: float, progress: bool, num_validation: int = 0,
+) -> SyntheticCorpusSummary:
     (out / "data").mkdir()
     (out / "texts").mkdir()
 
@@ -182,6 +197,9 @@ def _write_corpus(out: Path, num_sequences: int, seed: int, test_fraction: float
     order = root.permutation(num_sequences)
     test_set = set(order[:n_test].tolist())
     start_clock = int(root.integers(8 * 3600, 12 * 3600))
+    # validation takes come after the others, with their own performer draw, so adding them changes no other file
+    val_assignment = np.random.default_rng([int(seed), 2]).permutation(np.arange(num_validation) % NUM_PERFORMERS)
+    ids += [f"synth_{i:05d}" for i in range(num_sequences, num_sequences + num_validation)]
 
     from tqdm.auto import tqdm
 
@@ -190,11 +208,15 @@ def _write_corpus(out: Path, num_sequences: int, seed: int, test_fraction: float
     total_frames = num_captions = 0
     durations = []
     metadata_lines = []
+    participants: set[str] = set()
     clock = float(start_clock)
-    for i in tqdm(range(num_sequences), desc="synthesising takes", unit="take", disable=not progress):
+    for i in tqdm(range(len(ids)), desc="synthesising takes", unit="take", disable=not progress):
         rng = np.random.default_rng([int(seed), 1, i])
-        performer = performers[int(assignment[i])]
-        take = synthesize_take(rng, performer, split="test" if i in test_set else "train")
+        if i >= num_sequences:
+            performer, split = performers[int(val_assignment[i - num_sequences])], "validation"
+        else:
+            performer, split = performers[int(assignment[i])], "test" if i in test_set else "train"
+        take = synthesize_take(rng, performer, split=split)
         take_id = ids[i]
         write_livelink_csv(out / "data" / f"{take_id}.csv", take.frames, fps=FPS, start_seconds=clock)
         clock += float(np.ceil(take.seconds)) + 10.0  # takes follow each other during a recording day
@@ -217,6 +239,7 @@ def _write_corpus(out: Path, num_sequences: int, seed: int, test_fraction: float
             "held_out": holds_out(take.actions),
             "swapped_captions": take.swapped_captions,
         }))
+        participants.add(performer.id)
         action_counts.update(take.actions)
         compositions[plan.composition] += 1
         total_frames += int(take.frames.shape[0])
@@ -227,10 +250,13 @@ def _write_corpus(out: Path, num_sequences: int, seed: int, test_fraction: float
     test_ids = [ids[i] for i in sorted(test_set)]
     (out / "train.txt").write_text("".join(f"{x}\n" for x in train_ids), encoding="utf-8")
     (out / "test.txt").write_text("".join(f"{x}\n" for x in test_ids), encoding="utf-8")
+    if num_validation:
+        (out / "val.txt").write_text("".join(f"{x}\n" for x in ids[num_sequences:]), encoding="utf-8")
     (out / "metadata.jsonl").write_text("".join(line + "\n" for line in metadata_lines), encoding="utf-8")
     (out / MARKER).write_text(
         "# Procedural stand-in for the Express4D corpus\n\n"
-        f"Written by `express4d data synth --num-sequences {num_sequences} --seed {int(seed)}`. No person was recorded: "
+        f"Written by `express4d data synth --num-sequences {num_sequences} --seed {int(seed)}`"
+        + (f" ({num_validation} validation takes in `val.txt`)" if num_validation else "") + ". No person was recorded: "
         "these takes are procedural animation in the raw Express4D layout, so that training, generation and the "
         "benchmark run without the real captures. Numbers measured on it say nothing about real faces.\n",
         encoding="utf-8",
@@ -240,7 +266,7 @@ def _write_corpus(out: Path, num_sequences: int, seed: int, test_fraction: float
         num_sequences=num_sequences,
         num_train=len(train_ids),
         num_test=len(test_ids),
-        participants=sorted({performers[int(a)].id for a in assignment}),
+        participants=sorted(participants),
         total_frames=total_frames,
         num_captions=num_captions,
         min_seconds=float(min(durations)),
@@ -248,5 +274,6 @@ def _write_corpus(out: Path, num_sequences: int, seed: int, test_fraction: float
         action_counts=dict(action_counts),
         compositions=dict(compositions),
         seed=int(seed),
+        num_validation=num_validation,
     )
     return summary

@@ -53,11 +53,11 @@ HELD_OUT_PAIRS: tuple[tuple[str, str], ...] = (
     ("press_lips", "shake_head"),
 )
 """Action pairs never composed in one training take (in either order, in sequence or at once): the test
-split composes them on purpose (:data:`HELD_OUT_SHARE` of its takes), so the prompt-following benchmark
+and validation splits compose them on purpose (:data:`HELD_OUT_SHARE` of their takes), so the prompt-following benchmark
 measures whether a model generalises "X and then Y" to compositions it never saw.  Each pair moves
 disjoint channels, so the order of the two is measurable."""
 HELD_OUT_SHARE = 0.3
-"""Share of the test takes that are a held-out composition."""
+"""Share of the test (and validation) takes that are a held-out composition."""
 _HELD_OUT = {frozenset(p) for p in HELD_OUT_PAIRS}
 
 
@@ -191,11 +191,11 @@ def sample_plan(
     after the other, or at once with ``composition="simultaneous"`` for two keys), or a list of
     steps where a step is a key or a pair ``[primary, background]`` played at once.
     ``intensity`` / ``speed``: one value for every action, or one per action, or ``None`` (random).
-    ``split`` (random actions only): ``"train"`` never composes a :data:`HELD_OUT_PAIRS` pair; ``"test"``
-    composes one in :data:`HELD_OUT_SHARE` of its takes; None: no constraint.
+    ``split`` (random actions only): ``"train"`` never composes a :data:`HELD_OUT_PAIRS` pair; ``"test"`` and
+    ``"validation"`` compose one in :data:`HELD_OUT_SHARE` of their takes; None: no constraint.
     """
     if actions is None:
-        steps_keys = _sample_held_out(rng) if split == "test" and rng.random() < HELD_OUT_SHARE else _sample_structure(rng)
+        steps_keys = _sample_held_out(rng) if split in ("test", "validation") and rng.random() < HELD_OUT_SHARE else _sample_structure(rng)
         while split == "train" and holds_out([k for step in steps_keys for k in step]):
             steps_keys = _sample_structure(rng)
     else:
