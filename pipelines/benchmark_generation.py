@@ -45,7 +45,7 @@ def request_seed(seed: int, request: Request) -> int:
 
 
 def pipeline_fingerprint(pipe) -> str:
-    """Hash of a pipeline's class, component configs (scheduler included) and weights.
+    """Hash of a pipeline's class, own settings, component configs (scheduler included) and weights.
 
     Part of the generation cache key, so a retrained checkpoint in the same folder, or another
     scheduler, never reuses generations of the previous one.
@@ -56,6 +56,9 @@ def pipeline_fingerprint(pipe) -> str:
     components = getattr(pipe, "components", None)
     if not isinstance(components, dict):
         components = {"pipeline": pipe}
+    own = {k: v for k, v in dict(getattr(pipe, "config", None) or {}).items() if not k.startswith("_") and k not in components}
+    if own:  # the pipeline's own settings, e.g. its default guidance scale (none: hashes as before)
+        h.update(json.dumps(own, sort_keys=True, default=str).encode())
     for name in sorted(components):
         component = components[name]
         if component is None:

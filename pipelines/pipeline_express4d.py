@@ -36,7 +36,8 @@ from .pipeline_output import Express4DPipelineOutput, finalize_motions
 logger = logging.getLogger(__name__)
 
 DEFAULT_GUIDANCE_SCALE = 2.5
-"""Classifier-free guidance scale of the paper (``guidance_scale=None`` uses it)."""
+"""Classifier-free guidance scale of the paper: a pipeline's ``default_guidance_scale`` unless it was set
+(``guidance_scale=None`` uses the pipeline's)."""
 
 SCHEDULER_LABELS = {
     "DDPMScheduler": "DDPM", "DDIMScheduler": "DDIM", "DPMSolverMultistepScheduler": "DPM-Solver++",
@@ -76,10 +77,14 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
     )
     """The optional contract arguments and extras this pipeline honours (``T2MGPTPipeline.supports`` differs)."""
 
-    def __init__(self, denoiser, scheduler, text_encoder=None, tokenizer=None):
+    def __init__(self, denoiser, scheduler, text_encoder=None, tokenizer=None, default_guidance_scale: float = DEFAULT_GUIDANCE_SCALE):
+        """``default_guidance_scale``: the scale ``guidance_scale=None`` samples with (the paper's 2.5 unless set;
+        saved in ``model_index.json``, so a model can ship the scale chosen for it on a validation split)."""
         super().__init__()
         self.check_denoiser(denoiser)
+        self.check_guidance_scale(default_guidance_scale, "default_guidance_scale")
         self.register_modules(denoiser=denoiser, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
+        self.register_to_config(default_guidance_scale=float(default_guidance_scale))
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -226,13 +231,23 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
         return cond, cond.unconditional_like()
 
     # ------------------------------------------------------------------ checks
+    @staticmethod
+    def check_guidance_scale(value, name: str = "guidance_scale") -> None:
+        """Raise unless ``value`` is a finite number >= 0."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
+            raise ValueError(f"{name}: expected a finite number, got {value!r}")
+        if value < 0:
+            raise ValueError(f"{name}: must be >= 0 (1 = no guidance, 2.5 = the paper's value), got {value}")
+
+    @property
+    def default_guidance_scale(self) -> float:
+        """The guidance scale ``guidance_scale=None`` uses (``model_index.json``; the paper's 2.5 unless set)."""
+        return float(getattr(self.config, "default_guidance_scale", DEFAULT_GUIDANCE_SCALE))
+
     def check_inputs(self, num_inference_steps, guidance_scale, batch_size: int, latents, num_frames_max: int) -> None:
         """The checks of this pipeline's own arguments (the shared ones are ``motion_request.prepare_request``'s)."""
         self.check_denoiser(self.denoiser)
-        if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale):
-            raise ValueError(f"guidance_scale: expected a finite number, got {guidance_scale!r}")
-        if guidance_scale < 0:
-            raise ValueError(f"guidance_scale: must be >= 0 (1 = no guidance, 2.5 = the paper's value), got {guidance_scale}")
+        self.check_guidance_scale(guidance_scale)
         if num_inference_steps is not None and (
             isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer)) or num_inference_steps < 1
         ):
@@ -277,14 +292,16 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
         self.scheduler = getattr(diffusers, SAMPLERS[name]).from_config(self.scheduler.config)
 
     def describe(self, num_inference_steps: int | None = None, guidance_scale: float | None = None) -> str:
-        """A short label for tables and logs, e.g. ``"MDM (small, tokens, DPM-Solver++ 20 steps)"``; a
-        ``guidance_scale`` other than the default is named too (``"..., guidance 5"``)."""
+        """A short label for tables and logs, e.g. ``"MDM (small, tokens, DPM-Solver++ 20 steps)"``; a guidance
+        scale other than the paper's 2.5 is named too (``"..., guidance 5"``): ``guidance_scale``, or when None
+        the pipeline's :attr:`default_guidance_scale`."""
         cfg = self.denoiser.config
         name = type(self.scheduler).__name__
         steps = num_inference_steps if num_inference_steps is not None else self._default_num_inference_steps()
         parts = [cfg.preset or "custom", cfg.text_conditioning, f"{SCHEDULER_LABELS.get(name, name)} {steps} steps"]
-        if guidance_scale is not None and float(guidance_scale) != DEFAULT_GUIDANCE_SCALE:
-            parts.append(f"guidance {float(guidance_scale):g}")
+        scale = self.default_guidance_scale if guidance_scale is None else float(guidance_scale)
+        if scale != DEFAULT_GUIDANCE_SCALE:
+            parts.append(f"guidance {scale:g}")
         return f"MDM ({', '.join(parts)})"
 
     # ------------------------------------------------------------------ sampling
@@ -321,7 +338,8 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
             seconds: length in seconds (float or one per prompt), ``round(seconds * fps)`` frames.
             num_inference_steps: scheduler steps; default 1000 for DDPMScheduler (the paper), else 20.
             guidance_scale: classifier-free guidance ``uncond + s * (cond - uncond)`` on the x0 prediction
-                (default 2.5, the paper's; 1 disables it).  Both branches run in one batched forward.
+                (default: :attr:`default_guidance_scale`, the paper's 2.5 unless the model sets another; 1
+                disables it).  Both branches run in one batched forward.
             num_motions_per_prompt: samples per prompt (outputs are grouped prompt by prompt).
             generator: a ``torch.Generator`` (or one per motion) for reproducible sampling.
             prompt_embeds: precomputed :class:`~pipelines.text_encoding.TextEmbeddings` (one row per prompt,
@@ -357,7 +375,7 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
             callback_on_step_end, callback_on_step_end_tensor_inputs,
         )
         lengths, n, batch_size = request.lengths, request.num_motions_per_prompt, request.batch_size
-        guidance_scale = DEFAULT_GUIDANCE_SCALE if guidance_scale is None else guidance_scale
+        guidance_scale = self.default_guidance_scale if guidance_scale is None else guidance_scale
         known, known_masks = prepare_known_frames(lengths, motion_prefix, keyframes, keyframe_mask)
         max_len = max(lengths)
         self.check_inputs(num_inference_steps, guidance_scale, batch_size, latents, max_len)

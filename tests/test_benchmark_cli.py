@@ -147,7 +147,7 @@ def test_generation_cache_is_keyed_by_the_model(tmp_path):
     assert len(retrained.calls) == 1  # regenerated
 
 
-def test_pipeline_fingerprint_follows_weights_and_scheduler():
+def test_pipeline_fingerprint_follows_weights_scheduler_and_default_guidance():
     from diffusers import DDIMScheduler
 
     from express4d_dataset.motion import MotionStats
@@ -163,7 +163,10 @@ def test_pipeline_fingerprint_follows_weights_and_scheduler():
     second = pipeline_fingerprint(pipe)
     assert second != first
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
-    assert pipeline_fingerprint(pipe) != second
+    third = pipeline_fingerprint(pipe)
+    assert third != second
+    pipe.register_to_config(default_guidance_scale=5.0)  # guidance_scale=None now samples otherwise: no stale cache
+    assert pipeline_fingerprint(pipe) != third
 
 
 def test_generated_lengths_are_cropped_to_the_request():

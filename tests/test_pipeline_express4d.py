@@ -245,6 +245,32 @@ def test_save_load_round_trip(pipe, tmp_path):
         np.testing.assert_allclose(x, y, atol=1e-6)
 
 
+def test_default_guidance_scale_is_saved_and_used(pipe, tmp_path):
+    """guidance_scale=None samples with the pipeline's default_guidance_scale (model_index.json; 2.5 unless set)."""
+    assert pipe.default_guidance_scale == 2.5 and pipe.describe().endswith("steps)")
+
+    def run(p, **kw):
+        return p(PROMPTS, num_frames=[6, 4], num_inference_steps=2, generator=gen(3), **kw).motions
+
+    paper = run(pipe, guidance_scale=2.5)
+    for x, y in zip(run(pipe), paper):
+        np.testing.assert_array_equal(x, y)
+    pipe.register_to_config(default_guidance_scale=5.0)
+    pipe.save_pretrained(tmp_path / "saved")
+    assert json.loads((tmp_path / "saved" / "model_index.json").read_text())["default_guidance_scale"] == 5.0
+    loaded = Express4DPipeline.from_pretrained(tmp_path / "saved")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.default_guidance_scale == 5.0
+    assert loaded.describe() == pipe.describe() and loaded.describe().endswith(", guidance 5)")
+    assert loaded.describe(guidance_scale=2.5).endswith("steps)")
+    for x, y, z in zip(run(loaded), run(loaded, guidance_scale=5.0), paper):
+        np.testing.assert_array_equal(x, y)
+        assert not np.allclose(x, z)
+    assert loaded.guidance_scale == 5.0
+    with pytest.raises(ValueError, match=r"default_guidance_scale: must be >= 0"):
+        Express4DPipeline(pipe.denoiser, pipe.scheduler, default_guidance_scale=-1.0)
+
+
 def test_saved_without_text_encoder_loads_it_by_name(pipe, tmp_path):
     enc = tmp_path / "encoder"
     pipe.text_encoder.save_pretrained(enc)
