@@ -1,0 +1,89 @@
+"""tools/choose_guidance.py: the validation-split choice of an MDM's default guidance scale."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.choose_guidance import ScaleRun, choose_scale, main  # noqa: E402
+
+
+def _run(folder, scale, r3, fid, recall=None, order=None, split="validation", model="runs/mdm"):
+    folder.mkdir(parents=True)
+    following = {} if recall is None else {"MDM": {"action_recall": recall, "order_accuracy": order}}
+    info = {
+        "rows": {"Real motion": {"R_precision_top3": {"mean": 0.94, "ci95": 0.0}, "FID": {"mean": 0.1, "ci95": 0.0}},
+                 "MDM": {"R_precision_top3": {"mean": r3, "ci95": 0.01}, "FID": {"mean": fid, "ci95": 0.05}}},
+        "prompt_following": following,
+        "config": {"guidance_scale": scale, "split": split, "models": [model], "dataset": "express4d",
+                   "protocol": "fixed-generations", "seed": 0, "replications": 20},
+    }
+    (folder / "results.json").write_text(json.dumps(info))
+    return str(folder)
+
+
+def test_choice_rule():
+    runs = [ScaleRun(2.5, 0.90, 1.0, 0.90, 0.70), ScaleRun(5.0, 0.90, 1.5, 0.95, 0.85),
+            ScaleRun(7.5, 0.92, 2.5, 0.97, 0.90)]
+    chosen, eligible = choose_scale(runs)
+    assert chosen.scale == 5.0  # 7.5 scores higher, but its FID is over twice the FID at 2.5
+    assert [r.scale for r in eligible] == [2.5, 5.0]
+    assert runs[1].score == pytest.approx((0.90 + 0.95 + 0.85) / 3)
+    assert choose_scale(runs, fid_factor=3.0)[0].scale == 7.5
+    # within 0.005 of the best: the smaller scale wins
+    tie = [ScaleRun(2.5, 0.900, 1.0, 0.90, 0.80), ScaleRun(3.5, 0.904, 1.0, 0.90, 0.80)]
+    assert choose_scale(tie)[0].scale == 2.5
+    # without the stand-in's annotations the score is R@3 alone
+    assert ScaleRun(3.0, 0.8, 1.0).score == 0.8
+
+
+def test_cli_prints_the_table_and_writes_the_choice(tmp_path, capsys):
+    runs = [_run(tmp_path / f"g{g}", g, r3, fid, rec, order)
+            for g, r3, fid, rec, order in [(2.5, 0.95, 0.5, 0.92, 0.76), (5.0, 0.95, 0.6, 0.95, 0.83),
+                                           (7.5, 0.93, 1.2, 0.95, 0.85)]]
+    model = tmp_path / "mdm"
+    model.mkdir()
+    (model / "model_index.json").write_text(json.dumps({"_class_name": "Express4DPipeline", "denoiser": ["a", "b"]}))
+    (model / "README.md").write_text("# MDM\n\n## Benchmark\n\ntext\n")
+    assert main([*runs, "--write", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "| 5 | 0.950 | 0.600 | 0.950 | 0.830 | 0.910 | chosen |" in out
+    assert "| 7.5 | 0.930 | 1.200 | 0.950 | 0.850 | 0.910 | FID over 2x the reference |" in out
+    assert "Chosen guidance scale: 5 (split `validation`)" in out
+    index = json.loads((model / "model_index.json").read_text())
+    assert index == {"_class_name": "Express4DPipeline", "denoiser": ["a", "b"], "default_guidance_scale": 5.0}
+    card = (model / "README.md").read_text()
+    assert card.startswith("# MDM\n\n## Benchmark\n\ntext\n") and "## Default guidance scale" in card
+    assert "samples with **5**" in card and "| 5 | 0.950 |" in card
+    assert main([*runs, "--write", str(model)]) == 0  # again: the section is replaced, not repeated
+    assert (model / "README.md").read_text().count("## Default guidance scale") == 1
+
+
+@pytest.mark.parametrize("case, message", [
+    ("test", "choose the scale on a validation split"),
+    ("models", "the runs differ in models"),
+    ("same", "two runs share a guidance scale"),
+    ("no_guidance", "did not set --guidance"),
+    ("missing", "no results.json"),
+    ("t2m", "only Express4DPipeline (MDM) has guidance"),
+])
+def test_cli_errors(tmp_path, capsys, case, message):
+    a = _run(tmp_path / "a", 2.5, 0.9, 1.0, split="test" if case == "test" else "validation")
+    b = _run(tmp_path / "b", 2.5 if case == "same" else 5.0, 0.9, 1.0, model="other" if case == "models" else "runs/mdm",
+             split="test" if case == "test" else "validation")
+    args = [a, b]
+    if case == "no_guidance":
+        info = json.loads((tmp_path / "b" / "results.json").read_text())
+        info["config"]["guidance_scale"] = None
+        (tmp_path / "b" / "results.json").write_text(json.dumps(info))
+    if case == "missing":
+        args.append(str(tmp_path / "nowhere"))
+    if case == "t2m":
+        (tmp_path / "t2m").mkdir()
+        (tmp_path / "t2m" / "model_index.json").write_text(json.dumps({"_class_name": "T2MGPTPipeline"}))
+        args += ["--write", str(tmp_path / "t2m")]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,169 @@
+"""Choose an MDM's default classifier-free guidance scale on a validation split, from ``express4d evaluate`` runs.
+
+One run per scale, on the validation split (never the test split: that is where the model is reported)::
+
+    for g in 2.5 3.5 5 7.5; do
+      express4d evaluate --model runs/mdm --split validation --protocol fixed-generations --guidance $g \\
+        --precision bf16 --out runs/guidance-$g
+    done
+    python tools/choose_guidance.py runs/guidance-*                      # the table and the choice
+    python tools/choose_guidance.py runs/guidance-* --write runs/mdm     # also store it in the model
+
+The choice: among the scales whose FID is at most ``--fid-factor`` (2) times the FID at the paper's 2.5 (or
+at the smallest scale run, without a 2.5 run), the one with the highest score, the mean of R-precision top-3,
+action recall and order accuracy (the last two only where the split has the stand-in corpus's annotations);
+scores within 0.005 of the best count as a tie, won by the smaller scale.  ``--write`` sets
+``default_guidance_scale`` in the pipeline's ``model_index.json`` (what ``guidance_scale=None`` samples with)
+and adds the table to its model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+PAPER_SCALE = 2.5
+TIE = 0.005
+CARD_HEADING = "## Default guidance scale"
+
+
+@dataclass
+class ScaleRun:
+    """The scores of one ``express4d evaluate`` run at one guidance scale."""
+
+    scale: float
+    r_precision_top3: float
+    fid: float
+    action_recall: float | None = None
+    order_accuracy: float | None = None
+    path: str = ""
+
+    @property
+    def score(self) -> float:
+        parts = [self.r_precision_top3] + [v for v in (self.action_recall, self.order_accuracy) if v is not None]
+        return sum(parts) / len(parts)
+
+
+def read_run(folder: str | os.PathLike) -> tuple[ScaleRun, dict]:
+    """The model row of one ``express4d evaluate --out`` folder, and the run's config."""
+    path = Path(folder) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no results.json (pass the --out folders of `express4d evaluate`)")
+    info = json.loads(path.read_text(encoding="utf-8"))
+    config = info.get("config", {})
+    models = [name for name in info.get("rows", {}) if name != "Real motion"]
+    if len(models) != 1:
+        raise ValueError(f"{folder}: expected one model row, found {len(models)} ({', '.join(models) or 'none'}); "
+                         "run `express4d evaluate` with one --model per scale")
+    if config.get("guidance_scale") is None:
+        raise ValueError(f"{folder}: the run did not set --guidance; rerun it with --guidance SCALE")
+    row = info["rows"][models[0]]
+    following = info.get("prompt_following", {}).get(models[0], {})
+    run = ScaleRun(
+        scale=float(config["guidance_scale"]), r_precision_top3=float(row["R_precision_top3"]["mean"]),
+        fid=float(row["FID"]["mean"]), action_recall=following.get("action_recall"),
+        order_accuracy=following.get("order_accuracy"), path=str(folder),
+    )
+    return run, config
+
+
+def read_runs(folders) -> list[ScaleRun]:
+    """The runs of ``folders``, checked to score one model on one split that is not the test split."""
+    runs, configs = zip(*(read_run(f) for f in folders)) if folders else ((), ())
+    if not runs:
+        raise ValueError("give the --out folders of `express4d evaluate` runs, one per guidance scale")
+    for key in ("models", "dataset", "split", "protocol", "seed", "replications"):
+        values = {json.dumps(c.get(key)) for c in configs}
+        if len(values) > 1:
+            raise ValueError(f"the runs differ in {key} ({', '.join(sorted(values))}); compare one model on one split")
+    if configs[0].get("split") == "test":
+        raise ValueError("the runs scored the test split; choose the scale on a validation split (--split validation) "
+                         "and keep the test split for reporting")
+    scales = [r.scale for r in runs]
+    if len(set(scales)) != len(scales):
+        raise ValueError(f"two runs share a guidance scale ({', '.join(f'{s:g}' for s in sorted(scales))})")
+    return sorted(runs, key=lambda r: r.scale)
+
+
+def choose_scale(runs: list[ScaleRun], fid_factor: float = 2.0) -> tuple[ScaleRun, list[ScaleRun]]:
+    """The chosen run and the eligible ones (see the module docstring)."""
+    reference = next((r for r in runs if r.scale == PAPER_SCALE), min(runs, key=lambda r: r.scale))
+    eligible = [r for r in runs if r.fid <= fid_factor * reference.fid]
+    best = max(r.score for r in eligible)
+    return min((r for r in eligible if r.score >= best - TIE), key=lambda r: r.scale), eligible
+
+
+def table(runs: list[ScaleRun], chosen: ScaleRun, eligible: list[ScaleRun], fid_factor: float) -> str:
+    def cell(v):
+        return "–" if v is None else f"{v:.3f}"
+
+    lines = ["| Guidance | R@3 ↑ | FID ↓ | Action recall ↑ | Order ↑ | Score ↑ | |", "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        note = "chosen" if r is chosen else ("" if r in eligible else f"FID over {fid_factor:g}x the reference")
+        lines.append(f"| {r.scale:g} | {r.r_precision_top3:.3f} | {r.fid:.3f} | {cell(r.action_recall)} | "
+                     f"{cell(r.order_accuracy)} | {r.score:.3f} | {note} |")
+    return "\n".join(lines)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, split: str) -> None:
+    """Store ``chosen.scale`` as the pipeline's ``default_guidance_scale`` and the table in its card."""
+    folder = Path(model_dir)
+    index_path = folder / "model_index.json"
+    if not index_path.is_file():
+        raise FileNotFoundError(f"--write {folder}: no model_index.json (give a saved Express4DPipeline folder)")
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    if index.get("_class_name") != "Express4DPipeline":
+        raise ValueError(f"--write {folder}: a {index.get('_class_name')} folder; only Express4DPipeline (MDM) has guidance")
+    index["default_guidance_scale"] = chosen.scale
+    _write_atomic(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+    card_path = folder / "README.md"
+    if card_path.is_file():
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tools.bundle_default_models import _replace_section
+
+        body = (f"`guidance_scale=None` samples with **{chosen.scale:g}** (`default_guidance_scale` in "
+                f"`model_index.json`), chosen on the `{split}` split with `python tools/choose_guidance.py` from one "
+                "`express4d evaluate --protocol fixed-generations --guidance G` run per scale: the highest mean of "
+                "R@3, action recall and order accuracy among the scales whose FID stays within twice the FID at the "
+                f"paper's {PAPER_SCALE:g}.\n\n{markdown}")
+        _write_atomic(card_path, _replace_section(card_path.read_text(encoding="utf-8"), CARD_HEADING, body))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="DIR", help="--out folders of `express4d evaluate`, one per --guidance")
+    parser.add_argument("--fid-factor", type=float, default=2.0,
+                        help="a scale is eligible when its FID is at most this times the FID at 2.5 (default 2)")
+    parser.add_argument("--write", metavar="MODEL_DIR", default=None,
+                        help="store the chosen scale as default_guidance_scale of this saved MDM pipeline (and its card)")
+    args = parser.parse_args(argv)
+    try:
+        runs = read_runs(args.runs)
+        chosen, eligible = choose_scale(runs, args.fid_factor)
+        markdown = table(runs, chosen, eligible, args.fid_factor)
+        print(markdown)
+        split = json.loads((Path(args.runs[0]) / "results.json").read_text(encoding="utf-8"))["config"].get("split")
+        print(f"\nChosen guidance scale: {chosen.scale:g} (split `{split}`)")
+        if args.write:
+            write_choice(args.write, chosen, markdown, split)
+            print(f"Wrote default_guidance_scale={chosen.scale:g} into {Path(args.write) / 'model_index.json'}")
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
