@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.choose_guidance import ScaleRun, choose_scale, main  # noqa: E402
+from tools.choose_guidance import ScaleRun, choose_scale, main, table  # noqa: E402
 
 
 def _run(folder, scale, r3, fid, recall=None, order=None, split="validation", model="runs/mdm"):
@@ -36,6 +36,8 @@ def test_choice_rule():
     # within 0.005 of the best: the smaller scale wins
     tie = [ScaleRun(2.5, 0.900, 1.0, 0.90, 0.80), ScaleRun(3.5, 0.904, 1.0, 0.90, 0.80)]
     assert choose_scale(tie)[0].scale == 2.5
+    assert "| 3.5 | 0.904 | 1.000 | 0.900 | 0.800 | 0.868 | a tie (within 0.005 of the best score): the smaller scale wins |" in (
+        table(tie, *choose_scale(tie), 2.0))
     # without the stand-in's annotations the score is R@3 alone
     assert ScaleRun(3.0, 0.8, 1.0).score == 0.8
 
@@ -57,7 +59,7 @@ def test_cli_prints_the_table_and_writes_the_choice(tmp_path, capsys):
     assert index == {"_class_name": "Express4DPipeline", "denoiser": ["a", "b"], "default_guidance_scale": 5.0}
     card = (model / "README.md").read_text()
     assert card.startswith("# MDM\n\n## Benchmark\n\ntext\n") and "## Default guidance scale" in card
-    assert "samples with **5**" in card and "| 5 | 0.950 |" in card
+    assert "samples with **5**" in card and "| 5 | 0.950 |" in card and "won by the smaller scale" in card
     assert main([*runs, "--write", str(model)]) == 0  # again: the section is replaced, not repeated
     assert (model / "README.md").read_text().count("## Default guidance scale") == 1
 

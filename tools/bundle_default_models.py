@@ -4,6 +4,7 @@ Two steps, both documented in the README::
 
     # 1. copy the final models (no checkpoints, logs or text-encoder weights); MDM gets DPM-Solver++
     python tools/bundle_default_models.py --mdm runs/mdm --t2m_gpt runs/t2m_gpt --evaluator runs/evaluator
+    # (then choose the MDM's default guidance scale on the validation split: tools/choose_guidance.py)
     # 2. benchmark the bundled models, then put the table into each model card
     express4d evaluate --model mdm --model t2m_gpt --out runs/benchmark-paper
     express4d evaluate --model mdm --model t2m_gpt --protocol fixed-generations --multimodality --out runs/benchmark-fixed

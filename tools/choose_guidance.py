@@ -102,9 +102,15 @@ def table(runs: list[ScaleRun], chosen: ScaleRun, eligible: list[ScaleRun], fid_
     def cell(v):
         return "–" if v is None else f"{v:.3f}"
 
+    best = max(r.score for r in eligible)
     lines = ["| Guidance | R@3 ↑ | FID ↓ | Action recall ↑ | Order ↑ | Score ↑ | |", "|---|---|---|---|---|---|---|"]
     for r in runs:
-        note = "chosen" if r is chosen else ("" if r in eligible else f"FID over {fid_factor:g}x the reference")
+        if r is chosen:
+            note = "chosen"
+        elif r not in eligible:
+            note = f"FID over {fid_factor:g}x the reference"
+        else:
+            note = f"a tie (within {TIE:g} of the best score): the smaller scale wins" if r.score >= best - TIE else ""
         lines.append(f"| {r.scale:g} | {r.r_precision_top3:.3f} | {r.fid:.3f} | {cell(r.action_recall)} | "
                      f"{cell(r.order_accuracy)} | {r.score:.3f} | {note} |")
     return "\n".join(lines)
@@ -137,7 +143,7 @@ def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, 
                 f"`model_index.json`), chosen on the `{split}` split with `python tools/choose_guidance.py` from one "
                 "`express4d evaluate --protocol fixed-generations --guidance G` run per scale: the highest mean of "
                 "R@3, action recall and order accuracy among the scales whose FID stays within twice the FID at the "
-                f"paper's {PAPER_SCALE:g}.\n\n{markdown}")
+                f"paper's {PAPER_SCALE:g}; scores within {TIE:g} of the best are a tie, won by the smaller scale.\n\n{markdown}")
         _write_atomic(card_path, _replace_section(card_path.read_text(encoding="utf-8"), CARD_HEADING, body))
 
 
