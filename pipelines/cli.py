@@ -159,7 +159,8 @@ def _add_evaluate_command(sub) -> None:
                     help="paper protocol: MultiModality in the first N replications only (default: all, as the paper)")
     ev.add_argument("--steps", type=int, default=None, help="sampling steps of diffusion pipelines (default: the pipeline's)")
     ev.add_argument("--guidance", type=float, default=None,
-                    help="classifier-free guidance scale of MDM models (default: the pipeline's, 2.5 as the paper); "
+                    help="classifier-free guidance scale of MDM models (default: each model's default_guidance_scale, the "
+                    "paper's 2.5 unless the model sets another; the bundled MDM's was chosen on the validation split); "
                     "models without guidance (T2M-GPT) generate as usual")
     ev.add_argument("--seed", type=int, default=0, help="seed of generation and metric draws (default 0)")
     ev.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
@@ -272,7 +273,9 @@ def _add_generate_command(sub) -> None:
                      help="denoising steps (MDM only; default: the sampler's, 20 for dpm++ and ddim, 1000 for ddpm)")
     gen.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], default=None,
                      help="diffusion sampler (MDM only; default: the model's own, dpm++ for the bundled MDM)")
-    gen.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (MDM only; default 2.5)")
+    gen.add_argument("--guidance", type=float, default=None,
+                     help="classifier-free guidance scale (MDM only; default: the model's default_guidance_scale, the "
+                     "paper's 2.5 unless the model sets another)")
     gen.add_argument("--seed", type=int, default=0, help="seed; motion k uses seed + k (default 0)")
     gen.add_argument("--out", default="express4d_out", help="output folder (default: express4d_out); earlier files in "
                      "it are kept: new ones take the next free numbers")
