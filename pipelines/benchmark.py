@@ -320,8 +320,9 @@ def run_benchmark(
         batch_size: motions per generation batch (results do not depend on it: every motion has its own seed).
         out_dir: where ``results.json`` / ``results.md`` and the resumable generation caches go.
         limit: use only the first ``limit`` test rows (quick checks).
-        precision: ``"fp32"`` (default) or ``"bf16"``: the models generate in bfloat16 (about 2x faster on a CPU;
-            the evaluator and the metrics stay float32).  Recorded in the results.
+        precision: ``"fp32"`` (default) or ``"bf16"``: the models generate in bfloat16 (about 2x faster on a CPU
+            with native bfloat16, several times slower on one without; the evaluator and the metrics stay
+            float32).  Recorded in the results.
         run_info: entries recorded in ``result.config`` (and results.json) over the defaults, e.g. the
             command line, or how ``models`` / ``evaluator`` should be named instead of their paths.
     """

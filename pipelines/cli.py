@@ -164,7 +164,8 @@ def _add_evaluate_command(sub) -> None:
                     "models without guidance (T2M-GPT) generate as usual")
     ev.add_argument("--seed", type=int, default=0, help="seed of generation and metric draws (default 0)")
     ev.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                    help="bf16: the models generate in bfloat16, about 2x faster on a CPU (default fp32)")
+                    help="bf16: the models generate in bfloat16, about 2x faster on a CPU with native bfloat16 "
+                    "(avx512_bf16 or amx_bf16 in lscpu), several times slower on one without (default fp32)")
     ev.add_argument("--batch-size", type=int, default=64,
                     help="motions per generation batch (default 64; results do not depend on it)")
     ev.add_argument("--max-captions", type=int, default=None, help="use at most this many captions per test motion")
