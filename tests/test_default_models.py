@@ -45,6 +45,24 @@ def test_bundled_models_load_from_python():
         default_model_path("vqvae")
 
 
+MDM_INDEX = json.loads((DEFAULT_MODELS_DIR / "mdm" / "model_index.json").read_text(encoding="utf-8"))
+MDM_LABEL = "MDM (small, tokens, DPM-Solver++ 20 steps" + (
+    f", guidance {MDM_INDEX['default_guidance_scale']:g})" if MDM_INDEX.get("default_guidance_scale", 2.5) != 2.5 else ")")
+
+
+def test_bundled_mdm_default_guidance_matches_its_card():
+    """The scale chosen on the validation split is in model_index.json, the pipeline and the card's section."""
+    from pipelines import Express4DPipeline
+
+    pipe = Express4DPipeline.from_pretrained(default_model_path("mdm"))
+    scale = pipe.default_guidance_scale
+    assert scale == MDM_INDEX["default_guidance_scale"] and pipe.describe() == MDM_LABEL
+    card = (DEFAULT_MODELS_DIR / "mdm" / "README.md").read_text(encoding="utf-8")
+    section = card.split("## Default guidance scale", 1)[1].split("\n## ", 1)[0]
+    assert f"samples with **{scale:g}**" in section and "chosen on the `validation` split" in section
+    assert f"| {scale:g} |" in section and "| chosen |" in section
+
+
 @pytest.mark.parametrize("name", BUNDLE)
 def test_bundle_model_cards(name):
     card = (DEFAULT_MODELS_DIR / name / "README.md").read_text(encoding="utf-8")
@@ -54,7 +72,8 @@ def test_bundle_model_cards(name):
     assert "express4d evaluate --model mdm --model t2m_gpt" in card
     table = [line for line in card.splitlines() if line.startswith("| ")]
     rows = {line.split("|")[1].strip() for line in table}
-    assert {"Real motion", "MDM (small, tokens, DPM-Solver++ 20 steps)", "T2M-GPT (small, tokens)"} <= rows
+    mdm_row = MDM_LABEL  # the bundled MDM's row names its default guidance scale when it is not the paper's 2.5
+    assert {"Real motion", mdm_row, "T2M-GPT (small, tokens)"} <= rows
     assert "Protocol `paper` (20 replications)" in card and "Protocol `fixed-generations`" in card
     assert "Prompt following" in card
     assert "## Training on the real Express4D corpus" in card and "express4d data build --raw Express4D" in card
