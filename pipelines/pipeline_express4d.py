@@ -242,7 +242,7 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
     @property
     def default_guidance_scale(self) -> float:
         """The guidance scale ``guidance_scale=None`` uses (``model_index.json``; the paper's 2.5 unless set)."""
-        return float(getattr(self.config, "default_guidance_scale", DEFAULT_GUIDANCE_SCALE))
+        return float(self.config.default_guidance_scale)  # registered by __init__, also for folders saved without it
 
     def check_inputs(self, num_inference_steps, guidance_scale, batch_size: int, latents, num_frames_max: int) -> None:
         """The checks of this pipeline's own arguments (the shared ones are ``motion_request.prepare_request``'s)."""

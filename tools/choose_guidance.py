@@ -23,9 +23,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere: the repository root
+
+from pipelines.benchmark import _write_atomic  # noqa: E402
+from tools.bundle_default_models import _replace_section  # noqa: E402
 
 PAPER_SCALE = 2.5
 TIE = 0.005
@@ -72,8 +76,9 @@ def read_run(folder: str | os.PathLike) -> tuple[ScaleRun, dict]:
     return run, config
 
 
-def read_runs(folders) -> list[ScaleRun]:
-    """The runs of ``folders``, checked to score one model on one split that is not the test split."""
+def read_runs(folders) -> tuple[list[ScaleRun], dict]:
+    """The runs of ``folders`` (by scale) and their shared config, checked to score one model on one split that
+    is not the test split."""
     runs, configs = zip(*(read_run(f) for f in folders)) if folders else ((), ())
     if not runs:
         raise ValueError("give the --out folders of `express4d evaluate` runs, one per guidance scale")
@@ -87,7 +92,7 @@ def read_runs(folders) -> list[ScaleRun]:
     scales = [r.scale for r in runs]
     if len(set(scales)) != len(scales):
         raise ValueError(f"two runs share a guidance scale ({', '.join(f'{s:g}' for s in sorted(scales))})")
-    return sorted(runs, key=lambda r: r.scale)
+    return sorted(runs, key=lambda r: r.scale), configs[0]
 
 
 def choose_scale(runs: list[ScaleRun], fid_factor: float = 2.0) -> tuple[ScaleRun, list[ScaleRun]]:
@@ -116,13 +121,6 @@ def table(runs: list[ScaleRun], chosen: ScaleRun, eligible: list[ScaleRun], fid_
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, split: str) -> None:
     """Store ``chosen.scale`` as the pipeline's ``default_guidance_scale`` and the table in its card."""
     folder = Path(model_dir)
@@ -136,9 +134,6 @@ def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, 
     _write_atomic(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
     card_path = folder / "README.md"
     if card_path.is_file():
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        from tools.bundle_default_models import _replace_section
-
         body = (f"`guidance_scale=None` samples with **{chosen.scale:g}** (`default_guidance_scale` in "
                 f"`model_index.json`), chosen on the `{split}` split with `python tools/choose_guidance.py` from one "
                 "`express4d evaluate --protocol fixed-generations --guidance G` run per scale: the highest mean of "
@@ -156,11 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="store the chosen scale as default_guidance_scale of this saved MDM pipeline (and its card)")
     args = parser.parse_args(argv)
     try:
-        runs = read_runs(args.runs)
+        runs, config = read_runs(args.runs)
         chosen, eligible = choose_scale(runs, args.fid_factor)
         markdown = table(runs, chosen, eligible, args.fid_factor)
         print(markdown)
-        split = json.loads((Path(args.runs[0]) / "results.json").read_text(encoding="utf-8"))["config"].get("split")
+        split = config.get("split")
         print(f"\nChosen guidance scale: {chosen.scale:g} (split `{split}`)")
         if args.write:
             write_choice(args.write, chosen, markdown, split)
