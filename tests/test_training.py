@@ -597,3 +597,72 @@ def test_card_names_a_warm_up_only_for_schedules_that_have_one(schedule, row):
 
     config = SimpleNamespace(learning_rate=3e-4, lr_scheduler=schedule, lr_warmup_steps=100)
     assert _learning_rate_rows(config, []) == [row]
+
+
+def test_loss_channel_weights_weigh_the_named_channels():
+    from express4d_dataset.arkit import GROUPS, channel_index
+    from training.config import channel_loss_weights
+    from training.task_mdm import masked_mse
+
+    weights = channel_loss_weights({"head": 4, "JawOpen": 0.5})
+    assert len(weights) == 61 and [weights[i] for i in GROUPS["head"]] == [4.0, 4.0, 4.0]
+    assert weights[channel_index("jawOpen")] == 0.5 and sum(weights) == 57 + 12 + 0.5
+    rng = np.random.default_rng(1)
+    lengths = [7, 30]
+    pred = rng.standard_normal((2, 30, 61)).astype(np.float32)
+    x0 = rng.standard_normal((2, 30, 61)).astype(np.float32)
+    mask = np.arange(30)[None, :] < np.array(lengths)[:, None]
+    w = np.array(weights)
+    # per item: the weighted mean over channels of each channel's mean squared error over the valid frames
+    expected = [(((pred[i, :n] - x0[i, :n]).astype(np.float64) ** 2).mean(0) * w).sum() / w.sum()
+                for i, n in enumerate(lengths)]
+    args = torch.from_numpy(pred), torch.from_numpy(x0), torch.from_numpy(mask)
+    np.testing.assert_allclose(masked_mse(*args, torch.tensor(weights)).numpy(), expected, rtol=1e-5)
+    assert abs(expected[0] - ((pred[0, :7] - x0[0, :7]) ** 2).mean()) > 1e-3  # the weighting changes the loss
+    np.testing.assert_allclose(masked_mse(*args, torch.ones(61)).numpy(), masked_mse(*args).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"'hed' is neither an ARKit channel nor a group; groups: eyes, .*head"):
+        channel_loss_weights({"hed": 2})
+    with pytest.raises(ValueError, match=r"the weight of 'head' must be a number >= 0 \(got -1\)"):
+        channel_loss_weights({"head": -1})
+    with pytest.raises(ValueError, match="every channel weighs 0"):
+        channel_loss_weights({name: 0 for name in GROUPS})
+    with pytest.raises(ValueError, match="only the mdm loss weighs channels; remove it for --model vqvae"):
+        parse_training_args(["--model", "vqvae", "--set", 'loss_channel_weights={"head": 2}'])
+    cfg = parse_training_args(["--model", "mdm", "--set", 'loss_channel_weights={"head": 2}'])
+    assert cfg.loss_channel_weights == {"head": 2}
+
+
+def test_init_from_fine_tunes_the_saved_weights(corpus, tmp_path):
+    """--init_from starts from a finished run's weights (fresh optimizer and step count); the card says so and
+    carries the initial weights' training table; weights of another architecture are refused by name."""
+    base = tmp_path / "base"
+    train_module.main(tiny_argv("mdm", corpus, base, steps=2, validation_split="", learning_rate=1e-2, lr_warmup_steps=0))
+    saved = _weights(base / "denoiser" / "diffusion_pytorch_model.safetensors")
+    # a learning rate too small to move the weights: the fine-tuned model is the one it started from
+    tuned = tmp_path / "tuned"
+    summary = train_module.main(tiny_argv("mdm", corpus, tuned, steps=1, validation_split="", init_from=base,
+                                          learning_rate=1e-12, lr_warmup_steps=0))
+    assert summary["global_step"] == 1
+    after = _weights(tuned / "denoiser" / "diffusion_pytorch_model.safetensors")
+    for key in saved:
+        torch.testing.assert_close(after[key], saved[key], rtol=0, atol=1e-6)
+    fresh = tmp_path / "fresh"
+    train_module.main(tiny_argv("mdm", corpus, fresh, steps=1, validation_split="", learning_rate=1e-12, lr_warmup_steps=0))
+    other = _weights(fresh / "denoiser" / "diffusion_pytorch_model.safetensors")
+    assert any((other[k] - saved[k]).abs().max() > 1e-3 for k in saved)  # without it: a new initialisation
+    card = (tuned / "README.md").read_text()
+    assert f"| initial weights | `{base}` (fine-tuned from it; its training below) |" in card
+    initial = card.split("### Training of the initial weights", 1)[1]
+    assert "| optimizer steps | 2 |" in initial and "| learning rate | 0.01 (constant_with_warmup, 0 warm-up steps) |" in initial
+    assert json.loads((tuned / "training_config.json").read_text())["init_from"] == str(base)
+
+    with pytest.raises(ValueError, match=r"--init_from .*base: its weights \(diffusion_pytorch_model.safetensors\) do not "
+                                         r"fit the mdm model this run builds: \d+ unexpected \(e.g. encoder.layers.1\."):
+        train_module.main(tiny_argv("mdm", corpus, tmp_path / "x", steps=1, validation_split="", init_from=base,
+                                    set="model_config.num_layers=1"))
+    with pytest.raises(FileNotFoundError, match=r"--init_from .*nowhere: no such folder; pass the output_dir of a finished "
+                                                r"`--model mdm` run or pipelines/default_models/mdm"):
+        train_module.main(tiny_argv("mdm", corpus, tmp_path / "y", steps=1, init_from=tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match=r"no .safetensors weights in .*empty.denoiser or .*empty"):
+        (tmp_path / "empty").mkdir()
+        train_module.main(tiny_argv("mdm", corpus, tmp_path / "z", steps=1, init_from=tmp_path / "empty"))

@@ -41,6 +41,15 @@ class TrainingConfig:
     """Frozen text encoder (folder, Hub id or the offline default); only its name is saved with the model."""
     model_config: dict = field(default_factory=dict)
     """``preset`` plus hyperparameter overrides for the model's ``from_preset``."""
+    init_from: str | None = None
+    """A saved model folder whose weights start this run (fine-tuning): a finished run of the same ``--model``
+    or a bundled default (``pipelines/default_models/mdm``).  ``model_config`` and the text encoder must
+    build the same architecture; the optimizer, LR schedule, EMA and step count start fresh, the
+    normalisation statistics are this run's.  A run resumed from a checkpoint takes the checkpoint's weights."""
+    loss_channel_weights: dict = field(default_factory=dict)
+    """mdm only: weight of ARKit channels in the MSE, by channel name (``HeadPitch``) or group (``head``,
+    ``eyes``, ``mouth``, ... of ``express4d_dataset.arkit.GROUPS``); unnamed channels weigh 1, and the
+    loss is the weighted mean over channels (so all-equal weights give the paper's loss)."""
     vqvae: str | None = None
     """t2m_gpt only: folder of a trained VQ-VAE (the output of ``--model vqvae``)."""
     evaluator: str | None = None
@@ -119,6 +128,11 @@ class TrainingConfig:
         need(self.validation_max_batches is None or self.validation_max_batches >= 1, "validation_max_batches",
              "must be >= 1 or null (the whole split)")
         need(isinstance(self.model_config, dict), "model_config", "must be a JSON object")
+        need(isinstance(self.loss_channel_weights, dict), "loss_channel_weights", "must be a JSON object")
+        if self.loss_channel_weights:
+            need(self.model == "mdm", "loss_channel_weights", "only the mdm loss weighs channels; remove it for --model "
+                 f"{self.model}")
+            channel_loss_weights(self.loss_channel_weights)  # names and values checked here, before any heavy work
         if self.model == "t2m_gpt":
             need(bool(self.vqvae), "vqvae", "the t2m_gpt prior is trained on the codes of a trained VQ-VAE; "
                  "pass --vqvae PATH (the output folder of `--model vqvae`)")
@@ -128,6 +142,30 @@ class TrainingConfig:
 
     def save(self, path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def channel_loss_weights(weights: dict) -> list[float]:
+    """The 61 per-channel weights of ``loss_channel_weights`` (channel names or group names -> weight)."""
+    from express4d_dataset.arkit import CHANNEL_NAMES, GROUPS, channel_index
+
+    out = [1.0] * len(CHANNEL_NAMES)
+    for name, value in weights.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+            raise ValueError(f"training option loss_channel_weights: the weight of {name!r} must be a number >= 0 "
+                             f"(got {value!r})")
+        if name in GROUPS:
+            indices = GROUPS[name]
+        else:
+            try:
+                indices = (channel_index(name),)
+            except KeyError:
+                raise ValueError(f"training option loss_channel_weights: {name!r} is neither an ARKit channel nor a "
+                                 f"group; groups: {', '.join(GROUPS)}; channels: {', '.join(CHANNEL_NAMES)}") from None
+        for i in indices:
+            out[i] = float(value)
+    if not sum(out) > 0:
+        raise ValueError("training option loss_channel_weights: every channel weighs 0; give some channel a weight > 0")
+    return out
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainingConfig)}

@@ -89,6 +89,7 @@ def render_model_card(task, config, summary: dict) -> str:
         "",
         "| | |",
         "|---|---|",
+        *([f"| initial weights | `{config.init_from}` (fine-tuned from it; its training below) |"] if config.init_from else []),
         f"| optimizer steps | {summary.get('global_step')} |",
         f"| effective batch size | {summary.get('effective_batch_size')} ({summary.get('num_processes')} process(es) x "
         f"{config.train_batch_size} x {config.gradient_accumulation_steps} accumulation) |",
@@ -97,11 +98,14 @@ def render_model_card(task, config, summary: dict) -> str:
         f"| gradient clipping | {config.max_grad_norm} |",
         f"| EMA | {'decay ' + str(config.ema_decay) + (' with warm-up' if config.ema_warmup else ' (constant)') + ' (saved weights are the EMA)' if summary.get('ema') else 'no'} |",
         f"| mixed precision | {config.mixed_precision} |",
+        *([f"| loss channel weights | {_channel_weights(config.loss_channel_weights)} |"] if config.loss_channel_weights else []),
         f"| seed | {config.seed} |",
         f"| final training loss | {_fmt(summary.get('final_loss'))} |",
     ]
     if summary.get("validation_loss") is not None:
         body.append(f"| validation loss (`{config.validation_split}` split) | {_fmt(summary['validation_loss'])} |")
+    if config.init_from:
+        body += _initial_training(config.init_from)
     metrics = summary.get("metrics") or {}
     if metrics:
         body += ["", f"## Metrics (evaluator `{config.evaluator}`, {summary.get('metrics_items')} validation items, 1 replication)", "",
@@ -120,3 +124,19 @@ def render_model_card(task, config, summary: dict) -> str:
         "",
     ]
     return "\n".join(yaml + body)
+
+
+def _channel_weights(weights: dict) -> str:
+    return ", ".join(f"{name} x{value:g}" for name, value in weights.items()) + " (others x1; weighted mean over channels)"
+
+
+def _initial_training(folder) -> list[str]:
+    """The "## Training" section of the card of the folder a fine-tune started from, one heading level down."""
+    path = Path(folder) / "README.md"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    start = next((i for i, line in enumerate(lines) if line.strip() == "## Training"), None)
+    if start is None:
+        return ["", "### Training of the initial weights", "", f"Not recorded (no model card with a Training section in `{folder}`)."]
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    table = [line for line in lines[start + 1:end] if line.startswith("|")]  # its table, not its remarks
+    return ["", "### Training of the initial weights", "", *table]

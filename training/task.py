@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
 from dataclasses import dataclass
 
 import torch
@@ -50,6 +51,8 @@ class TrainingTask:
     uses_ema: bool = False
     output_class: str = ""
     """``"module:Class"`` of the saved folder (loadable with that class's ``from_pretrained``)."""
+    weights_subfolder: str = ""
+    """Where the trained model's weights sit in the saved folder (a pipeline's component folder), for ``init_from``."""
 
     def __init__(self, data: TaskData):
         self.data = data
@@ -66,6 +69,40 @@ class TrainingTask:
     # ---------------------------------------------------------------- model and data
     def build_model(self) -> torch.nn.Module:
         raise NotImplementedError
+
+    def load_initial_weights(self, model: torch.nn.Module, folder) -> Path:
+        """Copy the weights of a saved folder (``init_from``) into ``model``; returns the file read.
+
+        The folder is a finished run of this model (or its trained component's subfolder); the weights
+        must fit the architecture this run's ``model_config`` builds, name for name and shape for shape.
+        """
+        from safetensors.torch import load_file
+
+        root = Path(folder)
+        hint = f"pass the output_dir of a finished `--model {self.name}` run or pipelines/default_models/{self.name}"
+        if not root.is_dir():
+            raise FileNotFoundError(f"--init_from {folder}: no such folder; {hint}")
+        places = [root / self.weights_subfolder, root] if self.weights_subfolder else [root]
+        files = next((sorted(p.glob("*.safetensors")) for p in places if p.is_dir() and any(p.glob("*.safetensors"))), [])
+        if len(files) != 1:
+            found = "several .safetensors files (sharded weights are not supported)" if files else "no .safetensors weights"
+            raise FileNotFoundError(f"--init_from {folder}: {found} in {' or '.join(str(p) for p in places)}; {hint}")
+        state = load_file(str(files[0]))
+        own = model.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        reshaped = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+        if missing or unexpected or reshaped:
+            detail = "; ".join(f"{n} {what} (e.g. {names[0]})" for n, what, names in (
+                (len(missing), "missing", missing), (len(unexpected), "unexpected", unexpected),
+                (len(reshaped), "with another shape", reshaped)) if names)
+            raise ValueError(
+                f"--init_from {folder}: its weights ({files[0].name}) do not fit the {self.name} model this run builds: "
+                f"{detail}. Build the same architecture: set model_config (--config / --set model_config.KEY=VALUE) "
+                f"and --text_encoder as in {files[0].parent / 'config.json'}"
+            )
+        model.load_state_dict(state)
+        return files[0]
 
     def caption_embeddings(self, mirrored: bool | None = None) -> CaptionEmbeddings:
         """Embeddings of every caption of the dataset; ``mirrored`` (default: ``flip_prob > 0``) adds the

@@ -16,21 +16,29 @@ from .task import MotionGeneratorTask
 logger = logging.getLogger(__name__)
 
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+               channel_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Per-item MSE ``[B]``: each item's squared error averaged over its valid frames and all channels.
 
     As MDM's ``masked_l2``: the loss is the batch mean of these, so every motion weighs the same
-    whatever its length (not every frame).
+    whatever its length (not every frame).  ``channel_weights`` ``[C]``: a weighted mean over channels
+    instead (``loss_channel_weights``); None is the paper's plain mean.
     """
     m = mask[..., None].to(torch.float32)
     err = (pred.float() - target.float()).pow(2) * m
-    return err.sum((1, 2)) / (m.sum((1, 2)) * pred.shape[-1]).clamp(min=1)
+    if channel_weights is None:
+        return err.sum((1, 2)) / (m.sum((1, 2)) * pred.shape[-1]).clamp(min=1)
+    w = channel_weights.to(err.device, torch.float32)
+    return (err * w).sum((1, 2)) / (m.sum((1, 2)) * w.sum()).clamp(min=1e-12)
 
 
 class MDMTask(MotionGeneratorTask):
     name = "mdm"
     library_name = "diffusers"
     uses_ema = True
+    weights_subfolder = "denoiser"
+    channel_weights: torch.Tensor | None = None
+    """``[61]`` loss weights from ``loss_channel_weights``; None: the paper's plain mean."""
     output_class = "pipelines.pipeline_express4d:Express4DPipeline"
     card_import = "from pipelines import Express4DPipeline"
 
@@ -41,6 +49,10 @@ class MDMTask(MotionGeneratorTask):
         self.captions = self.caption_embeddings()
         steps = int(self.config.model_config.get("num_train_timesteps", 1000))
         self.scheduler = DDPMScheduler(**self.output_type().default_scheduler_config(steps))
+        if self.config.loss_channel_weights:
+            from .config import channel_loss_weights
+
+            self.channel_weights = torch.tensor(channel_loss_weights(self.config.loss_channel_weights))
 
     def build_model(self):
         from pipelines.denoiser_mdm import MDMDenoiser
@@ -69,7 +81,7 @@ class MDMTask(MotionGeneratorTask):
         text = self.captions.lookup(batch["captions"], x0.device)
         xt, t = self._noisy(x0, generator)
         pred = model(xt, t, text, attention_mask=mask).sample
-        return masked_mse(pred, x0, mask)
+        return masked_mse(pred, x0, mask, self.channel_weights)
 
     def training_loss(self, model, batch):
         return self._item_losses(model, batch).mean(), {}

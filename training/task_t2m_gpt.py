@@ -38,6 +38,7 @@ class T2MGPTTask(MotionGeneratorTask):
     name = "t2m_gpt"
     library_name = "diffusers"
     output_class = "pipelines.pipeline_t2m_gpt:T2MGPTPipeline"
+    weights_subfolder = "prior"
     card_import = "from pipelines.pipeline_t2m_gpt import T2MGPTPipeline"
 
     def __init__(self, data):

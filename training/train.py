@@ -213,6 +213,9 @@ def train(config: TrainingConfig) -> dict:
     fps = float(train_rows[0]["fps"]) if "fps" in train_rows.column_names else 20.0
     task = task_class(config.model)(TaskData(config, dataset, stats, stats_source, fps, accelerator.device))
     model = task.build_model()
+    if config.init_from and resolve_resume_path(output_dir, config.resume_from_checkpoint) is None:
+        weights = task.load_initial_weights(model, config.init_from)
+        logger.info("Initial weights from %s (fine-tuning)", weights, main_process_only=True)
     set_seed(config.seed, device_specific=True)  # distinct noise / dropout per process from here on
     num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info("Model %s: %.2fM trainable parameters", config.model, num_params / 1e6, main_process_only=True)
