@@ -131,7 +131,7 @@ def _channel_weights(weights: dict) -> str:
 
 
 def _initial_training(folder) -> list[str]:
-    """The "## Training" section of the card of the folder a fine-tune started from, one heading level down."""
+    """The table of the "## Training" section in the card of the folder a fine-tune started from."""
     path = Path(folder) / "README.md"
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
     start = next((i for i, line in enumerate(lines) if line.strip() == "## Training"), None)

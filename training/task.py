@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -79,7 +79,8 @@ class TrainingTask:
         from safetensors.torch import load_file
 
         root = Path(folder)
-        hint = f"pass the output_dir of a finished `--model {self.name}` run or pipelines/default_models/{self.name}"
+        bundled = {"vqvae": "t2m_gpt/vqvae"}.get(self.name, self.name)
+        hint = f"pass the output_dir of a finished `--model {self.name}` run or pipelines/default_models/{bundled}"
         if not root.is_dir():
             raise FileNotFoundError(f"--init_from {folder}: no such folder; {hint}")
         places = [root / self.weights_subfolder, root] if self.weights_subfolder else [root]
