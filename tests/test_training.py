@@ -462,42 +462,6 @@ def test_t2m_gpt_codes_do_not_depend_on_batch_padding(corpus, trained_vqvae):
     assert int(together[2]["codes"].min()) >= 0
 
 
-def test_mdm_loss_averages_each_item_then_the_batch():
-    """MDM's masked L2: per item over its valid frames x channels, then the batch mean (train and validation)."""
-    from types import SimpleNamespace
-
-    from diffusers import DDPMScheduler
-
-    from pipelines.pipeline_express4d import Express4DPipeline
-    from training.task_mdm import MDMTask, masked_mse
-
-    rng = np.random.default_rng(0)
-    lengths = [20, 196]
-    x0 = rng.standard_normal((2, 196, 61)).astype(np.float32)
-    pred = rng.standard_normal((2, 196, 61)).astype(np.float32)
-    pred[0] += 3.0  # the short item has a much larger error
-    mask = np.arange(196)[None, :] < np.array(lengths)[:, None]
-    x0[~mask] = 0.0
-    per_item = np.array([((pred[i, :n] - x0[i, :n]).astype(np.float64) ** 2).mean() for i, n in enumerate(lengths)])
-    expected = per_item.mean()
-    frame_weighted = sum(((pred[i, :n] - x0[i, :n]).astype(np.float64) ** 2).sum() for i, n in enumerate(lengths)) / (
-        sum(lengths) * 61)
-    assert abs(expected - frame_weighted) > 1.0  # the two weightings really differ here
-
-    task = MDMTask.__new__(MDMTask)
-    task.captions = SimpleNamespace(lookup=lambda caps, device=None: torch.zeros(len(caps), 8))
-    task.scheduler = DDPMScheduler(**Express4DPipeline.default_scheduler_config(1000))
-    model = lambda xt, t, text, attention_mask=None: SimpleNamespace(sample=torch.from_numpy(pred))  # noqa: E731
-    batch = {"motion": torch.from_numpy(x0), "mask": torch.from_numpy(mask), "captions": ["a", "b"]}
-    np.testing.assert_allclose(masked_mse(torch.from_numpy(pred), batch["motion"], batch["mask"]).numpy(), per_item,
-                               rtol=1e-5)
-    loss, _ = task.training_loss(model, batch)
-    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
-    total, count = task.validation_loss(model, batch, torch.Generator().manual_seed(0))
-    assert count == 2
-    np.testing.assert_allclose(float(total) / count, expected, rtol=1e-5)
-
-
 def test_flip_augmentation_finds_the_mirrored_captions(corpus, tmp_path):
     """flip_prob > 0: the caption table holds every caption mirrored, so flipped batches look up."""
     from express4d_dataset.arkit import mirror_caption
@@ -526,25 +490,6 @@ def test_flip_augmentation_finds_the_mirrored_captions(corpus, tmp_path):
     summary = train_module.main(tiny_argv("mdm", corpus, tmp_path / "flip", steps=2, flip_prob=1.0,
                                           checkpointing_steps=100))
     assert summary["global_step"] == 2 and np.isfinite(summary["validation_loss"])
-
-
-def test_ema_decay_is_constant_without_warmup():
-    from training.ema import build_ema
-
-    layer = torch.nn.Linear(3, 2)
-    init = [p.detach().clone() for p in layer.parameters()]
-    ema = build_ema(layer.parameters(), decay=0.9, warmup=False)
-    for step in range(3):
-        with torch.no_grad():
-            for p in layer.parameters():
-                p.add_(1.0)
-        before = [s.clone() for s in ema.shadow_params]
-        ema.step(layer.parameters())
-        for s, b, p in zip(ema.shadow_params, before, layer.parameters()):
-            torch.testing.assert_close(s, 0.9 * b + 0.1 * p.detach())
-    assert not torch.allclose(ema.shadow_params[0], init[0])
-    warm = build_ema(torch.nn.Linear(3, 2).parameters(), decay=0.9, warmup=True)
-    assert warm.get_decay(1) == 0.0 and warm.get_decay(5) == pytest.approx(5 / 14)  # diffusers' ramp
 
 
 @pytest.mark.parametrize("warmup", [False, True])
@@ -579,12 +524,6 @@ def test_mdm_ema_after_one_step(corpus, tmp_path, monkeypatch, warmup):
     assert changed > 0, "one step of training changed no weight"
 
 
-def test_ema_warmup_presets():
-    assert parse_training_args(["--model", "mdm"]).ema_warmup is False  # paper preset: constant decay, as MDM
-    small = parse_training_args(["--model", "mdm", "--config", str(ROOT / "training/configs/mdm_small.json")])
-    assert small.ema_warmup is True and small.use_ema is True
-
-
 @pytest.mark.parametrize("schedule, row", [
     ("constant", "| learning rate | 0.0003 (constant) |"),
     ("constant_with_warmup", "| learning rate | 0.0003 (constant_with_warmup, 100 warm-up steps) |"),
@@ -597,39 +536,6 @@ def test_card_names_a_warm_up_only_for_schedules_that_have_one(schedule, row):
 
     config = SimpleNamespace(learning_rate=3e-4, lr_scheduler=schedule, lr_warmup_steps=100)
     assert _learning_rate_rows(config, []) == [row]
-
-
-def test_loss_channel_weights_weigh_the_named_channels():
-    from express4d_dataset.arkit import GROUPS, channel_index
-    from training.config import channel_loss_weights
-    from training.task_mdm import masked_mse
-
-    weights = channel_loss_weights({"head": 4, "JawOpen": 0.5})
-    assert len(weights) == 61 and [weights[i] for i in GROUPS["head"]] == [4.0, 4.0, 4.0]
-    assert weights[channel_index("jawOpen")] == 0.5 and sum(weights) == 57 + 12 + 0.5
-    rng = np.random.default_rng(1)
-    lengths = [7, 30]
-    pred = rng.standard_normal((2, 30, 61)).astype(np.float32)
-    x0 = rng.standard_normal((2, 30, 61)).astype(np.float32)
-    mask = np.arange(30)[None, :] < np.array(lengths)[:, None]
-    w = np.array(weights)
-    # per item: the weighted mean over channels of each channel's mean squared error over the valid frames
-    expected = [(((pred[i, :n] - x0[i, :n]).astype(np.float64) ** 2).mean(0) * w).sum() / w.sum()
-                for i, n in enumerate(lengths)]
-    args = torch.from_numpy(pred), torch.from_numpy(x0), torch.from_numpy(mask)
-    np.testing.assert_allclose(masked_mse(*args, torch.tensor(weights)).numpy(), expected, rtol=1e-5)
-    assert abs(expected[0] - ((pred[0, :7] - x0[0, :7]) ** 2).mean()) > 1e-3  # the weighting changes the loss
-    np.testing.assert_allclose(masked_mse(*args, torch.ones(61)).numpy(), masked_mse(*args).numpy(), rtol=1e-6)
-    with pytest.raises(ValueError, match=r"'hed' is neither an ARKit channel nor a group; groups: eyes, .*head"):
-        channel_loss_weights({"hed": 2})
-    with pytest.raises(ValueError, match=r"the weight of 'head' must be a number >= 0 \(got -1\)"):
-        channel_loss_weights({"head": -1})
-    with pytest.raises(ValueError, match="every channel weighs 0"):
-        channel_loss_weights({name: 0 for name in GROUPS})
-    with pytest.raises(ValueError, match="only the mdm loss weighs channels; remove it for --model vqvae"):
-        parse_training_args(["--model", "vqvae", "--set", 'loss_channel_weights={"head": 2}'])
-    cfg = parse_training_args(["--model", "mdm", "--set", 'loss_channel_weights={"head": 2}'])
-    assert cfg.loss_channel_weights == {"head": 2}
 
 
 def test_init_from_fine_tunes_the_saved_weights(corpus, tmp_path):

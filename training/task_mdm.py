@@ -26,10 +26,10 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     """
     m = mask[..., None].to(torch.float32)
     err = (pred.float() - target.float()).pow(2) * m
-    if channel_weights is None:
-        return err.sum((1, 2)) / (m.sum((1, 2)) * pred.shape[-1]).clamp(min=1)
-    w = channel_weights.to(err.device, torch.float32)
-    return (err * w).sum((1, 2)) / (m.sum((1, 2)) * w.sum()).clamp(min=1e-12)
+    if channel_weights is not None:
+        err = err * channel_weights.to(err.device, torch.float32)
+    total_weight = pred.shape[-1] if channel_weights is None else channel_weights.sum()
+    return err.sum((1, 2)) / (m.sum((1, 2)) * total_weight).clamp(min=1e-12)
 
 
 class MDMTask(MotionGeneratorTask):

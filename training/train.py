@@ -213,7 +213,8 @@ def train(config: TrainingConfig) -> dict:
     fps = float(train_rows[0]["fps"]) if "fps" in train_rows.column_names else 20.0
     task = task_class(config.model)(TaskData(config, dataset, stats, stats_source, fps, accelerator.device))
     model = task.build_model()
-    if config.init_from and resolve_resume_path(output_dir, config.resume_from_checkpoint) is None:
+    resume_path = resolve_resume_path(output_dir, config.resume_from_checkpoint)
+    if config.init_from and resume_path is None:  # a checkpoint, when resuming, holds the weights
         weights = task.load_initial_weights(model, config.init_from)
         logger.info("Initial weights from %s (fine-tuning)", weights, main_process_only=True)
     set_seed(config.seed, device_specific=True)  # distinct noise / dropout per process from here on
@@ -261,7 +262,6 @@ def train(config: TrainingConfig) -> dict:
     # ------------------------------------------------------------------ resume
     global_step = 0
     earlier_phases: list[dict] = []  # the LR schedules of the checkpoint this run resumes, for the card
-    resume_path = resolve_resume_path(output_dir, config.resume_from_checkpoint)
     if resume_path is not None:
         state = read_training_state(resume_path)
         if state.get("model") != config.model:
