@@ -1,0 +1,52 @@
+"""benchmarks/held_out_order.py: which captions it asks and how it sorts each pair (hand-built motions)."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.held_out_order import classify, held_out_items  # noqa: E402
+from express4d_dataset.synthetic import HELD_OUT_PAIRS  # noqa: E402
+from express4d_metrics.prompt_following import _disjoint, action_channels, action_thresholds  # noqa: E402
+
+FIRST, SECOND = next((a, b) for a, b in HELD_OUT_PAIRS if _disjoint(a, b))
+
+
+def _pulse(motion, key, start, stop, amount=0.8):
+    for channel, sign in action_channels(key):
+        motion[start:stop, channel] += (sign or 1.0) * amount
+
+
+def _row(steps, captions, num_frames=300):
+    return {"captions": captions, "num_frames": num_frames, "annotations": json.dumps({"steps": steps})}
+
+
+def test_held_out_items_keep_only_captions_naming_a_held_out_pair():
+    rows = [
+        _row([[FIRST], [SECOND]], ["a", "b"]),  # held out, sequential: both captions, length capped at 196
+        _row([[FIRST, SECOND]], ["c"]),  # the same pair at once: no order to judge
+        _row([["smile"]], ["d"]),  # one action
+        {"captions": ["e"], "num_frames": 50},  # no plan (a real take)
+    ]
+    assert held_out_items(rows) == [("a", 196, [(FIRST, SECOND)]), ("b", 196, [(FIRST, SECOND)])]
+
+
+def test_classify_sorts_hits_misses_and_wrong_order():
+    th = action_thresholds()
+    empty = np.zeros((120, 61), dtype=np.float32)
+    both = empty.copy()
+    _pulse(both, FIRST, 10, 31)
+    _pulse(both, SECOND, 70, 91)
+    swapped = empty.copy()
+    _pulse(swapped, FIRST, 70, 91)
+    _pulse(swapped, SECOND, 10, 31)
+    only_first = empty.copy()
+    _pulse(only_first, FIRST, 10, 31)
+    assert classify(both, FIRST, SECOND, th) == "in order"
+    assert classify(swapped, FIRST, SECOND, th) == "wrong order"
+    assert classify(only_first, FIRST, SECOND, th) == "second missing"
+    assert classify(empty, FIRST, SECOND, th) == "first missing"
