@@ -26,16 +26,14 @@ sys.path.insert(0, str(ROOT))
 def held_out_items(rows, max_frames: int = 196):
     """``(caption, num_frames, [(first, second), ...])`` for each caption with a held-out disjoint pair."""
     from express4d_dataset.motion import row_annotations
-    from express4d_dataset.synthetic import holds_out
-    from express4d_metrics.prompt_following import _disjoint
+    from express4d_metrics.prompt_following import ordered_pairs
 
     items = []
     for row in rows:
         plan = row_annotations(row)
         if not plan:
             continue
-        steps = [list(s) for s in plan["steps"]]
-        pairs = [(a[0], b[0]) for a, b in zip(steps, steps[1:]) if _disjoint(a[0], b[0]) and holds_out([a[0], b[0]])]
+        pairs = [(a, b) for a, b, held_out in ordered_pairs([list(s) for s in plan["steps"]]) if held_out]
         if pairs:
             frames = min(int(row["num_frames"]), max_frames)
             items += [(caption, frames, pairs) for caption in row["captions"]]
