@@ -59,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=4, help="generations per caption (default 4)")
     parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: each model's own default_guidance_scale, e.g. 3.5 for the bundled mdm "
                         "and 2.5 for a model without one: pass it to compare a candidate with the bundled model)")
+    parser.add_argument("--steps", type=int, action="append", default=None,
+                        help="sampling steps (repeatable: one row per model and count; default: the pipeline's own, 20 for DPM-Solver++)")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if any(s < 1 for s in args.steps or []):
+        parser.error("--steps must be at least 1")
 
     import torch
     from tqdm.auto import tqdm
@@ -77,17 +81,20 @@ def main(argv: list[str] | None = None) -> int:
                      "(a stand-in corpus built by `express4d data synth` + `express4d data build` has them)")
     thresholds = action_thresholds()
     rows = []
-    for model in args.model or ["mdm"]:
+    runs = [(model, steps) for model in args.model or ["mdm"] for steps in args.steps or [None]]
+    for model, steps in runs:
         pipe = load_motion_pipeline(resolve_model_path(model))
         pipe.set_progress_bar_config(disable=True)
+        label = model if steps is None else f"{model}, {steps} steps"
+        options = {} if steps is None else {"num_inference_steps": steps}
         counts, missed = collections.Counter(), collections.Counter()
-        with tqdm(total=args.seeds * len(items), desc=f"generate [{model}]", unit="motion") as bar:
+        with tqdm(total=args.seeds * len(items), desc=f"generate [{label}]", unit="motion") as bar:
             for seed in range(args.seeds):
                 for i in range(0, len(items), args.batch_size):
                     chunk = items[i:i + args.batch_size]
                     gens = [torch.Generator().manual_seed(seed * 1_000_003 + i + j) for j in range(len(chunk))]
                     motions = pipe([c for c, _, _ in chunk], num_frames=[n for _, n, _ in chunk],
-                                   guidance_scale=args.guidance, generator=gens).motions
+                                   guidance_scale=args.guidance, generator=gens, **options).motions
                     for (_, _, pairs), motion in zip(chunk, motions):
                         for first, second in pairs:
                             verdict = classify(motion, first, second, thresholds)
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                     bar.update(len(chunk))
         n = sum(counts.values())
         top = ", ".join(f"{k} {v}" for k, v in missed.most_common(4))
-        rows.append((model, str(n), f"{counts['in order'] / n:.3f}", str(counts["first missing"]),
+        rows.append((label, str(n), f"{counts['in order'] / n:.3f}", str(counts["first missing"]),
                      str(counts["second missing"]), str(counts["wrong order"]), top))
 
     header = ("model", "pairs", "in order", "1st missing", "2nd missing", "wrong order", "most left out")

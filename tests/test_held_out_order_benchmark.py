@@ -50,3 +50,15 @@ def test_classify_sorts_hits_misses_and_wrong_order():
     assert classify(swapped, FIRST, SECOND, th) == "wrong order"
     assert classify(only_first, FIRST, SECOND, th) == "second missing"
     assert classify(empty, FIRST, SECOND, th) == "first missing"
+
+
+def test_main_rejects_bad_counts_before_loading_anything(capsys):
+    import pytest
+
+    from benchmarks.held_out_order import main
+
+    for argv, message in ((["--steps", "0"], "--steps must be at least 1"), (["--seeds", "0"], "--seeds must be at least 1")):
+        with pytest.raises(SystemExit) as err:
+            main(argv + ["--dataset", "/nonexistent"])
+        assert err.value.code == 2
+        assert message in capsys.readouterr().err
