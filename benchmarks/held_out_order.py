@@ -51,6 +51,29 @@ def classify(motion, first: str, second: str, thresholds) -> str:
     return "in order" if a < b else "wrong order"
 
 
+def tally(pipe, items, seeds: int, batch_size: int, thresholds, bar=None, **call_kwargs):
+    """Generate ``seeds`` motions per item (seeded per item) and sort its pairs: ``(verdict counts, left-out
+    action counts)``. ``call_kwargs`` go to the pipeline (``guidance_scale``, ``num_inference_steps``)."""
+    import torch
+
+    counts, missed = collections.Counter(), collections.Counter()
+    for seed in range(seeds):
+        for i in range(0, len(items), batch_size):
+            chunk = items[i:i + batch_size]
+            gens = [torch.Generator().manual_seed(seed * 1_000_003 + i + j) for j in range(len(chunk))]
+            motions = pipe([c for c, _, _ in chunk], num_frames=[n for _, n, _ in chunk], generator=gens,
+                           **call_kwargs).motions
+            for (_, _, pairs), motion in zip(chunk, motions):
+                for first, second in pairs:
+                    verdict = classify(motion, first, second, thresholds)
+                    counts[verdict] += 1
+                    if verdict.endswith("missing"):
+                        missed[first if verdict.startswith("first") else second] += 1
+            if bar is not None:
+                bar.update(len(chunk))
+    return counts, missed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=None, help="mdm | FOLDER (repeatable; default: mdm)")
@@ -68,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     if any(s < 1 for s in args.steps or []):
         parser.error("--steps must be at least 1")
 
-    import torch
     from tqdm.auto import tqdm
 
     from express4d_metrics.prompt_following import action_thresholds
@@ -81,31 +103,18 @@ def main(argv: list[str] | None = None) -> int:
                      "(a stand-in corpus built by `express4d data synth` + `express4d data build` has them)")
     thresholds = action_thresholds()
     rows = []
-    runs = [(model, steps) for model in args.model or ["mdm"] for steps in args.steps or [None]]
-    for model, steps in runs:
-        pipe = load_motion_pipeline(resolve_model_path(model))
+    for model in args.model or ["mdm"]:
+        pipe = load_motion_pipeline(resolve_model_path(model))  # once per model, whatever the step counts
         pipe.set_progress_bar_config(disable=True)
-        label = model if steps is None else f"{model}, {steps} steps"
-        options = {} if steps is None else {"num_inference_steps": steps}
-        counts, missed = collections.Counter(), collections.Counter()
-        with tqdm(total=args.seeds * len(items), desc=f"generate [{label}]", unit="motion") as bar:
-            for seed in range(args.seeds):
-                for i in range(0, len(items), args.batch_size):
-                    chunk = items[i:i + args.batch_size]
-                    gens = [torch.Generator().manual_seed(seed * 1_000_003 + i + j) for j in range(len(chunk))]
-                    motions = pipe([c for c, _, _ in chunk], num_frames=[n for _, n, _ in chunk],
-                                   guidance_scale=args.guidance, generator=gens, **options).motions
-                    for (_, _, pairs), motion in zip(chunk, motions):
-                        for first, second in pairs:
-                            verdict = classify(motion, first, second, thresholds)
-                            counts[verdict] += 1
-                            if verdict.endswith("missing"):
-                                missed[first if verdict.startswith("first") else second] += 1
-                    bar.update(len(chunk))
-        n = sum(counts.values())
-        top = ", ".join(f"{k} {v}" for k, v in missed.most_common(4))
-        rows.append((label, str(n), f"{counts['in order'] / n:.3f}", str(counts["first missing"]),
-                     str(counts["second missing"]), str(counts["wrong order"]), top))
+        for steps in args.steps or [None]:  # None: the pipeline's own count
+            label = model if steps is None else f"{model}, {steps} steps"
+            with tqdm(total=args.seeds * len(items), desc=f"generate [{label}]", unit="motion") as bar:
+                counts, missed = tally(pipe, items, args.seeds, args.batch_size, thresholds, bar,
+                                       guidance_scale=args.guidance, num_inference_steps=steps)
+            n = sum(counts.values())
+            top = ", ".join(f"{k} {v}" for k, v in missed.most_common(4))
+            rows.append((label, str(n), f"{counts['in order'] / n:.3f}", str(counts["first missing"]),
+                         str(counts["second missing"]), str(counts["wrong order"]), top))
 
     header = ("model", "pairs", "in order", "1st missing", "2nd missing", "wrong order", "most left out")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

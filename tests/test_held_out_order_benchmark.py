@@ -62,3 +62,26 @@ def test_main_rejects_bad_counts_before_loading_anything(capsys):
             main(argv + ["--dataset", "/nonexistent"])
         assert err.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_tally_counts_every_pair_of_every_generation_and_forwards_the_call_options():
+    from types import SimpleNamespace
+
+    from benchmarks.held_out_order import tally
+
+    both = np.zeros((120, 61), dtype=np.float32)
+    _pulse(both, FIRST, 10, 31)
+    _pulse(both, SECOND, 70, 91)
+    calls = []
+
+    def pipe(prompts, num_frames, generator, **kwargs):  # caption "hit" shows both actions, "miss" nothing
+        calls.append((list(prompts), list(num_frames), len(generator), kwargs))
+        return SimpleNamespace(motions=[both if p == "hit" else np.zeros_like(both) for p in prompts])
+
+    items = [("hit", 120, [(FIRST, SECOND)]), ("miss", 90, [(FIRST, SECOND)]), ("hit", 120, [(FIRST, SECOND)])]
+    counts, missed = tally(pipe, items, seeds=3, batch_size=2, thresholds=action_thresholds(), num_inference_steps=7)
+    assert counts == {"in order": 6, "first missing": 3}
+    assert missed == {FIRST: 3}
+    assert len(calls) == 6  # 2 batches per seed
+    assert calls[0][:3] == (["hit", "miss"], [120, 90], 2) and calls[1][:3] == (["hit"], [120], 1)
+    assert all(kwargs == {"num_inference_steps": 7} for *_, kwargs in calls)
