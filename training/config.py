@@ -50,6 +50,10 @@ class TrainingConfig:
     """mdm only: weight of ARKit channels in the MSE, by channel name (``HeadPitch``) or group (``head``,
     ``eyes``, ``mouth``, ... of ``express4d_dataset.arkit.GROUPS``); unnamed channels weigh 1, and the
     loss is the weighted mean over channels (so all-equal weights give the paper's loss)."""
+    compose_takes: int = 0
+    """Stand-in corpus only: add this many composed takes to the training split, each two single-action takes of
+    one performer joined in time and captioned "X and then Y" by the corpus' caption generator (never a
+    held-out pair; :mod:`express4d_dataset.synthetic.compose`).  0 (default) trains on the corpus as it is."""
     vqvae: str | None = None
     """t2m_gpt only: folder of a trained VQ-VAE (the output of ``--model vqvae``)."""
     evaluator: str | None = None
@@ -116,7 +120,7 @@ class TrainingConfig:
         for key in ("train_batch_size", "gradient_accumulation_steps", "max_train_steps", "checkpointing_steps",
                     "validation_steps", "max_frames", "metrics_num_samples", "metrics_inference_steps"):
             need(isinstance(getattr(self, key), int) and getattr(self, key) >= 1, key, "must be a positive integer")
-        for key in ("lr_warmup_steps", "dataloader_num_workers"):
+        for key in ("lr_warmup_steps", "dataloader_num_workers", "compose_takes"):
             need(isinstance(getattr(self, key), int) and getattr(self, key) >= 0, key, "must be an integer >= 0")
         need(self.learning_rate > 0, "learning_rate", "must be > 0")
         need(0.0 <= self.flip_prob <= 1.0, "flip_prob", "must be in [0, 1]")

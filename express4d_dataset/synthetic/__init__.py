@@ -50,7 +50,8 @@ seed, whatever the progress bar does.
 
 The package, lowest layer first: :mod:`.actions` (the declarative table of actions),
 :mod:`.performers`, :mod:`.plan` (which actions, how, when), :mod:`.signals` (plan -> frames)
-and :mod:`.captions`, then :mod:`.corpus` (takes and the corpus on disk).
+and :mod:`.captions`, then :mod:`.corpus` (takes and the corpus on disk) and :mod:`.compose` (training
+takes composed from two single-action takes).
 """
 
 from .actions import ACTION_NAMES, ACTIONS, INTENSITY_GAIN, INTENSITY_LEVELS, SPEEDS, ActionSpec

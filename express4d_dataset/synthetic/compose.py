@@ -1,0 +1,178 @@
+"""Composed takes: two single-action takes of one performer joined in time, captioned "X and then Y".
+
+A training augmentation for the stand-in corpus.  The corpus composes each allowed pair of actions in only
+a handful of training takes, and a model must learn "X and then Y" as a rule from them; joining
+single-action takes (cut in their idle frames, cross-faded) makes many more two-step examples from the
+same motions, and the captions come from the corpus' own caption generator with each action's recorded
+intensity, speed and count.  The :data:`~.plan.HELD_OUT_PAIRS` are never composed, so the prompt-following
+benchmark still measures compositions no training example showed.
+
+Only the stand-in corpus can be composed: the joins and captions need its annotations (which action ran
+when, with which modifiers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+import numpy as np
+
+from ..arkit import CAPTURE_FPS
+from .captions import caption_plan_with_swaps
+from .plan import ActionEvent, TakePlan, holds_out
+
+CROSSFADE_SECONDS = 0.2
+"""Length of the linear cross-fade that joins the two takes (in the idle frames between their actions)."""
+GAP_SECONDS = (0.2, 0.5)
+"""Idle time kept after the first action and before the second (each drawn in this range)."""
+MARGIN_SECONDS = (0.3, 1.0)
+"""Idle time kept before the first action and after the second."""
+
+
+@dataclass
+class _Single:
+    """A single-action take of the corpus, ready to be joined."""
+
+    index: int
+    id: str
+    participant: str
+    event: ActionEvent
+    start: float  # the action's start and end, in seconds
+    end: float
+
+
+def single_action_takes(split) -> list[_Single]:
+    """The takes of ``split`` (rows with ``annotations``) that perform exactly one action."""
+    columns = split.column_names
+    if "annotations" not in columns:
+        raise ValueError("composing takes needs the stand-in corpus' annotations (an `annotations` column); this "
+                         "dataset has none (the real corpus cannot be composed)")
+    singles = []
+    for index, (ident, participant, text) in enumerate(zip(split["id"], split["participant"], split["annotations"])):
+        a = json.loads(text) if isinstance(text, str) and text else (text or {})
+        if a.get("composition") != "single" or len(a.get("events") or []) != 1:
+            continue
+        key = a["actions"][0]
+        event = ActionEvent(key=key, intensity=a["intensities"][0], speed=a["speeds"][0], count=int(a["counts"][0]))
+        singles.append(_Single(index, str(ident), str(participant), event, float(a["events"][0]["start"]),
+                               float(a["events"][0]["end"])))
+    return singles
+
+
+def join_motions(first: np.ndarray, second: np.ndarray, crossfade: int) -> np.ndarray:
+    """``first`` then ``second`` ``[T, C]``, their last / first ``crossfade`` frames blended linearly."""
+    crossfade = int(min(crossfade, len(first), len(second)))
+    if crossfade == 0:
+        return np.concatenate([first, second]).astype(np.float32)
+    w = ((np.arange(crossfade, dtype=np.float64) + 1) / (crossfade + 1))[:, None]
+    blend = (1 - w) * first[len(first) - crossfade :] + w * second[:crossfade]
+    return np.concatenate([first[: len(first) - crossfade], blend, second[crossfade:]]).astype(np.float32)
+
+
+def compose_takes(split, num_takes: int, seed: int, fps: float, max_frames: int) -> list[dict]:
+    """``num_takes`` rows (the columns of ``split``) that each join two single-action takes of one performer.
+
+    The pair is any two distinct actions but a held-out one, in a random order; the first take is cut
+    :data:`GAP_SECONDS` after its action ends, the second the same before its action starts, and the
+    two are cross-faded over :data:`CROSSFADE_SECONDS`, so no action is cut and the seam lies in idle frames.
+    Rows longer than ``max_frames`` are not made (another partner is drawn).  Each row has three
+    captions (and their step-swapped versions in ``annotations``) from the corpus' caption generator.
+    Row ``k`` draws from ``numpy.random.default_rng([seed, 2, k])``: the rows are a function of the
+    split and the seed.
+    """
+    if num_takes < 0:
+        raise ValueError(f"num_takes must be >= 0, got {num_takes}")
+    if num_takes == 0:
+        return []
+    singles = single_action_takes(split)
+    by_participant: dict[str, list[_Single]] = {}
+    for s in singles:
+        by_participant.setdefault(s.participant, []).append(s)
+    usable = [s for s in singles if len({t.event.key for t in by_participant[s.participant]} - {s.event.key}) > 0]
+    if not usable:
+        raise ValueError("composing takes needs two single-action takes of different actions by one performer; "
+                         f"the split has {len(singles)} single-action takes and no such pair")
+    crossfade = max(1, int(round(CROSSFADE_SECONDS * fps)))
+    rows = []
+    for k in range(num_takes):
+        rng = np.random.default_rng([int(seed), 2, k])
+        row = None
+        for _ in range(50):
+            first = usable[int(rng.integers(len(usable)))]
+            partners = [t for t in by_participant[first.participant]
+                        if t.event.key != first.event.key and not holds_out([first.event.key, t.event.key])]
+            if not partners:
+                continue
+            second = partners[int(rng.integers(len(partners)))]
+            row = _join(split, first, second, rng, fps, crossfade, max_frames, k)
+            if row is not None:
+                break
+        if row is None:
+            raise ValueError(f"could not compose take {k} within max_frames={max_frames} after 50 draws; raise max_frames")
+        rows.append(row)
+    return rows
+
+
+def _join(split, first: _Single, second: _Single, rng, fps: float, crossfade: int, max_frames: int, k: int) -> dict | None:
+    a = np.asarray(split[first.index]["motion"], dtype=np.float32)
+    b = np.asarray(split[second.index]["motion"], dtype=np.float32)
+    a0 = max(0, int(math.floor((first.start - rng.uniform(*MARGIN_SECONDS)) * fps)))
+    a1 = min(len(a), int(math.ceil((first.end + rng.uniform(*GAP_SECONDS)) * fps)))
+    b0 = max(0, int(math.floor((second.start - rng.uniform(*GAP_SECONDS)) * fps)))
+    b1 = min(len(b), int(math.ceil((second.end + rng.uniform(*MARGIN_SECONDS)) * fps)))
+    if a1 - a0 <= crossfade or b1 - b0 <= crossfade:
+        return None
+    motion = join_motions(a[a0:a1], b[b0:b1], crossfade)
+    if len(motion) > max_frames:
+        return None
+    offset_b = (a1 - a0 - crossfade - b0) / fps
+    events = [
+        {"key": first.event.key, "start": round(first.start - a0 / fps, 4), "end": round(first.end - a0 / fps, 4)},
+        {"key": second.event.key, "start": round(second.start + offset_b, 4), "end": round(second.end + offset_b, 4)},
+    ]
+    plan = TakePlan(steps=[[_copy(first.event)], [_copy(second.event)]], seconds=len(motion) / fps)
+    pairs = caption_plan_with_swaps(rng, plan, num_captions=3)
+    ident = f"composed_{k:05d}"
+    annotations = {
+        "actions": plan.actions,
+        "composition": "sequential",
+        "composed_from": [first.id, second.id],
+        "counts": [e.count for e in plan.events],
+        "events": events,
+        "held_out": False,
+        "intensities": [e.intensity for e in plan.events],
+        "num_frames": int(round(len(motion) / fps * CAPTURE_FPS)),
+        "seconds": round(len(motion) / fps, 4),
+        "speeds": [e.speed for e in plan.events],
+        "steps": [[e.key] for e in plan.events],
+        "swapped_captions": [s for _, s in pairs],
+    }
+    return {
+        "id": ident,
+        "motion": motion,
+        "num_frames": len(motion),
+        "fps": float(fps),
+        "captions": [c for c, _ in pairs],
+        "participant": first.participant,
+        "source": f"{first.id}+{second.id}",
+        "annotations": json.dumps(annotations, sort_keys=True),
+    }
+
+
+def _copy(event: ActionEvent) -> ActionEvent:
+    return ActionEvent(key=event.key, intensity=event.intensity, speed=event.speed, count=event.count)
+
+
+def with_composed_takes(split, num_takes: int, seed: int, max_frames: int):
+    """``split`` (a ``datasets.Dataset``) followed by :func:`compose_takes`' rows, numpy-formatted."""
+    from datasets import Dataset, concatenate_datasets
+
+    if num_takes == 0:
+        return split
+    fps = float(split[0]["fps"]) if "fps" in split.column_names else 20.0
+    rows = compose_takes(split, num_takes, seed, fps, max_frames)
+    columns = {name: [r[name] for r in rows] for name in split.column_names}
+    extra = Dataset.from_dict(columns, features=split.features)
+    return concatenate_datasets([split.with_format(None), extra]).with_format("numpy")
+
