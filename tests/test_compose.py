@@ -124,8 +124,10 @@ def test_errors_name_the_problem(corpus):
 
     plain = Dataset.from_dict({"id": ["a"], "motion": [np.zeros((30, 61), np.float32)], "captions": [["x"]],
                                "participant": ["P01"]})
-    with pytest.raises(ValueError, match="needs the stand-in corpus' annotations"):
+    with pytest.raises(ValueError, match=r"needs the stand-in corpus' annotations and performers \(no `annotations` column"):
         compose_takes(plain, 3, seed=0, fps=20.0, max_frames=196)
+    with pytest.raises(ValueError, match="no `annotations` or `participant` column"):
+        compose_takes(plain.remove_columns("participant"), 3, seed=0, fps=20.0, max_frames=196)
     with pytest.raises(ValueError, match="num_takes must be >= 0"):
         compose_takes(corpus["train"], -1, seed=0, fps=20.0, max_frames=196)
     with pytest.raises(ValueError, match="within max_frames=10"):

@@ -45,9 +45,10 @@ class _Single:
 def single_action_takes(split) -> list[_Single]:
     """The takes of ``split`` (rows with ``annotations``) that perform exactly one action."""
     columns = split.column_names
-    if "annotations" not in columns:
-        raise ValueError("composing takes needs the stand-in corpus' annotations (an `annotations` column); this "
-                         "dataset has none (the real corpus cannot be composed)")
+    missing = [c for c in ("annotations", "participant") if c not in columns]
+    if missing:
+        raise ValueError(f"composing takes needs the stand-in corpus' annotations and performers (no "
+                         f"{' or '.join(f'`{c}`' for c in missing)} column here; the real corpus cannot be composed)")
     singles = []
     for index, (ident, participant, text) in enumerate(zip(split["id"], split["participant"], split["annotations"])):
         a = json.loads(text) if isinstance(text, str) and text else (text or {})
