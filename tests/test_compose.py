@@ -112,11 +112,11 @@ def test_deterministic_for_a_seed_and_bounded_by_max_frames(corpus, composed):
 
 def test_with_composed_takes_appends_rows(corpus):
     train = corpus["train"]
-    both = with_composed_takes(train, 5, seed=0, max_frames=196)
+    both = with_composed_takes(train, 5, seed=0, fps=20.0, max_frames=196)
     assert len(both) == len(train) + 5
     assert list(both["id"][: len(train)]) == list(train["id"]) and str(both[len(train)]["id"]) == "composed_00000"
     assert isinstance(both[len(train)]["motion"], np.ndarray) and both[len(train)]["motion"].shape[1] == 61
-    assert with_composed_takes(train, 0, seed=0, max_frames=196) is train
+    assert with_composed_takes(train, 0, seed=0, fps=20.0, max_frames=196) is train
 
 
 def test_errors_name_the_problem(corpus):

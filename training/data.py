@@ -231,13 +231,13 @@ class CodeCollator:
         return {"codes": codes, "lengths": lengths, "captions": captions, "ids": ids}
 
 
-def composed_training_split(train_rows, config):
+def composed_training_split(train_rows, config, fps: float):
     """``train_rows`` and ``config.compose_takes`` composed takes
     (:func:`express4d_dataset.synthetic.compose.with_composed_takes`, seeded by ``config.seed``)."""
     from express4d_dataset.synthetic.compose import with_composed_takes
 
     try:
-        return with_composed_takes(train_rows, config.compose_takes, config.seed, config.max_frames)
+        return with_composed_takes(train_rows, config.compose_takes, config.seed, fps, config.max_frames)
     except ValueError as e:
         raise ValueError(f"--compose_takes {config.compose_takes} (--dataset {config.dataset!r}): {e}, or pass "
                          "--compose_takes 0") from None

@@ -211,11 +211,11 @@ def train(config: TrainingConfig) -> dict:
         raise ValueError(f"train_split {config.train_split!r}: the dataset has only {', '.join(dataset)}")
     train_rows = dataset[config.train_split]
     stats, stats_source = resolve_stats(config.dataset, config.dataset_config, train_rows, config.stats)
+    fps = float(train_rows[0]["fps"]) if "fps" in train_rows.column_names else 20.0
     if config.compose_takes:  # after the statistics: they describe the corpus, not the augmentation
-        dataset[config.train_split] = composed_training_split(train_rows, config)
+        dataset[config.train_split] = composed_training_split(train_rows, config, fps)
         logger.info("Training split: %d takes + %d composed ones", len(train_rows), config.compose_takes,
                     main_process_only=True)
-    fps = float(train_rows[0]["fps"]) if "fps" in train_rows.column_names else 20.0
     task = task_class(config.model)(TaskData(config, dataset, stats, stats_source, fps, accelerator.device))
     model = task.build_model()
     resume_path = resolve_resume_path(output_dir, config.resume_from_checkpoint)

@@ -16,10 +16,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+
 import numpy as np
 
 from ..arkit import CAPTURE_FPS
+from ..motion import row_annotations
 from .captions import caption_plan_with_swaps
+from .corpus import plan_annotations
 from .plan import ActionEvent, TakePlan, holds_out
 
 CROSSFADE_SECONDS = 0.2
@@ -51,7 +54,7 @@ def single_action_takes(split) -> list[_Single]:
                          f"{' or '.join(f'`{c}`' for c in missing)} column here; the real corpus cannot be composed)")
     singles = []
     for index, (ident, participant, text) in enumerate(zip(split["id"], split["participant"], split["annotations"])):
-        a = json.loads(text) if isinstance(text, str) and text else (text or {})
+        a = row_annotations({"annotations": text}) or {}
         if a.get("composition") != "single" or len(a.get("events") or []) != 1:
             continue
         key = a["actions"][0]
@@ -127,30 +130,20 @@ def _join(split, first: _Single, second: _Single, rng, fps: float, crossfade: in
     motion = join_motions(a[a0:a1], b[b0:b1], crossfade)
     if len(motion) > max_frames:
         return None
-    offset_b = (a1 - a0 - crossfade - b0) / fps
-    events = [
-        {"key": first.event.key, "start": round(first.start - a0 / fps, 4), "end": round(first.end - a0 / fps, 4)},
-        {"key": second.event.key, "start": round(second.start + offset_b, 4), "end": round(second.end + offset_b, 4)},
-    ]
-    plan = TakePlan(steps=[[_copy(first.event)], [_copy(second.event)]], seconds=len(motion) / fps)
+    offset_b = (a1 - a0 - crossfade - b0) / fps  # where the second take's frame 0 lands, in seconds
+    spans = [(first.start - a0 / fps, first.end - a0 / fps), (second.start + offset_b, second.end + offset_b)]
+    plan = TakePlan(steps=[[first.event], [second.event]], seconds=len(motion) / fps)
     pairs = caption_plan_with_swaps(rng, plan, num_captions=3)
-    ident = f"composed_{k:05d}"
     annotations = {
         "actions": plan.actions,
-        "composition": "sequential",
-        "composed_from": [first.id, second.id],
-        "counts": [e.count for e in plan.events],
-        "events": events,
-        "held_out": False,
-        "intensities": [e.intensity for e in plan.events],
-        "num_frames": int(round(len(motion) / fps * CAPTURE_FPS)),
-        "seconds": round(len(motion) / fps, 4),
-        "speeds": [e.speed for e in plan.events],
-        "steps": [[e.key] for e in plan.events],
+        "seconds": round(plan.seconds, 4),
+        "num_frames": int(round(plan.seconds * CAPTURE_FPS)),
+        **plan_annotations(plan, spans),
         "swapped_captions": [s for _, s in pairs],
+        "composed_from": [first.id, second.id],
     }
     return {
-        "id": ident,
+        "id": f"composed_{k:05d}",
         "motion": motion,
         "num_frames": len(motion),
         "fps": float(fps),
@@ -161,17 +154,12 @@ def _join(split, first: _Single, second: _Single, rng, fps: float, crossfade: in
     }
 
 
-def _copy(event: ActionEvent) -> ActionEvent:
-    return ActionEvent(key=event.key, intensity=event.intensity, speed=event.speed, count=event.count)
-
-
-def with_composed_takes(split, num_takes: int, seed: int, max_frames: int):
+def with_composed_takes(split, num_takes: int, seed: int, fps: float, max_frames: int):
     """``split`` (a ``datasets.Dataset``) followed by :func:`compose_takes`' rows, numpy-formatted."""
     from datasets import Dataset, concatenate_datasets
 
     if num_takes == 0:
         return split
-    fps = float(split[0]["fps"]) if "fps" in split.column_names else 20.0
     rows = compose_takes(split, num_takes, seed, fps, max_frames)
     columns = {name: [r[name] for r in rows] for name in split.column_names}
     extra = Dataset.from_dict(columns, features=split.features)

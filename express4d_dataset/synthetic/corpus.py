@@ -181,6 +181,21 @@ def write_synthetic_corpus(
     return summary
 
 
+def plan_annotations(plan: TakePlan, spans: list[tuple[float, float]] | None = None) -> dict:
+    """A take plan as its ``metadata.jsonl`` fields (composition, steps, modifiers, events, held_out);
+    ``spans`` gives each event's ``(start, end)`` in seconds where the plan's own timing does not apply."""
+    spans = spans if spans is not None else [(e.start, e.end) for e in plan.events]
+    return {
+        "composition": plan.composition,
+        "steps": [[e.key for e in step] for step in plan.steps],
+        "intensities": [e.intensity for e in plan.events],
+        "speeds": [e.speed for e in plan.events],
+        "counts": [e.count for e in plan.events],
+        "events": [{"key": e.key, "start": round(a, 4), "end": round(b, 4)} for e, (a, b) in zip(plan.events, spans)],
+        "held_out": holds_out(plan.actions),
+    }
+
+
 def _write_corpus(
     out: Path, num_sequences: int, seed: int, test_fraction: float, progress: bool, num_validation: int = 0,
 ) -> SyntheticCorpusSummary:
@@ -230,13 +245,7 @@ def _write_corpus(
             "actions": take.actions,
             "seconds": round(take.seconds, 4),
             "num_frames": int(take.frames.shape[0]),
-            "composition": plan.composition,
-            "steps": [[e.key for e in step] for step in plan.steps],
-            "intensities": [e.intensity for e in plan.events],
-            "speeds": [e.speed for e in plan.events],
-            "counts": [e.count for e in plan.events],
-            "events": [{"key": e.key, "start": round(e.start, 4), "end": round(e.end, 4)} for e in plan.events],
-            "held_out": holds_out(take.actions),
+            **plan_annotations(plan),
             "swapped_captions": take.swapped_captions,
         }))
         participants.add(performer.id)
