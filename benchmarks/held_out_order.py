@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="express4d", help="stand-in dataset folder (default: express4d)")
     parser.add_argument("--split", default="validation", help="split (default: validation)")
     parser.add_argument("--seeds", type=int, default=4, help="generations per caption (default 4)")
-    parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: each model's own default_guidance_scale, e.g. 3.5 for the bundled mdm "
+    parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: each model's own default_guidance_scale, e.g. 5 for the bundled mdm "
                         "and 2.5 for a model without one: pass it to compare a candidate with the bundled model)")
     parser.add_argument("--steps", type=int, action="append", default=None,
                         help="sampling steps (repeatable: one row per model and count; default: the pipeline's own, 20 for DPM-Solver++)")
