@@ -257,9 +257,40 @@ def test_training_never_clobbers_an_earlier_run(corpus, tmp_path):
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="is not a training run .*--overwrite_output_dir only replaces runs"):
+    with pytest.raises(FileExistsError, match="is not a training run .*not with --overwrite_output_dir"):
         train_module.main(_argv(corpus, other, "--overwrite_output_dir", "true"))
     assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_training_writes_only_into_runs_and_clears_only_what_a_run_wrote(corpus, tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from training import train as train_module
+
+    mine = tmp_path / "mine"  # a folder that is not a run, with files named like a run's
+    mine.mkdir()
+    files = {"README.md": "my notes", "model_index.json": "{}", "training_config.json": "{}", "data.csv": "1,2"}
+    for name, text in files.items():
+        (mine / name).write_text(text)
+    for extra in (["--resume_from_checkpoint", "latest"], ["--overwrite_output_dir"], ["--overwrite_output_dir", "true"],
+                  ["--resume_from_checkpoint", "latest", "--overwrite_output_dir"]):
+        with pytest.raises(FileExistsError, match="is not a training run .*choose a new or empty --output_dir"):
+            train_module.main(_argv(corpus, mine, *extra))
+    assert {p.name: p.read_text() for p in mine.iterdir()} == files  # nothing written, nothing deleted
+
+    run = tmp_path / "run"
+    train_module.main(_argv(corpus, run))
+    (run / "my_notes.txt").write_text("kept")  # a person's file beside the run's
+    train_module.main(_argv(corpus, run, "--overwrite_output_dir", "--max_train_steps", "1"))  # bare, as README writes it
+    assert (run / "my_notes.txt").read_text() == "kept"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-1"]
+    assert not list(run.glob(".tmp*")) and not list(run.glob(".old*"))
+
+    (run / ".express4d_run.json").unlink()  # a run saved before runs kept a manifest: resumable, never cleared
+    train_module.main(_argv(corpus, run, "--resume_from_checkpoint", "latest"))
+    (run / ".express4d_run.json").unlink()
+    with pytest.raises(FileExistsError, match="saved before runs kept a manifest"):
+        train_module.main(_argv(corpus, run, "--overwrite_output_dir"))
+    assert (run / "my_notes.txt").read_text() == "kept" and (run / "checkpoints" / "checkpoint-2").is_dir()
 
 
 def test_unknown_model_config_key_fails_before_any_heavy_work(corpus, tmp_path, monkeypatch):

@@ -271,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "model":
             continue
         help_text = argparse.SUPPRESS if name.startswith("debug_") else f"(type {f.type})"
+        if str(f.type) == "bool":  # a bare flag means true; `--flag true|false` is accepted too
+            parser.add_argument(f"--{name}", dest=f"opt_{name}", default=None, nargs="?", const="true",
+                                metavar="true|false", help=help_text)
+            continue
         parser.add_argument(f"--{name}", dest=f"opt_{name}", default=None, metavar="VALUE", help=help_text)
     return parser
 

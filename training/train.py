@@ -14,7 +14,9 @@ then ``--set KEY=VALUE`` overrides, then ``--<option> VALUE`` flags (see ``train
 
 The run folder (``--output_dir``) receives ``checkpoints/checkpoint-<step>`` (atomic, resumable:
 weights, optimizer, LR scheduler, EMA, RNG states, step), ``logs/`` (TensorBoard), and at the end
-the model in Hugging Face layout (``save_pretrained``) with a model card ``README.md``.
+the model in Hugging Face layout (``save_pretrained``) with a model card ``README.md``.  It must be new, empty
+or an earlier run's; every entry a run writes is listed in its manifest first, and ``--overwrite_output_dir``
+deletes only those (``training/run_folder.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -53,11 +56,9 @@ from training.data import (  # noqa: E402
     resolve_stats,
 )
 from training.model_card import render_model_card  # noqa: E402
+from training.run_folder import CONFIG_FILENAME, RunFolder, check_output_dir, place_final  # noqa: E402
 from training.registry import task_class, validate_model_config  # noqa: E402
 from training.task import TaskData  # noqa: E402
-
-CONFIG_FILENAME = "training_config.json"
-
 
 def apply_schedule(lr_scheduler, optimizer, learning_rate: float) -> None:
     """After a resume: this run's ``--learning_rate`` and schedule from the restored step on.
@@ -75,45 +76,6 @@ def apply_schedule(lr_scheduler, optimizer, learning_rate: float) -> None:
         group["initial_lr"] = rate
         group["lr"] = rate * fn(inner.last_epoch)
     inner._last_lr = [group["lr"] for group in optimizer.param_groups]
-
-
-def check_output_dir(output_dir: Path, resume: str | None, overwrite: bool) -> bool:
-    """Refuse to train into a folder that already holds something, unless resuming or ``--overwrite_output_dir``.
-
-    Returns True when an earlier run's folder is to be cleared first (``--overwrite_output_dir``).  A folder
-    that is not an express4d run (no ``training_config.json``) is never cleared.
-    """
-    if not output_dir.exists():
-        return False
-    if not output_dir.is_dir():
-        raise FileExistsError(f"--output_dir {output_dir}: a file; choose a folder")
-    if resume or not any(output_dir.iterdir()):
-        return False
-    is_run = (output_dir / CONFIG_FILENAME).is_file()
-    if not overwrite:
-        what = "an earlier training run" if is_run else "files"
-        raise FileExistsError(
-            f"--output_dir {output_dir} already holds {what}; continue it with --resume_from_checkpoint latest, choose "
-            "another --output_dir" + (", or pass --overwrite_output_dir to start over (deletes that run's checkpoints "
-            "and model)" if is_run else "")
-        )
-    if not is_run:
-        raise FileExistsError(
-            f"--output_dir {output_dir} is not empty and is not a training run (no {CONFIG_FILENAME}); "
-            "--overwrite_output_dir only replaces runs: choose another --output_dir"
-        )
-    return True
-
-
-def clear_run_folder(output_dir: Path) -> None:
-    """Delete an earlier run's contents (checkpoints, logs, model, card) before a fresh run."""
-    import shutil
-
-    for entry in output_dir.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
 
 
 class TrainingDiverged(RuntimeError):
@@ -199,9 +161,11 @@ def train(config: TrainingConfig) -> dict:
     validate_model_config(config.model, config.model_config)  # before any heavy work
     accelerator.wait_for_everyone()  # every process checked the folder before the main one writes into it
     if accelerator.is_main_process:
+        run_folder = RunFolder(output_dir)
         if fresh:
-            clear_run_folder(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
+            logger.info("--overwrite_output_dir: deleting what the earlier run wrote in %s: %s", output_dir,
+                        ", ".join(run_folder.clear()) or "nothing", main_process_only=True)
+        run_folder.record(CONFIG_FILENAME, "checkpoints", "logs")  # before writing any of them
         config.save(output_dir / CONFIG_FILENAME)
 
     # ------------------------------------------------------------------ data, task, model
@@ -424,16 +388,20 @@ def train(config: TrainingConfig) -> dict:
         if ema is not None:
             ema.copy_to(unwrapped.parameters())
         unwrapped.eval()
-        task.save_final(unwrapped, output_dir)
+        staging = output_dir / ".tmp-final"  # written beside, then moved in: each name recorded in the manifest first
+        if staging.exists():
+            shutil.rmtree(staging)
+        task.save_final(unwrapped, staging)
         summary["stand_in"] = is_stand_in_corpus(dataset_card_text(config.dataset))
-        (output_dir / "README.md").write_text(render_model_card(task, config, summary), encoding="utf-8")
+        (staging / "README.md").write_text(render_model_card(task, config, summary), encoding="utf-8")
+        place_final(output_dir, staging)
         logger.info("Saved the final %s to %s", config.model, output_dir)
         if config.push_to_hub:
             from huggingface_hub import create_repo, upload_folder
 
             create_repo(config.push_to_hub, private=config.hub_private, exist_ok=True)
             upload_folder(repo_id=config.push_to_hub, folder_path=str(output_dir),
-                          ignore_patterns=["checkpoints/*", "checkpoints/**", ".tmp*"],
+                          ignore_patterns=["checkpoints/*", "checkpoints/**", ".tmp*", ".express4d_run.json"],
                           commit_message=f"express4d {config.model}: {global_step} steps")
             logger.info("Uploaded %s to https://huggingface.co/%s", output_dir, config.push_to_hub)
     accelerator.wait_for_everyone()
