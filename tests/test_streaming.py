@@ -148,3 +148,152 @@ def test_frame_rate_fraction():
     assert frame_rate_fraction(30000 / 1001) == (30000, 1001)
     with pytest.raises(ValueError, match="fps: expected a frame rate"):
         frame_rate_fraction(0)
+
+
+# ---------------------------------------------------------------------------------------------- sender
+def test_sender_streams_motion_values_frames_and_rate(receiver):
+    from pipelines.streaming import LiveLinkSender
+
+    rng = np.random.default_rng(1)
+    motion = rng.uniform(0, 1, (30, NUM_CHANNELS)).astype(np.float32)
+    with LiveLinkSender(receiver.target, subject="Tester", device_id="unit", fps=60, start_frame=100) as sender:
+        t0 = time.monotonic()
+        assert sender.play(motion, fps=60) == 30
+        wall = time.monotonic() - t0
+    packets = receiver.wait_for(30, timeout=3)
+    assert len(packets) == 30
+    assert [p["frame"] for p in packets] == list(range(100, 130))
+    assert {p["rate"] for p in packets} == {(60, 1)} and {p["subject"] for p in packets} == {"Tester"}
+    np.testing.assert_array_equal(np.stack([csv_order(p["values"]) for p in packets]), motion)
+    assert 29 / 60 * 0.9 <= wall <= 30 / 60 * 1.1 + 0.05  # 29 frame periods between the first and the last packet
+    times = np.array([t for t, _ in receiver.packets])
+    assert np.all(np.diff(times) < 0.1)
+
+
+def test_sender_resamples_to_its_fps_and_plays_pipeline_outputs(receiver):
+    from pipelines.pipeline_output import Express4DPipelineOutput
+    from pipelines.streaming import LiveLinkSender
+
+    ramp = np.linspace(0, 1, 10, dtype=np.float32)[:, None].repeat(NUM_CHANNELS, 1)
+    out = Express4DPipelineOutput(motions=[ramp, ramp[::-1].copy()], fps=20.0, captions=["a", "b"])
+    with LiveLinkSender(receiver.target, fps=60, start_frame=0) as sender:
+        sent = sender.play(out)
+    assert sent == 60  # 2 motions x 0.5 s x 60 fps
+    packets = receiver.wait_for(60, timeout=3)
+    assert [p["frame"] for p in packets] == list(range(60))
+    first = np.array([p["values"]["JawOpen"] for p in packets[:30]])
+    assert np.all(np.diff(first) >= -1e-6) and first[0] < 0.05 and first[-1] > 0.95
+
+
+def _excerpt(tmp_path, name="apfel.csv", first_line=200, last_line=290) -> Path:
+    """Lines first..last of a real take (lines 224-226 and 238-241 of apfel.csv are lost-tracking rows)."""
+    source = FIXTURES / name
+    if not source.exists():
+        pytest.skip(f"real capture fixture missing: {source}")
+    lines = source.read_text(encoding="utf-8").splitlines()
+    path = tmp_path / f"excerpt_{name}"
+    path.write_text("\n".join([lines[0]] + lines[first_line - 1 : last_line]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_csv_playback_delivers_every_frame_in_order_at_the_take_rate(receiver, tmp_path):
+    from express4d_dataset.livelink import read_livelink_csv
+    from pipelines.streaming import LiveLinkSender
+
+    path = _excerpt(tmp_path)
+    take = read_livelink_csv(path)
+    assert take.fps == 30 and take.untracked_frames == 7 and take.num_frames == 91
+    with LiveLinkSender(receiver.target, fps=take.fps, start_frame=0) as sender:
+        assert sender.play_csv(path) == 91
+    packets = receiver.wait_for(91, timeout=3)
+    assert [p["frame"] for p in packets] == list(range(91)) and {p["rate"] for p in packets} == {(30, 1)}
+    arrival = np.array([t for t, _ in receiver.packets])
+    assert abs((arrival[-1] - arrival[0]) - 90 / 30) <= 0.1 * 90 / 30
+    # tracked rows: exactly the CSV's numbers (parsed here by column name) in float32
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    for row, packet in zip(rows[1:], packets):
+        if row[1] == "0":  # lost tracking: the reader's interpolation is what is sent
+            continue
+        expected = {name: np.float32(row[header.index(name)]) for name in header[2:]}
+        assert all(packet["values"][n] == expected[n] for n in expected)
+    np.testing.assert_array_equal(np.stack([csv_order(p["values"]) for p in packets]), take.frames)
+
+
+def test_sender_loops_until_stopped(receiver):
+    from pipelines.streaming import LiveLinkSender
+
+    stop = threading.Event()
+    motion = np.zeros((5, NUM_CHANNELS), dtype=np.float32)
+    motion[:, 0] = np.arange(5) / 10
+    with LiveLinkSender(receiver.target, fps=100, start_frame=0) as sender:
+        timer = threading.Timer(0.3, stop.set)
+        timer.start()
+        sent = sender.play(motion, fps=100, loop=True, stop=stop)
+        timer.cancel()
+    assert 20 <= sent <= 40
+    packets = receiver.wait_for(sent, timeout=2)
+    blink = [round(p["values"]["EyeBlinkLeft"], 3) for p in packets[:12]]
+    assert blink == [0.0, 0.1, 0.2, 0.3, 0.4] * 2 + [0.0, 0.1]
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("127.0.0.1", "target '127.0.0.1': expected HOST:PORT, e.g. 127.0.0.1:11111"),
+        ("127.0.0.1:abc", "port 'abc' is not a number"),
+        ("127.0.0.1:70000", "port 70000 is outside 1..65535"),
+        (":11111", "no host"),
+        ("no-such-host.invalid:11111", "target no-such-host.invalid:11111: cannot resolve host 'no-such-host.invalid'"),
+    ],
+)
+def test_bad_targets_are_one_line_errors(target, message):
+    from pipelines.streaming import LiveLinkSender
+
+    with pytest.raises((ValueError, OSError)) as info:
+        LiveLinkSender(target)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bound_port_in_use_is_named(receiver):
+    from pipelines.streaming import LiveLinkSender, StreamTargetError
+
+    with pytest.raises(StreamTargetError, match=f"bind 127.0.0.1:{receiver.port}: port {receiver.port} is already in use"):
+        LiveLinkSender("127.0.0.1:11111", bind=f"127.0.0.1:{receiver.port}")
+
+
+def test_nothing_listening_is_not_an_error():
+    from pipelines.streaming import LiveLinkSender
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    free_port = probe.getsockname()[1]
+    probe.close()
+    with LiveLinkSender(f"127.0.0.1:{free_port}", fps=200) as sender:
+        assert sender.play(np.zeros((10, NUM_CHANNELS)), fps=200) == 10
+
+
+def test_bad_motions_are_named(receiver):
+    from pipelines.streaming import LiveLinkSender
+
+    with LiveLinkSender(receiver.target) as sender:
+        with pytest.raises(ValueError, match=r"motion 0: expected an array of shape \[T, 61\], got \(10, 52\)"):
+            sender.play(np.zeros((10, 52)), fps=60)
+        bad = np.zeros((4, NUM_CHANNELS))
+        bad[2, 7] = np.nan
+        with pytest.raises(ValueError, match="motion 0: non-finite value at frame 2, channel 7"):
+            sender.play(bad, fps=60)
+        with pytest.raises(ValueError, match="fps: give the frame rate"):
+            sender.play(np.zeros((4, NUM_CHANNELS)))
+
+
+def test_csv_that_does_not_parse_is_named(tmp_path, receiver):
+    from express4d_dataset.livelink import LiveLinkFormatError
+    from pipelines.streaming import LiveLinkSender
+
+    path = tmp_path / "bad.csv"
+    path.write_text("Timecode,BlendShapeCount,EyeBlinkLeft\n00:00:00:00.000,1,abc\n", encoding="utf-8")
+    with LiveLinkSender(receiver.target) as sender, pytest.raises(LiveLinkFormatError, match="bad.csv"):
+        sender.play_csv(path)
+    assert receiver.packets == []
