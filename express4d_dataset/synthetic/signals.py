@@ -161,6 +161,29 @@ def render_plan(
 ) -> np.ndarray:
     """Animate a plan for a performer: ``[T, 61]`` float32 at 60 fps (times laid out here)."""
     layout_plan(rng, plan, performer)
+    return render_timed_plan(rng, performer, plan, spontaneous_blinks, tracking_noise, idle_motion)
+
+
+def render_idle(rng: np.random.Generator, performer: Performer, seconds: float) -> np.ndarray:
+    """A performer's face at rest for ``seconds`` (any length): ``[T, 61]`` float32 at 60 fps.
+
+    What every take has between its actions: the resting face and its slow drift, head sway, idle gaze
+    fixations and saccades, spontaneous blinks (some double), and tracking noise, calibrated on real takes.
+    """
+    if not seconds > 0:
+        raise ValueError(f"render_idle: seconds must be positive, got {seconds!r}")
+    return render_timed_plan(rng, performer, TakePlan(steps=[], seconds=round(seconds * FPS) / FPS))
+
+
+def render_timed_plan(
+    rng: np.random.Generator,
+    performer: Performer,
+    plan: TakePlan,
+    spontaneous_blinks: bool = True,
+    tracking_noise: bool = True,
+    idle_motion: bool = True,
+) -> np.ndarray:
+    """Animate a plan whose events are already timed (:func:`~.plan.layout_plan`): ``[T, 61]`` float32 at 60 fps."""
     T = plan.num_frames
     t = np.arange(T, dtype=np.float64) / FPS
     # the day's resting face: symmetric jitter (the asymmetry is the performer's)
