@@ -205,7 +205,7 @@ def test_metric_with_motions_and_an_evaluator_path(metric, tiny_evaluator):
     mm = [[rng.normal(size=(30, 61)).astype(np.float32) for _ in range(4)] for _ in range(3)]
     out = metric.compute(
         predictions=gen, references=real, texts=texts, evaluator=path, multimodality_predictions=mm,
-        multimodality_times=3, num_replications=2, seed=0, protocol="fixed-generations",
+        multimodality_times=3, num_replications=2, seed=0, protocol="fixed-generations", fps=20,
     )
     expected = M.score_fixed_generations(
         model.embed_texts(texts), model.embed_motions(real), model.embed_motions(gen),
@@ -229,6 +229,63 @@ def test_metric_error_messages(metric):
     with pytest.raises(ValueError, match="protocol must be one of"):
         metric.compute(text_embeddings=np.zeros((40, 4)), reference_embeddings=np.zeros((40, 4)), protocol="mine")
 
+
+
+def test_metric_checks_the_frame_rate_and_says_what_it_crops(metric, tiny_evaluator, caplog):
+    import logging
+
+    from express4d_dataset.motion import resample_duration
+
+    _, path = tiny_evaluator
+    rng = np.random.default_rng(5)
+    real = [np.cumsum(rng.normal(size=(int(n), 61)), axis=0).astype(np.float32) * 0.05 for n in rng.integers(40, 60, 10)]
+    texts = [f"a person smiles {i}" for i in range(10)]
+    kwargs = dict(texts=texts, evaluator=path, num_replications=1, seed=0, protocol="fixed-generations")
+    with pytest.raises(ValueError, match=r"pass fps= \(the frame rate of the motions given"):
+        metric.compute(predictions=real, references=real, **kwargs)
+    at_20 = metric.compute(predictions=real, references=real, fps=20, **kwargs)
+    at_60 = [resample_duration(m, 20, 60) for m in real]  # the same motions, as `express4d generate` writes them
+    with caplog.at_level(logging.WARNING, logger="express4d_metrics"):
+        mixed = metric.compute(predictions=at_60, references=real, fps=60, reference_fps=20, **kwargs)
+    assert "predictions: motions at 60 fps resampled to the evaluator's 20 fps" in caplog.text
+    assert mixed["FID"] == pytest.approx(at_20["FID"], abs=0.05) and mixed["R_precision_top3"] == at_20["R_precision_top3"]
+    caplog.clear()
+    long = [np.concatenate([m] * 6) for m in real]  # 240..354 frames at 20 fps
+    with caplog.at_level(logging.WARNING, logger="express4d_metrics"):
+        metric.compute(predictions=long, references=real, fps=20, **kwargs)
+    assert "predictions: 10 of 10 motion(s) are longer than the evaluator's 196 frames" in caplog.text
+    assert "only their first 196 frames are scored" in caplog.text
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(predictions="nan"), r"predictions\[3\]: 61 value\(s\) are NaN or infinite \(the first at frame 2, channel 0\)"),
+    (dict(predictions="inf"), r"predictions\[3\]: 61 value\(s\) are NaN or infinite"),
+    (dict(predictions="60"), r"predictions\[0\]: expected a \[T, 61\] motion .* got shape \(30, 60\)"),
+    (dict(batch_size=0), r"batch_size must be an integer >= 1, got 0"),
+    (dict(num_replications=0), r"num_replications must be an integer >= 1, got 0"),
+    (dict(texts=list(range(8))), r"texts\[0\]: expected a caption string, got int 0"),
+    (dict(evaluator="missing"), r"evaluator .*missing_evaluator: no such folder; pass the output folder"),
+    (dict(fps=0), r"fps must be a positive frame rate"),
+    (dict(fps=float("nan")), r"fps must be a positive frame rate"),
+])
+def test_metric_input_errors_are_one_line_and_named(metric, tiny_evaluator, tmp_path, change, message):
+    _, path = tiny_evaluator
+    rng = np.random.default_rng(0)
+    motions = [rng.normal(size=(30, 61)).astype(np.float32) for _ in range(8)]
+    kwargs = dict(predictions=motions, references=motions, texts=[f"t {i}" for i in range(8)], evaluator=path, fps=20,
+                  protocol="fixed-generations", num_replications=1)
+    kwargs.update(change)
+    if change.get("predictions") in ("nan", "inf"):
+        bad = [m.copy() for m in motions]
+        bad[3][2] = np.nan if change["predictions"] == "nan" else np.inf
+        kwargs["predictions"] = bad
+    elif change.get("predictions") == "60":
+        kwargs["predictions"] = [m[:, :60] for m in motions]
+    if kwargs["evaluator"] == "missing":
+        kwargs["evaluator"] = str(tmp_path / "missing_evaluator")
+    with pytest.raises(ValueError, match=message) as info:
+        metric.compute(**kwargs)
+    assert "\n" not in str(info.value)
 
 
 def test_r_precision_with_fewer_motions_than_k():

@@ -24,7 +24,7 @@ def load_metric():
     if _METRIC is None:
         import evaluate
 
-        from pipelines.benchmark import METRIC_PATH  # the training loop reads the benchmark's metric module
+        from pipelines.evaluation.benchmark import METRIC_PATH  # the training loop reads the benchmark's metric module
 
         if not (METRIC_PATH / "express4d_metrics.py").is_file():
             raise FileNotFoundError(f"{METRIC_PATH}: the express4d_metrics module is missing; reinstall express4d")
@@ -49,8 +49,9 @@ def motion_generation_metrics(pipe, evaluator, split, num_samples: int, num_infe
     if "num_inference_steps" in pipe.supports:  # the diffusion baseline; T2M-GPT has no steps
         kwargs["num_inference_steps"] = num_inference_steps
     out = pipe(texts, num_frames=[len(r) for r in refs], generator=generator, output_type="np", **kwargs)
+    split_fps = float(split[0]["fps"]) if "fps" in split.column_names else 20.0
     results = load_metric().compute(
         predictions=out.motions, references=refs, texts=texts, evaluator=evaluator, seed=0, batch_size=min(32, n), top_k=3,
-        protocol="fixed-generations", num_replications=1,
+        protocol="fixed-generations", num_replications=1, fps=float(out.fps), reference_fps=split_fps,
     )
     return {k: float(v) for k, v in results.items() if not k.endswith("_ci95")}

@@ -13,6 +13,16 @@ import evaluate
 import numpy as np
 
 from .formulas import diversity, euclidean_distance_matrix, fid, frechet_distance, matching_score, multimodality, r_precision
+from .inputs import (
+    at_evaluator_rate,
+    check_count,
+    check_embeddings,
+    check_evaluator_path,
+    check_fps,
+    check_motions,
+    check_texts,
+    require_fps,
+)
 from .prompt_following import order_swap_accuracy, prompt_following
 from .protocols import PROTOCOLS, item_index, paper_draws, score_fixed_generations, score_paper
 
@@ -78,6 +88,11 @@ Args:
         entries, in that order.  ``protocol="fixed-generations"``: one motion per text.
     references (`list` of `[T_i, 61]` float arrays): the real motion of each text (entry), same order as texts.
     texts (`list` of `str`): the caption of each entry.
+    fps (`float`): the frame rate of ``predictions`` and ``multimodality_predictions`` (20 for the benchmark's
+        data, 60 for ``express4d generate`` CSVs and captures); required with motions.  Motions at another rate
+        than the evaluator's (20 fps) are resampled to it, with a warning; motions longer than its ``max_frames``
+        (196) are cropped to their first 196 frames, and the warning says how many.
+    reference_fps (`float`, optional): the frame rate of ``references`` when it differs from ``fps``.
     evaluator (`str` or `Express4DEvaluator`): path or Hub id of an evaluator checkpoint, or a loaded model.
         Not needed when all embeddings are given.
     item_ids (`list`, optional): one id per entry; entries sharing an id are alternative captions of one
@@ -134,22 +149,22 @@ def _load_evaluator(evaluator):
     if not isinstance(evaluator, str):
         return evaluator
     if evaluator not in _EVALUATOR_CACHE:
+        check_evaluator_path(evaluator)
         try:
             from pipelines.modeling_evaluator import Express4DEvaluator
         except ImportError:
             raise ImportError("express4d_metrics: loading an evaluator needs the express4d package (pip install express4d)") from None
-        _EVALUATOR_CACHE[evaluator] = Express4DEvaluator.from_pretrained(evaluator).eval()
+        try:
+            _EVALUATOR_CACHE[evaluator] = Express4DEvaluator.from_pretrained(evaluator).eval()
+        except OSError as e:  # a Hub id that is not there, or offline
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ValueError(f"express4d_metrics: evaluator {evaluator}: not a folder here and not loadable from the Hub "
+                             f"({first}); pass the output folder of `train.py --model evaluator`") from None
     return _EVALUATOR_CACHE[evaluator]
 
 
 def _as_motions(values, name: str) -> list:
-    out = []
-    for i, v in enumerate(values):
-        a = np.asarray(v, dtype=np.float32)
-        if a.ndim != 2 or a.shape[1] != 61:
-            raise ValueError(f"{name}[{i}]: expected a [T, 61] motion, got shape {a.shape}")
-        out.append(a)
-    return out
+    return check_motions(values, name)
 
 
 def _is_nested(values) -> bool:
@@ -190,6 +205,10 @@ class Express4DMetrics(evaluate.Metric):
             return self._compute(predictions=None, references=None, **kwargs)
         if predictions is not None and _is_nested(predictions):
             return self._compute(predictions=predictions, references=references, **kwargs)
+        if predictions is not None:  # before the Arrow conversion, whose errors name no entry
+            check_motions(predictions, "predictions")
+        if references is not None:
+            check_motions(references, "references")
         return super().compute(predictions=predictions, references=references, **kwargs)
 
     def score(self, **kwargs) -> dict:
@@ -219,16 +238,45 @@ class Express4DMetrics(evaluate.Metric):
         mm_texts: int = 100,
         annotations=None,
         swapped_texts=None,
+        fps: Optional[float] = None,
+        reference_fps: Optional[float] = None,
     ):
         if protocol not in PROTOCOLS:
             raise ValueError(f"express4d_metrics: protocol must be one of {PROTOCOLS}, got {protocol!r}")
         paper = protocol == "paper"
         model = None
+        num_replications = check_count(num_replications, "num_replications")
+        batch_size = check_count(batch_size, "batch_size")
+        top_k = check_count(top_k, "top_k")
+        multimodality_times = check_count(multimodality_times, "multimodality_times")
+        mm_texts = check_count(mm_texts, "mm_texts")
+        diversity_times = check_count(diversity_times, "diversity_times", optional=True)
+        check_count(seed, "seed", minimum=0)
+        if texts is not None:
+            texts = check_texts(texts)
+        if swapped_texts is not None:
+            check_texts([t for t in swapped_texts if t is not None], "swapped_texts")
+        fps = check_fps(fps, "fps") if fps is not None else None
+        reference_fps = check_fps(reference_fps, "reference_fps") if reference_fps is not None else fps
+        for key, value in (("text_embeddings", text_embeddings), ("reference_embeddings", reference_embeddings)):
+            if value is not None:
+                check_embeddings(value, key)
 
         def evaluator_model():
             nonlocal model
             model = model or _load_evaluator(evaluator)
             return model
+
+        warned: set = set()
+
+        def embed(motions, name, rate, rate_name="fps"):
+            """Checked motions, at the evaluator's rate and length, embedded."""
+            motions = _as_motions(motions, name)
+            rate = require_fps(rate, rate_name)
+            config = evaluator_model().config
+            motions = at_evaluator_rate(motions, rate, float(getattr(config, "fps", 20.0)),
+                                        int(getattr(config, "max_frames", 196)), name, warned)
+            return evaluator_model().embed_motions(motions)
 
         if text_embeddings is None:
             if texts is None:
@@ -239,7 +287,7 @@ class Express4DMetrics(evaluate.Metric):
         if reference_embeddings is None:
             if references is None:
                 raise ValueError("express4d_metrics: pass references= (real motions) or reference_embeddings=")
-            reference_embeddings = evaluator_model().embed_motions(_as_motions(references, "references"))
+            reference_embeddings = embed(references, "references", reference_fps)
         if predictions is not None and prediction_embeddings is None:
             if paper and not _is_nested(predictions):
                 raise ValueError(
@@ -247,11 +295,11 @@ class Express4DMetrics(evaluate.Metric):
                     "one list per replication, generated for paper_draws(item_ids, num_replications, seed)[r].generation; "
                     "or protocol='fixed-generations' to score one generation per text"
                 )
-            embed = evaluator_model().embed_motions
-            prediction_embeddings = ([embed(_as_motions(p, f"predictions[{r}]")) for r, p in enumerate(predictions)]
-                                     if paper else embed(_as_motions(predictions, "predictions")))
+            prediction_embeddings = ([embed(p, f"predictions[{r}]", fps) for r, p in enumerate(predictions)]
+                                     if paper else embed(predictions, "predictions", fps))
         if multimodality_embeddings is None and multimodality_predictions is not None:
-            multimodality_embeddings = self._mm_embeddings(evaluator_model(), multimodality_predictions, paper)
+            multimodality_embeddings = self._mm_embeddings(lambda m, name: embed(m, name, fps), multimodality_predictions,
+                                                           paper)
 
         if paper:
             draws = paper_draws(item_ids, num_replications, seed, batch_size, mm_texts if multimodality_embeddings is not None else None)
@@ -276,12 +324,12 @@ class Express4DMetrics(evaluate.Metric):
         return scores
 
     @staticmethod
-    def _mm_embeddings(model, groups_or_replications, paper: bool):
+    def _mm_embeddings(embed, groups_or_replications, paper: bool):
         def embed_groups(groups, where):
             groups = [_as_motions(g, f"{where}[{i}]") for i, g in enumerate(groups)]
             if len({len(g) for g in groups}) != 1:
                 raise ValueError(f"{where}: give the same number of generations for every text")
-            flat = model.embed_motions([m for g in groups for m in g])
+            flat = embed([m for g in groups for m in g], where)
             return flat.reshape(len(groups), len(groups[0]), -1)
 
         if paper:
