@@ -72,8 +72,10 @@ class RawTake:
     def untracked_summary(self) -> dict:
         """What validation.json records for a take with lost-tracking rows."""
         by = {h: sum(s.frames for s in self.untracked_spans if s.handling == h) for h in ("interpolated", "held", "dropped")}
+        # `split` keeps one segment: the tracked rows outside it are dropped too, beside the untracked ones
+        tracked_dropped = max(0, self.data_rows - len(self.frames) - by["dropped"]) if self.data_rows else 0
         return {
-            "data_rows": self.data_rows, "untracked_frames": self.untracked_frames, **by,
+            "data_rows": self.data_rows, "untracked_frames": self.untracked_frames, **by, "tracked_dropped": tracked_dropped,
             "rows_kept": len(self.frames), "spans": [s.to_dict() for s in self.untracked_spans],
         }
 
@@ -120,8 +122,8 @@ class ValidationReport:
 
     def untracked_totals(self) -> dict:
         """Lost-tracking totals over the takes read: takes, data rows, untracked rows and their handling."""
-        keys = ("data_rows", "untracked_frames", "interpolated", "held", "dropped")
-        totals = {k: sum(u[k] for u in self.untracked.values()) for k in keys}
+        keys = ("data_rows", "untracked_frames", "interpolated", "held", "dropped", "tracked_dropped", "rows_kept")
+        totals = {k: sum(u.get(k, 0) for u in self.untracked.values()) for k in keys}
         return {"takes": len(self.untracked), **totals, "takes_excluded": len(self.untracked_gaps)}
 
     def to_dict(self) -> dict:
@@ -172,6 +174,7 @@ class ValidationReport:
             lines.append(
                 f"  {t['takes']:5d} takes with lost-tracking rows: {t['untracked_frames']} of {t['data_rows']} rows untracked "
                 f"({t['interpolated']} interpolated, {t['held']} held, {t['dropped']} dropped; policy {self.policy_text()})"
+                + self._dropped_in_all(t)
             )
         if self.notes:
             lines.append(f"  {len(self.notes):5d} takes read with notes (e.g. {next(iter(self.notes.items()))[1][0]})")
@@ -185,9 +188,17 @@ class ValidationReport:
         return (
             f"Lost tracking (Live Link Face rows with BlendShapeCount 0 and no values; policy `{self.policy_text()}`): "
             f"{t['untracked_frames']} untracked rows in {t['takes']} of the takes read ({t['interpolated']} interpolated, "
-            f"{t['held']} held at the ends, {t['dropped']} dropped with `split`); {t['takes_excluded']} takes excluded for "
-            "a longer gap. Per take in `validation.json`."
+            f"{t['held']} held at the ends, {t['dropped']} dropped with `split`){self._dropped_in_all(t)}; "
+            f"{t['takes_excluded']} takes excluded for a longer gap. Per take in `validation.json`."
         )
+
+    @staticmethod
+    def _dropped_in_all(t: dict) -> str:
+        """What ``split`` dropped besides the untracked rows (the tracked rows outside each take's kept segment)."""
+        if not t["tracked_dropped"]:
+            return ""
+        return (f"; with them {t['tracked_dropped']} tracked rows outside the longest tracked segment, "
+                f"{t['dropped'] + t['tracked_dropped']} rows dropped in all: {t['rows_kept']} of {t['data_rows']} rows kept")
 
     def policy_text(self) -> str:
         """The untracked policy the scan used, e.g. ``interpolate (gaps up to 0.5 s)``."""

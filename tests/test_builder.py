@@ -351,7 +351,8 @@ def test_lost_tracking_is_counted_per_take(tmp_path, capsys):
     assert r.untracked_policy == {"mode": "interpolate", "max_gap_seconds": 0.5}
     assert set(r.untracked) == {"short_gap", "edges"}
     assert r.untracked["short_gap"] == {
-        "data_rows": 120, "untracked_frames": 10, "interpolated": 10, "held": 0, "dropped": 0, "rows_kept": 120,
+        "data_rows": 120, "untracked_frames": 10, "interpolated": 10, "held": 0, "dropped": 0, "tracked_dropped": 0,
+        "rows_kept": 120,
         "spans": [{"first_line": 52, "last_line": 61, "first_row": 50, "last_row": 59, "seconds": 0.1667,
                    "handling": "interpolated", "frames": 10}],
     }
@@ -360,7 +361,7 @@ def test_lost_tracking_is_counted_per_take(tmp_path, capsys):
     assert r.excluded["long_gap"].startswith("lost tracking too long: ")
     assert corpus.splits["train"] == ["clean", "short_gap", "edges"]
     assert r.untracked_totals() == {"takes": 2, "data_rows": 240, "untracked_frames": 14, "interpolated": 10, "held": 4,
-                                    "dropped": 0, "takes_excluded": 1}
+                                    "dropped": 0, "tracked_dropped": 0, "rows_kept": 240, "takes_excluded": 1}
     assert "2 takes with lost-tracking rows: 14 of 240 rows untracked (10 interpolated, 4 held, 0 dropped" in str(r)
 
     # split keeps the longest tracked segment of long_gap (rows 100..239); error refuses every take with lost tracking
@@ -369,6 +370,7 @@ def test_lost_tracking_is_counted_per_take(tmp_path, capsys):
     assert split.takes["long_gap"].frames.shape == (140, NUM_CHANNELS)
     np.testing.assert_allclose(split.takes["long_gap"].frames, _take(240, 4)[100:], atol=1e-6)
     assert split.report.untracked["long_gap"]["dropped"] == 40 and split.report.untracked["long_gap"]["rows_kept"] == 140
+    assert split.report.untracked["long_gap"]["tracked_dropped"] == 60  # rows 0..59: tracked, outside the kept segment
     with untracked_policy("error"):
         strict_rows = scan_raw_corpus(raw)
     assert sorted(strict_rows.report.unreadable) == ["edges", "long_gap", "short_gap"]
@@ -380,7 +382,9 @@ def test_lost_tracking_is_counted_per_take(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["data", "build", "--raw", str(raw), "--out", str(out), "--config", "fps20", "--untracked", "split"]) == 0
     printed = capsys.readouterr().out
-    assert "3 takes with lost-tracking rows: 54 of 480 rows untracked (10 interpolated, 4 held, 40 dropped; policy split (gaps up to 0.5 s))" in printed
+    assert ("3 takes with lost-tracking rows: 54 of 480 rows untracked (10 interpolated, 4 held, 40 dropped; policy split "
+            "(gaps up to 0.5 s)); with them 60 tracked rows outside the longest tracked segment, 100 rows dropped in all: "
+            "380 of 480 rows kept") in printed
     validation = json.loads((out / "validation.json").read_text())
     assert validation["untracked_policy"] == {"mode": "split", "max_gap_seconds": 0.5}
     assert validation["untracked"]["long_gap"]["spans"][0]["handling"] == "dropped"
@@ -388,6 +392,7 @@ def test_lost_tracking_is_counted_per_take(tmp_path, capsys):
     card = (out / "README.md").read_text()
     assert "Lost tracking (Live Link Face rows with BlendShapeCount 0 and no values; policy `split (gaps up to 0.5 s)`): " \
            "54 untracked rows in 3 of the takes read (10 interpolated, 4 held at the ends, 40 dropped with `split`); " \
+           "with them 60 tracked rows outside the longest tracked segment, 100 rows dropped in all: 380 of 480 rows kept; " \
            "0 takes excluded for a longer gap." in card
     assert main(["data", "build", "--raw", str(raw), "--out", str(out), "--overwrite", "--max-untracked-gap", "1"]) == 0
     assert json.loads((out / "validation.json").read_text())["untracked"]["long_gap"]["interpolated"] == 40
@@ -410,6 +415,8 @@ def test_real_takes_with_lost_tracking_in_the_corpus(tmp_path):
     split = scan_raw_corpus(raw, untracked="split")
     s88 = split.report.untracked["s88"]
     assert (s88["data_rows"], s88["untracked_frames"], s88["dropped"], s88["rows_kept"]) == (1939, 277, 277, 1200)
+    assert s88["tracked_dropped"] == 1939 - 1200 - 277  # every dropped row is reported, not only the untracked ones
+    assert "462 tracked rows outside the longest tracked segment, 739 rows dropped in all" in str(split.report)
     assert [(s["first_line"], s["last_line"]) for s in s88["spans"]] == [(384, 512), (1713, 1835), (1841, 1865)]
 
 
