@@ -134,7 +134,7 @@ _MOUTH = [
                    "MouthFunnel": 0.12},
         suppress=("MouthFrownLeft", "MouthFrownRight"), templates=("smile", "break into a smile", "grin"),
         words={"strong": ("widely", "broadly")},
-        regions=_regions("mouth"), check=(("MouthSmileLeft", 1), ("MouthSmileRight", 1)), keywords=("smil", "grin"),
+        regions=_regions("mouth"), check=(("MouthSmileLeft", 1), ("MouthSmileRight", 1)), keywords=("smil", "grin", "beam", "mouth turn", "turning up", "turned up"),
     ),
     ActionSpec(
         "frown", "hold", main=_both("MouthFrown", 0.85),
@@ -144,7 +144,7 @@ _MOUTH = [
         suppress=("MouthSmileLeft", "MouthSmileRight"), templates=("frown", "turn the corners of their mouth down"),
         words={"strong": ("deeply", "heavily")},
         regions=_regions("mouth"), check=(("MouthFrownLeft", 1), ("MouthFrownRight", 1)),
-        keywords=("frown", "mouth down"),
+        keywords=("frown", "mouth down", "down the corners", "turning down"),
     ),
     ActionSpec(
         "open_mouth", "hold", main={"JawOpen": 0.8},
@@ -154,7 +154,7 @@ _MOUTH = [
         suppress=("MouthClose", "MouthPressLeft", "MouthPressRight", "MouthRollLower", "MouthRollUpper"),
         templates=("open their mouth", "drop their jaw open"),
         words={"slight": ("slightly", "a little"), "soft": ("gently", "partly"), "strong": ("wide", "widely")},
-        regions=_regions("mouth"), check=(("JawOpen", 1),), keywords=("open", "jaw"),
+        regions=_regions("mouth"), check=(("JawOpen", 1),), keywords=("open", "jaw", "gape", "gaping"),
     ),
     ActionSpec(
         "pucker", "hold", main={"MouthPucker": 0.9},
@@ -163,7 +163,7 @@ _MOUTH = [
         suppress=("MouthSmileLeft", "MouthSmileRight", "MouthStretchLeft", "MouthStretchRight"),
         templates=("pucker their lips", "pucker", "purse their lips into a kiss"),
         words={"strong": ("tightly", "strongly")},
-        regions=_regions("mouth"), check=(("MouthPucker", 1),), keywords=("pucker", "kiss"),
+        regions=_regions("mouth"), check=(("MouthPucker", 1),), keywords=("pucker", "kiss", "pout", "lips forward", "duck face"),
     ),
     ActionSpec(
         "puff_cheeks", "hold", main={"CheekPuff": 0.85},
@@ -190,7 +190,7 @@ _MOUTH = [
                    "MouthRollLower": 0.15, **_both("MouthStretch", 0.15), "JawForward": 0.1, "MouthRollUpper": 0.1},
         templates=("sneer", "wrinkle their nose", "scrunch up their nose"),
         words={"strong": ("strongly", "deeply")},
-        regions=_regions("mouth"), check=(("NoseSneerLeft", 1), ("NoseSneerRight", 1)), keywords=("sneer", "nose"),
+        regions=_regions("mouth"), check=(("NoseSneerLeft", 1), ("NoseSneerRight", 1)), keywords=("sneer", "nose", "upper lip"),
     ),
     ActionSpec(
         "tongue_out", "hold", main={"TongueOut": 0.95},
@@ -236,7 +236,7 @@ _LIDS = [
         secondary=_both("EyeSquint", 0.1), templates=("blink{n}", "blink their eyes{n}"),
         levels=("normal",), speeds=("quick", "normal", "slow"),
         regions=_regions("lids"), timing="blink", fixed_main=True,
-        check=(("EyeBlinkLeft", 1), ("EyeBlinkRight", 1)), keywords=("blink",),
+        check=(("EyeBlinkLeft", 1), ("EyeBlinkRight", 1)), keywords=("blink", "eyelids"),
     ),
     *_and_mirror(ActionSpec(
         "wink_left", "hold", main={"EyeBlinkLeft": 1.0},
@@ -253,7 +253,7 @@ _LIDS = [
                    "MouthRollLower": 0.2, "MouthShrugLower": 0.2, "MouthFunnel": 0.15, "MouthClose": 0.1, "MouthRollUpper": 0.1},
         suppress=("EyeWideLeft", "EyeWideRight"), templates=("squint", "narrow their eyes", "squint their eyes"),
         words={"strong": ("hard", "tightly")},
-        regions=_regions("lids"), check=(("EyeSquintLeft", 1), ("EyeSquintRight", 1)), keywords=("squint", "narrow"),
+        regions=_regions("lids"), check=(("EyeSquintLeft", 1), ("EyeSquintRight", 1)), keywords=("squint", "narrow", "screw"),
     ),
     ActionSpec(
         "widen_eyes", "hold", main=_both("EyeWide", 0.9),
@@ -262,7 +262,7 @@ _LIDS = [
         suppress=("EyeBlinkLeft", "EyeBlinkRight", "EyeSquintLeft", "EyeSquintRight"),
         templates=("widen their eyes", "open their eyes wide"),
         words={"strong": ("dramatically", "as far as they can")},
-        regions=_regions("lids"), check=(("EyeWideLeft", 1), ("EyeWideRight", 1)), keywords=("widen", "eyes wide"),
+        regions=_regions("lids"), check=(("EyeWideLeft", 1), ("EyeWideRight", 1)), keywords=("widen", "wide"),
     ),
     ActionSpec(
         "close_eyes", "hold", main=_both("EyeBlink", 1.0),
@@ -319,7 +319,7 @@ _GAZE = [
         templates=("look{m} up", "glance{m} up", "raise their eyes", "look{m} upward", "turn their eyes{m} upward"),
         words=_GAZE_WORDS, levels=("slight", "normal", "strong"), regions=_regions("gaze"),
         check=(("EyeLookUpLeft", 1), ("EyeLookUpRight", 1), ("LeftEyePitch", -1), ("RightEyePitch", -1)),
-        keywords=("up", "raise their eyes", "raises their eyes", "raising their eyes"),
+        keywords=("up", "rais"),
     ),
     ActionSpec(
         "look_down", "hold", main={}, gaze=(0.0, -1.0), head=(0.0, 0.06, 0.0),
@@ -342,12 +342,12 @@ _HEAD = [
     ActionSpec(
         "nod", "nod", main={}, head=(0.0, 0.25, 0.0),
         templates=("nod{n}", "nod their head{n}"), words=_HEAD_WORDS, speeds=("quick", "normal", "slow"),
-        regions=_regions("head"), check=(("HeadPitch", 1),), keywords=("nod",),
+        regions=_regions("head"), check=(("HeadPitch", 1),), keywords=("nod", "bob"),
     ),
     ActionSpec(
         "shake_head", "shake", main={}, head=(0.3, 0.0, 0.0),
         templates=("shake their head",), fixed_templates=("shake their head no",), words=_HEAD_WORDS,
-        regions=_regions("head"), check=(("HeadYaw", 0),), keywords=("shak",),
+        regions=_regions("head"), check=(("HeadYaw", 0),), keywords=("shak", "shook"),
     ),
     *_and_mirror(ActionSpec(
         "tilt_head_left", "hold", main={}, head=(0.0, 0.0, -0.3),
@@ -368,7 +368,7 @@ _EXPRESSIONS = [  # whole-face expressions: they occupy several regions at once
         templates=("look{m} surprised", "appear{m} surprised"),
         fixed_templates=("make a surprised face", "show surprise"), words=_EMOTION_WORDS,
         regions=_regions("brows", "lids", "mouth"),
-        check=(("BrowInnerUp", 1), ("EyeWideLeft", 1), ("JawOpen", 1)), keywords=("surprise",),
+        check=(("BrowInnerUp", 1), ("EyeWideLeft", 1), ("JawOpen", 1)), keywords=("surprise", "astonish", "shock", "startl"),
     ),
     ActionSpec(
         "look_sad", "hold", main={**_both("MouthFrown", 0.6), "BrowInnerUp": 0.75},
@@ -379,7 +379,7 @@ _EXPRESSIONS = [  # whole-face expressions: they occupy several regions at once
         templates=("look{m} sad", "appear{m} sad", "look{m} unhappy"),
         fixed_templates=("make a sad face", "put on a sad expression"), words=_EMOTION_WORDS,
         regions=_regions("brows", "lids", "mouth", "gaze"),
-        check=(("MouthFrownLeft", 1), ("BrowInnerUp", 1)), keywords=("sad", "unhappy"),
+        check=(("MouthFrownLeft", 1), ("BrowInnerUp", 1)), keywords=("sad", "unhappy", "downcast", "sorrow", "gloom"),
     ),
     ActionSpec(
         "look_angry", "hold", main={**_both("BrowDown", 0.9), **_both("EyeSquint", 0.4), **_both("MouthPress", 0.35)},
@@ -390,7 +390,7 @@ _EXPRESSIONS = [  # whole-face expressions: they occupy several regions at once
         templates=("look{m} angry", "appear{m} angry", "look{m} annoyed"),
         fixed_templates=("make an angry face", "scowl"), words=_EMOTION_WORDS,
         regions=_regions("brows", "lids", "mouth"),
-        check=(("BrowDownLeft", 1), ("MouthPressRight", 1)), keywords=("angry", "annoyed", "scowl"),
+        check=(("BrowDownLeft", 1), ("MouthPressRight", 1)), keywords=("angry", "annoyed", "scowl", "mad", "glar", "irritat"),
     ),
     ActionSpec(
         "look_disgusted", "hold", main={**_both("NoseSneer", 0.8), **_both("MouthUpperUp", 0.55)},
@@ -400,7 +400,7 @@ _EXPRESSIONS = [  # whole-face expressions: they occupy several regions at once
         suppress=("MouthSmileLeft", "MouthSmileRight"), templates=("look{m} disgusted", "appear{m} disgusted"),
         fixed_templates=("make a disgusted face", "show disgust"), words=_EMOTION_WORDS,
         regions=_regions("brows", "lids", "mouth"),
-        check=(("NoseSneerLeft", 1), ("MouthUpperUpRight", 1)), keywords=("disgust",),
+        check=(("NoseSneerLeft", 1), ("MouthUpperUpRight", 1)), keywords=("disgust", "grossed", "repuls"),
     ),
 ]
 

@@ -57,7 +57,7 @@ def synthesize_take(
     """One take with its plan (see :func:`sample_plan` for ``actions`` / ``composition`` / ``split``)."""
     plan = sample_plan(rng, actions, composition=composition, intensity=intensity, speed=speed, split=split)
     frames = render_plan(rng, performer, plan, spontaneous_blinks, tracking_noise, idle_motion)
-    pairs = caption_plan_with_swaps(rng, plan, num_captions)
+    pairs = caption_plan_with_swaps(rng, plan, num_captions, split=split)
     return SyntheticTake(frames=frames, captions=[c for c, _ in pairs], actions=plan.actions, plan=plan,
                          swapped_captions=[s for _, s in pairs])
 
