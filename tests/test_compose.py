@@ -134,6 +134,21 @@ def test_errors_name_the_problem(corpus):
         compose_takes(corpus["train"], 1, seed=0, fps=20.0, max_frames=10)
 
 
+def test_takes_without_a_participant_are_never_joined(corpus):
+    train = corpus["train"]
+    unnamed = train.map(lambda row: {"participant": None})  # an all-null participant column
+    with pytest.raises(ValueError, match=r"no such pair; \d+ of them have no participant \(a null `participant` value\)"):
+        compose_takes(unnamed, 3, seed=0, fps=20.0, max_frames=196)
+    names = list(train["participant"])
+    first_performer = names[0]
+    partly = train.map(lambda row, i: {"participant": None if names[i] == first_performer else names[i]}, with_indices=True)
+    ids = list(partly["id"])
+    performer = dict(zip(ids, partly["participant"]))
+    for row in compose_takes(partly, 20, seed=0, fps=20.0, max_frames=196):
+        a, b = row["source"].split("+")
+        assert performer[a] is not None and performer[a] == performer[b] == row["participant"]
+
+
 def test_training_with_compose_takes(corpus, tmp_path):
     """--compose_takes adds the rows to the training split (their captions in the embedding table), and the run trains;
     a corpus without a pair to compose is refused with the option's name."""

@@ -39,10 +39,24 @@ class _Single:
 
     index: int
     id: str
-    participant: str
+    participant: str | None  # as in the split; None where the column is null
     event: ActionEvent
     start: float  # the action's start and end, in seconds
     end: float
+
+    @property
+    def performer(self) -> str:
+        """Who performed the take, for pairing: a take without a participant is its own performer (never joined
+        with another: two unnamed takes may be two people)."""
+        return f"participant:{self.participant}" if self.participant is not None else f"take:{self.id}"
+
+
+def _participant(value) -> str | None:
+    """The participant of a row, or None when the column is null (None, empty, NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
 
 
 def single_action_takes(split) -> list[_Single]:
@@ -59,7 +73,7 @@ def single_action_takes(split) -> list[_Single]:
             continue
         key = a["actions"][0]
         event = ActionEvent(key=key, intensity=a["intensities"][0], speed=a["speeds"][0], count=int(a["counts"][0]))
-        singles.append(_Single(index, str(ident), str(participant), event, float(a["events"][0]["start"]),
+        singles.append(_Single(index, str(ident), _participant(participant), event, float(a["events"][0]["start"]),
                                float(a["events"][0]["end"])))
     return singles
 
@@ -90,13 +104,16 @@ def compose_takes(split, num_takes: int, seed: int, fps: float, max_frames: int)
     if num_takes == 0:
         return []
     singles = single_action_takes(split)
-    by_participant: dict[str, list[_Single]] = {}
+    by_performer: dict[str, list[_Single]] = {}
     for s in singles:
-        by_participant.setdefault(s.participant, []).append(s)
-    usable = [s for s in singles if len({t.event.key for t in by_participant[s.participant]} - {s.event.key}) > 0]
+        by_performer.setdefault(s.performer, []).append(s)
+    usable = [s for s in singles if len({t.event.key for t in by_performer[s.performer]} - {s.event.key}) > 0]
     if not usable:
+        unnamed = sum(s.participant is None for s in singles)
+        why = (f"; {unnamed} of them have no participant (a null `participant` value), and a take of an unknown "
+               "performer is never joined with another" if unnamed else "")
         raise ValueError("composing takes needs two single-action takes of different actions by one performer; "
-                         f"the split has {len(singles)} single-action takes and no such pair")
+                         f"the split has {len(singles)} single-action takes and no such pair{why}")
     crossfade = max(1, int(round(CROSSFADE_SECONDS * fps)))
     rows = []
     for k in range(num_takes):
@@ -104,7 +121,7 @@ def compose_takes(split, num_takes: int, seed: int, fps: float, max_frames: int)
         row = None
         for _ in range(50):
             first = usable[int(rng.integers(len(usable)))]
-            partners = [t for t in by_participant[first.participant]
+            partners = [t for t in by_performer[first.performer]
                         if t.event.key != first.event.key and not holds_out([first.event.key, t.event.key])]
             if not partners:
                 continue
