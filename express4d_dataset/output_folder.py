@@ -10,13 +10,17 @@ it is complete, so an interrupted build (kill -9 included) leaves the previous f
   a ``.git`` of a cloned Hub repo, the user's notes, a file they put in ``fps20/``) is carried over
   into the new folder, and only the tool's own files are dropped;
 * leftovers of an interrupted run (``.<name>.tmp-*``) are removed, and a folder parked as
-  ``.<name>.old-*`` by a run killed in the middle of the swap is put back.
+  ``.<name>.old-*`` by a run killed in the middle of the swap is put back;
+* the current folder, or one above it (``--out .``), is refused up front: the new folder is built beside
+  the target and renamed into place, which a working directory cannot be;
+* the new folder gets the permissions the umask gives any new folder (not a temporary folder's 0700).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -53,6 +57,7 @@ class StagedFolder:
     def check(self) -> None:
         """Raise ``FileExistsError`` unless the folder may be written (call before any heavy work)."""
         out = self.path
+        _refuse_working_folder(out)
         _recover(out)
         if out.exists() and not out.is_dir():
             raise FileExistsError(f"{out} exists and is not a folder; choose another --out")
@@ -73,7 +78,7 @@ class StagedFolder:
         self.check()
         parent = self.path.parent
         parent.mkdir(parents=True, exist_ok=True)
-        self.stage = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=parent))
+        self.stage = _new_folder(parent, f".{self.path.name}.tmp-")
         return self.stage
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -98,6 +103,31 @@ class StagedFolder:
         os.replace(out, parked)  # between these two renames a crash leaves `parked`, which _recover restores
         os.replace(stage, out)
         shutil.rmtree(parked, ignore_errors=True)
+
+
+def _refuse_working_folder(out: Path) -> None:
+    """``--out .`` (or ``..``, or any path to the current folder or above it) cannot be replaced as a whole."""
+    try:
+        target, cwd = out.resolve(), Path.cwd().resolve()
+    except OSError:
+        return
+    if out.name in ("", ".", "..") or target == cwd or target in cwd.parents:
+        raise ValueError(
+            f"--out {out}: the current folder (or one above it) cannot be written as a whole, since the new folder is "
+            f"built beside it and renamed into place; name a new folder, e.g. --out {out / 'express4d'}"
+        )
+
+
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """A new, uniquely named folder in ``parent`` with the umask's permissions (``mkdtemp`` makes 0700)."""
+    for _ in range(100):
+        path = parent / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"{parent}: could not create a staging folder {prefix}*")
 
 
 def _carry_over(old: Path, new: Path, owns, prefix: PurePosixPath = PurePosixPath()) -> list[str]:

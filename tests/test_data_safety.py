@@ -124,6 +124,40 @@ def test_interrupted_build_leaves_the_previous_dataset(tmp_path, monkeypatch):
     hub.export_dataset(tmp_path / "raw", out, configs=["fps20"], overwrite=True)  # and the next build works
 
 
+@pytest.mark.parametrize("command", ["synth", "build"])
+def test_data_out_dot_is_refused_and_leaves_nothing(tmp_path, monkeypatch, capsys, command):
+    from express4d_dataset.synthetic import write_synthetic_corpus
+
+    raw = tmp_path / "raw"
+    write_synthetic_corpus(raw, num_sequences=3, seed=0)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    extra = ["--num-sequences", "2"] if command == "synth" else ["--raw", str(raw), "--config", "fps20"]
+    for out in (".", "./", "..", str(here)):
+        assert main(["data", command, "--out", out, *extra]) == 2
+        err = capsys.readouterr().err
+        assert "the current folder (or one above it) cannot be written as a whole" in err and "Traceback" not in err, err
+    assert list(here.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["here", "raw"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_data_folders_respect_the_umask(tmp_path, umask):
+    import os
+
+    from express4d_dataset.hub import export_dataset
+    from express4d_dataset.synthetic import write_synthetic_corpus
+
+    old = os.umask(umask)
+    try:
+        write_synthetic_corpus(tmp_path / "raw", num_sequences=3, seed=0)
+        export_dataset(tmp_path / "raw", tmp_path / "express4d", configs=["fps20"])
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "raw", tmp_path / "express4d"):
+        assert folder.stat().st_mode & 0o777 == 0o777 & ~umask, oct(folder.stat().st_mode)
+
+
 def test_push_to_hub_offline_is_a_message(tmp_path, capsys, monkeypatch):
     from express4d_dataset import hub
 
