@@ -4,7 +4,7 @@ A Space runs ``python app.py``; locally, ``express4d demo`` serves the same app.
 come from ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (Spaces set them).
 """
 
-from pipelines.demo import build_demo, launch
+from pipelines.commands.demo import build_demo, launch
 
 demo = build_demo()
 

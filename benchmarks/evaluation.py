@@ -1,7 +1,7 @@
 """Wall time of full benchmark runs under both protocols: the ground-truth row and each model, 20 replications.
 
 Builds (or reuses) a dataset whose test split has 250 sequences, then times
-``pipelines.benchmark.run_benchmark`` per protocol: ``paper`` regenerates every model's motions in each of
+``pipelines.evaluation.benchmark.run_benchmark`` per protocol: ``paper`` regenerates every model's motions in each of
 the 20 replications (all of them batched together), ``fixed-generations`` generates once per caption.
 Without trained checkpoints it uses randomly initialised models (the paper-size evaluator and the small
 MDM preset), which cost the same time as trained ones but give meaningless scores; pass ``--evaluator`` /
@@ -55,7 +55,7 @@ def random_mdm(dataset: Path, seed: int):
 
     from express4d_dataset.motion import MotionStats
     from pipelines import Express4DPipeline
-    from pipelines.text_encoding import load_text_encoder
+    from pipelines.models.text_encoding import load_text_encoder
 
     stats = MotionStats.load(dataset / "fps20" / "stats.json")
     text_encoder, tokenizer = load_text_encoder(None)
@@ -89,8 +89,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from pipelines.benchmark import run_benchmark
-    from pipelines.loading import load_motion_pipeline, resolve_model_path
+    from pipelines.evaluation.benchmark import run_benchmark
+    from pipelines.auto_pipeline import load_motion_pipeline, resolve_model_path
 
     t0 = time.perf_counter()
     protocols = ["paper", "fixed-generations"] if args.protocol == "both" else [args.protocol]

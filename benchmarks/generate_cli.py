@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
 
     exe = shutil.which("express4d")
-    base = [exe] if exe else [sys.executable, "-m", "pipelines.cli"]
+    base = [exe] if exe else [sys.executable, "-m", "pipelines.commands"]
     rows = [("python -c 'import pipelines' (start-up only)", [sys.executable, "-c", "import pipelines"])]
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:

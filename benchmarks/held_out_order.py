@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     from express4d_metrics.prompt_following import action_thresholds
-    from pipelines.benchmark import load_split
-    from pipelines.loading import load_motion_pipeline, resolve_model_path
+    from pipelines.evaluation.benchmark import load_split
+    from pipelines.auto_pipeline import load_motion_pipeline, resolve_model_path
 
     items = held_out_items(load_split(args.dataset, args.split, "fps20"))
     if not items:

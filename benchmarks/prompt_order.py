@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from pipelines.loading import load_motion_pipeline, resolve_model_path
+    from pipelines.auto_pipeline import load_motion_pipeline, resolve_model_path
 
     rows = []
     for model in args.model or ["mdm", "t2m_gpt"]:

@@ -34,7 +34,7 @@ def build_pipeline(preset: str, seed: int = 0):
     from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
     from express4d_dataset.motion import MotionStats
-    from pipelines.pipeline_express4d import Express4DPipeline
+    from pipelines.mdm.pipeline_mdm import Express4DPipeline
 
     torch.manual_seed(seed)
     stats = MotionStats(mean=np.zeros(61), std=np.ones(61))

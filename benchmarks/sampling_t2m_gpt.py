@@ -26,7 +26,7 @@ def build_pipeline(preset: str = "small", seed: int = 0):
     """A T2MGPTPipeline with randomly initialised VQ-VAE and prior of ``preset`` (codebook initialised)."""
     from express4d_dataset.motion import MotionStats
     from pipelines import Express4DVQVAE, T2MGPTModel
-    from pipelines.pipeline_t2m_gpt import T2MGPTPipeline
+    from pipelines.t2m_gpt.pipeline_t2m_gpt import T2MGPTPipeline
 
     torch.manual_seed(seed)
     stats = MotionStats(mean=np.zeros(61), std=np.ones(61))

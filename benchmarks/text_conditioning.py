@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     if args.model == "t2m_gpt" and not args.vqvae:
         parser.error("--model t2m_gpt needs --vqvae RUN")
 
-    from pipelines.benchmark import run_benchmark
+    from pipelines.evaluation.benchmark import run_benchmark
 
     variants = args.variant or list(VARIANTS[args.model])
     out = Path(args.out)
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     if args.model == "mdm":
         import diffusers
 
-        from pipelines.loading import load_motion_pipeline
+        from pipelines.auto_pipeline import load_motion_pipeline
 
         pipes = []
         for run in runs:  # sample with DPM-Solver++ as the bundled model does

@@ -42,7 +42,7 @@ def random_vqvae(folder: Path, dataset: str) -> str:
     """A small VQ-VAE with an initialised codebook (one training-mode forward), saved for the T2M-GPT task."""
     from training.config import CONFIGS_DIR, read_config_file
     from training.data import load_training_dataset, resolve_stats
-    from pipelines.modeling_vqvae import Express4DVQVAE
+    from pipelines.models.modeling_vqvae import Express4DVQVAE
     from express4d_dataset.motion import pad_and_mask
 
     ds = load_training_dataset(dataset, "fps20")

@@ -22,7 +22,7 @@ from express4d_dataset.arkit import NUM_CHANNELS, clip_to_valid_range
 from express4d_dataset.livelink import write_livelink_csv
 from express4d_dataset.motion import MotionStats, resample_duration
 
-from .motion_request import check_output_fps, check_output_type
+from .pipeline_utils import check_output_fps, check_output_type
 
 
 def finalize_motions(

@@ -12,7 +12,7 @@ from mdm_tiny import tiny_evaluator, tiny_t2m_gpt
 
 from pipelines import Express4DEvaluator, Express4DEvaluatorConfig
 from pipelines.benchmark import REAL_ROW, prepare_entries, run_benchmark
-from pipelines.benchmark_generation import Request, generate_requests, pipeline_fingerprint, request_seed
+from pipelines.benchmark_generation import GenerationRequest, generate_requests, pipeline_fingerprint, request_seed
 
 WORDS = "smiling softly frowning sad happy raises brows opens mouth wide blinks slowly angry neutral".split()
 
@@ -90,7 +90,7 @@ def test_prepare_entries_one_per_caption_and_resampled():
 
 
 def _gen(pipe, texts, lengths, requests=None, **kwargs):
-    requests = requests or [Request(0, e) for e in range(len(texts))]
+    requests = requests or [GenerationRequest(0, e) for e in range(len(texts))]
     out = generate_requests(pipe, requests, texts, lengths, fps=20.0, progress=False, **kwargs)
     return [out[r] for r in requests]
 
@@ -102,14 +102,14 @@ def test_each_request_draws_from_its_own_seed_whatever_the_batching(tmp_path):
     assert [m.shape for m in first] == [(8, 61), (12, 61), (10, 61)]
     assert all("num_inference_steps" not in c for c in plain.calls)
     assert plain.encoded == [texts]  # every text encoded once, in one call, whatever the batching
-    expected = torch.randn(12, 61, generator=torch.Generator().manual_seed(request_seed(1, Request(0, 1)))).numpy()
+    expected = torch.randn(12, 61, generator=torch.Generator().manual_seed(request_seed(1, GenerationRequest(0, 1)))).numpy()
     np.testing.assert_array_equal(first[1], expected)
     diffusion = FakePipeline(diffusion=True)
     again = _gen(diffusion, texts, lengths, num_inference_steps=5, seed=1, batch_size=3)
     assert all(c["num_inference_steps"] == 5 for c in diffusion.calls)
     for a, b in zip(first, again):  # independent of the batching
         np.testing.assert_array_equal(a, b)
-    other = _gen(FakePipeline(), texts, lengths, requests=[Request(1, e) for e in range(3)], seed=1)
+    other = _gen(FakePipeline(), texts, lengths, requests=[GenerationRequest(1, e) for e in range(3)], seed=1)
     assert not np.array_equal(other[0], first[0])  # another replication: other draws
     fast_pipe = FakePipeline(fps=40.0)
     fast = _gen(fast_pipe, texts, lengths, seed=1)

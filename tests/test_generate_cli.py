@@ -70,9 +70,9 @@ def test_generate_prompts_file_and_errors(saved_pipelines, tmp_path, capsys, mon
     assert "give at least one PROMPT" in capsys.readouterr().err
     assert cli.main(["generate", "x", "--prompts-file", str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt not found" in capsys.readouterr().err
-    import pipelines.loading as loading
+    import pipelines.auto_pipeline as auto_pipeline  # where DEFAULT_MODELS_DIR lives (pipelines.loading re-exports it)
 
-    monkeypatch.setattr(loading, "DEFAULT_MODELS_DIR", tmp_path / "no_models")
+    monkeypatch.setattr(auto_pipeline, "DEFAULT_MODELS_DIR", tmp_path / "no_models")
     assert cli.main(["generate", "A person smiles", "--model", "mdm"]) == 2
     err = capsys.readouterr().err
     assert "--model mdm: the bundled default model 'mdm' is not in this installation" in err

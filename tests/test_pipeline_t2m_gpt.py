@@ -68,18 +68,18 @@ def test_free_length_is_chosen_by_the_prior(pipe):
 
 
 def test_length_not_reachable_at_x4_is_rounded_with_a_warning(pipe, caplog):
-    with caplog.at_level(logging.WARNING, logger="pipelines.pipeline_t2m_gpt"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.t2m_gpt.pipeline_t2m_gpt"):
         out = pipe(PROMPTS, num_frames=[9, 14], generator=gen())
     assert [len(m) for m in out.motions] == [8, 16]
     assert "num_frames[0]: 9 frames is not a multiple of the VQ-VAE's 4 frames per code; generating 8 frames (2 codes) instead" in caplog.text
     assert "num_frames[1]: 14 frames" in caplog.text and "generating 16 frames (4 codes)" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="pipelines.pipeline_t2m_gpt"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.t2m_gpt.pipeline_t2m_gpt"):
         assert len(pipe("x", num_frames=1, generator=gen()).motions[0]) == 4  # at least one code
         assert len(pipe("x", num_frames=40, generator=gen()).motions[0]) == 40
     assert "num_frames[0]: 1 frames" in caplog.text and "40 frames" not in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="pipelines.pipeline_t2m_gpt"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.t2m_gpt.pipeline_t2m_gpt"):
         pipe(["x"] * 8, num_frames=[5] * 8, generator=gen())
     assert len(caplog.records) == 1  # one summary per call, not one line per prompt
     assert "num_frames[4]: 5 frames" in caplog.text and "and 3 more lengths rounded likewise" in caplog.text
@@ -132,8 +132,8 @@ def test_csv_export_reimports(pipe, tmp_path):
 def test_save_load_round_trip(pipe, tmp_path):
     pipe.save_pretrained(tmp_path / "saved")
     index = json.loads((tmp_path / "saved" / "model_index.json").read_text())
-    assert index["vqvae"] == ["pipelines.modeling_vqvae", "Express4DVQVAE"]
-    assert index["prior"] == ["pipelines.modeling_t2m_gpt", "T2MGPTModel"]
+    assert index["vqvae"] == ["pipelines.models.modeling_vqvae", "Express4DVQVAE"]
+    assert index["prior"] == ["pipelines.models.modeling_t2m_gpt", "T2MGPTModel"]
     for sub, code in (("vqvae", "modeling_vqvae.py"), ("prior", "modeling_t2m_gpt.py")):
         assert (tmp_path / "saved" / sub / "model.safetensors").exists() and (tmp_path / "saved" / sub / code).exists()
     loaded = T2MGPTPipeline.from_pretrained(tmp_path / "saved")

@@ -175,7 +175,7 @@ def test_load_clip_checkpoints_with_their_projection(tmp_path, bert, caplog):
 
     loaded, _ = load_text_encoder(str(folders["text"]))
     assert isinstance(loaded, CLIPTextModelWithProjection) and text_embedding_dim(loaded) == 12
-    with caplog.at_level("WARNING", logger="pipelines.text_encoding"):
+    with caplog.at_level("WARNING", logger="pipelines.models.text_encoding"):
         loaded, _ = load_text_encoder(str(folders["no_projection"]))  # no projection weights: never a random one
     assert type(loaded) is CLIPTextModel and text_embedding_dim(loaded) == 24
     assert "has no text_projection weights" in caplog.text

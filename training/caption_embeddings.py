@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 class CaptionEmbeddings:
-    """``lookup(captions)`` -> :class:`~pipelines.text_encoding.TextEmbeddings` of precomputed captions.
+    """``lookup(captions)`` -> :class:`~pipelines.models.text_encoding.TextEmbeddings` of precomputed captions.
 
     Each caption's pooled vector ``[D]`` and token states ``[L_i, H]`` (its own length, no padding) are
     kept once; a lookup pads the batch's token states to its longest caption.
@@ -40,7 +40,7 @@ class CaptionEmbeddings:
     @classmethod
     def build(cls, encoder_name: str, captions: Iterable[str], batch_size: int = 256, cache: bool = True) -> "CaptionEmbeddings":
         """Encode every distinct caption once (or read them from the on-disk cache, when ``cache``)."""
-        from pipelines.text_encoding import encode_text, load_text_encoder, text_embedding_dim, text_token_dim
+        from pipelines.models.text_encoding import encode_text, load_text_encoder, text_embedding_dim, text_token_dim
 
         text_encoder, tokenizer = load_text_encoder(encoder_name)
         unique = sorted(set(str(c) for c in captions) | {""})
@@ -81,8 +81,8 @@ class CaptionEmbeddings:
             logger.warning("Could not keep the caption embeddings in %s (%s)", path, e)
 
     def lookup(self, captions: Sequence[str], device=None):
-        """The batch's :class:`~pipelines.text_encoding.TextEmbeddings` (token states padded to the longest)."""
-        from pipelines.text_encoding import TextEmbeddings
+        """The batch's :class:`~pipelines.models.text_encoding.TextEmbeddings` (token states padded to the longest)."""
+        from pipelines.models.text_encoding import TextEmbeddings
 
         try:
             pooled = [self.pooled[str(c)] for c in captions]

@@ -21,10 +21,10 @@ def task_class(name: str):
 
 
 _CONFIG_CLASSES = {
-    "mdm": ("pipelines.denoiser_mdm", "MDMDenoiser"),
-    "vqvae": ("pipelines.configuration_vqvae", "Express4DVQVAEConfig"),
-    "t2m_gpt": ("pipelines.configuration_t2m_gpt", "T2MGPTConfig"),
-    "evaluator": ("pipelines.configuration_evaluator", "Express4DEvaluatorConfig"),
+    "mdm": ("pipelines.models.modeling_mdm", "MDMDenoiser"),
+    "vqvae": ("pipelines.models.configuration_vqvae", "Express4DVQVAEConfig"),
+    "t2m_gpt": ("pipelines.models.configuration_t2m_gpt", "T2MGPTConfig"),
+    "evaluator": ("pipelines.models.configuration_evaluator", "Express4DEvaluatorConfig"),
 }
 _SET_BY_TRAINING = {"stats", "motion_mean", "motion_std", "text_embed_dim", "text_token_dim", "num_codes", "frames_per_code"}
 

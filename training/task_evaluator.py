@@ -1,6 +1,6 @@
 """Training the benchmark evaluator: motion encoder vs frozen sentence encoder + projection, contrastive loss.
 
-Output: an :class:`~pipelines.modeling_evaluator.Express4DEvaluator` folder (``save_pretrained``);
+Output: an :class:`~pipelines.models.modeling_evaluator.Express4DEvaluator` folder (``save_pretrained``);
 the frozen sentence encoder is referenced by name in its config, not saved.
 """
 
@@ -14,15 +14,15 @@ from .task import TrainingTask
 class EvaluatorTask(TrainingTask):
     name = "evaluator"
     library_name = "transformers"
-    output_class = "pipelines.modeling_evaluator:Express4DEvaluator"
+    output_class = "pipelines.models.modeling_evaluator:Express4DEvaluator"
 
     def __init__(self, data):
         super().__init__(data)
         self.captions = self.caption_embeddings()
 
     def build_model(self):
-        from pipelines.configuration_evaluator import Express4DEvaluatorConfig
-        from pipelines.modeling_evaluator import Express4DEvaluator
+        from pipelines.models.configuration_evaluator import Express4DEvaluatorConfig
+        from pipelines.models.modeling_evaluator import Express4DEvaluator
 
         kwargs = dict(self.config.model_config)
         preset = kwargs.pop("preset", "paper")
@@ -55,7 +55,7 @@ class EvaluatorTask(TrainingTask):
     def card_usage(self) -> str:
         return (
             "import evaluate\n"
-            "from pipelines.modeling_evaluator import Express4DEvaluator\n\n"
+            "from pipelines.models.modeling_evaluator import Express4DEvaluator\n\n"
             "evaluator = Express4DEvaluator.from_pretrained(REPO)\n"
             "text = evaluator.embed_texts([\"A person smiles\"])       # [1, 512]\n"
             "motion = evaluator.embed_motions([motion_array])          # denormalised [T, 61] arrays\n"

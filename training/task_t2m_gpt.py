@@ -2,7 +2,7 @@
 
 The training and validation motions are encoded to code ids once up front (each motion's first
 ``max_frames`` frames, cut to a multiple of 4); training then only touches the prior.  Output: a
-:class:`~pipelines.pipeline_t2m_gpt.T2MGPTPipeline` folder with the VQ-VAE and the prior, without
+:class:`~pipelines.t2m_gpt.pipeline_t2m_gpt.T2MGPTPipeline` folder with the VQ-VAE and the prior, without
 text-encoder weights (the prior's config names the encoder).
 """
 
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def load_vqvae(path: str):
-    from pipelines.modeling_vqvae import Express4DVQVAE
+    from pipelines.models.modeling_vqvae import Express4DVQVAE
 
     folder = Path(path)
     if folder.is_dir() and (folder / "vqvae").is_dir() and not (folder / "config.json").is_file():
@@ -37,9 +37,9 @@ def load_vqvae(path: str):
 class T2MGPTTask(MotionGeneratorTask):
     name = "t2m_gpt"
     library_name = "diffusers"
-    output_class = "pipelines.pipeline_t2m_gpt:T2MGPTPipeline"
+    output_class = "pipelines.t2m_gpt.pipeline_t2m_gpt:T2MGPTPipeline"
     weights_subfolder = "prior"
-    card_import = "from pipelines.pipeline_t2m_gpt import T2MGPTPipeline"
+    card_import = "from pipelines import T2MGPTPipeline"
 
     def __init__(self, data):
         super().__init__(data)
@@ -53,7 +53,7 @@ class T2MGPTTask(MotionGeneratorTask):
         logger.info("Encoded %s with the VQ-VAE %s", ", ".join(f"{len(v)} {k} motions" for k, v in self.codes.items()), cfg.vqvae)
 
     def build_model(self):
-        from pipelines.modeling_t2m_gpt import T2MGPTModel
+        from pipelines.models.modeling_t2m_gpt import T2MGPTModel
 
         kwargs = dict(self.config.model_config)
         preset = kwargs.pop("preset", "small")

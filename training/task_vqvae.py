@@ -1,6 +1,6 @@
 """Training the T2M-GPT motion VQ-VAE: random 64-frame windows, EMA codebook with dead-code reset.
 
-Output: an :class:`~pipelines.modeling_vqvae.Express4DVQVAE` folder (``save_pretrained``; config
+Output: an :class:`~pipelines.models.modeling_vqvae.Express4DVQVAE` folder (``save_pretrained``; config
 with the normalisation statistics), loadable with ``Express4DVQVAE.from_pretrained`` or
 ``AutoModel.from_pretrained(..., trust_remote_code=True)``.
 """
@@ -15,10 +15,10 @@ from .task import TrainingTask
 class VQVAETask(TrainingTask):
     name = "vqvae"
     library_name = "transformers"
-    output_class = "pipelines.modeling_vqvae:Express4DVQVAE"
+    output_class = "pipelines.models.modeling_vqvae:Express4DVQVAE"
 
     def build_model(self):
-        from pipelines.modeling_vqvae import Express4DVQVAE
+        from pipelines.models.modeling_vqvae import Express4DVQVAE
 
         kwargs = dict(self.config.model_config)
         preset = kwargs.pop("preset", "small")

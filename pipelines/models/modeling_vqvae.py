@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_vqvae import Express4DVQVAEConfig
-from .loading import SafeTensorsOnly
+from .modeling_utils import SafeTensorsOnly
 
 try:  # transformers >= 5: init functions that respect already-loaded weights
     from transformers import initialization as init

@@ -30,7 +30,7 @@ from torch import nn
 from express4d_dataset.arkit import BENCHMARK_FPS, BENCHMARK_MAX_FRAMES, CHANNEL_NAMES, NUM_CHANNELS
 from express4d_dataset.motion import MotionStats
 
-from .loading import SafeTensorsOnly
+from .modeling_utils import SafeTensorsOnly
 from .text_encoding import DEFAULT_TEXT_ENCODER, TextEmbeddings
 
 logger = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ class MDMDenoiser(SafeTensorsOnly, ModelMixin, ConfigMixin):
             if cfg.text_conditioning == "tokens":
                 raise ValueError(
                     "encoder_hidden_states: this denoiser reads the prompt's token states (text_conditioning='tokens'); "
-                    "pass the TextEmbeddings of pipe.encode_prompt / pipelines.text_encoding.encode_text, not pooled vectors"
+                    "pass the TextEmbeddings of pipe.encode_prompt / pipelines.models.text_encoding.encode_text, not pooled vectors"
                 )
             if text.ndim != 2:
                 raise ValueError(f"encoder_hidden_states: expected pooled embeddings [{batch}, {cfg.text_embed_dim}], got {tuple(text.shape)}")
@@ -287,7 +287,7 @@ class MDMDenoiser(SafeTensorsOnly, ModelMixin, ConfigMixin):
         Args:
             sample: noisy normalised motion ``[B, T, num_channels]``.
             timestep: diffusion step, a scalar or ``[B]``.
-            encoder_hidden_states: the prompt as :class:`~pipelines.text_encoding.TextEmbeddings` (pooled
+            encoder_hidden_states: the prompt as :class:`~pipelines.models.text_encoding.TextEmbeddings` (pooled
                 vectors ``[B, text_embed_dim]``, token states ``[B, L, H]`` and their mask ``[B, L]``), or a
                 ``[B, text_embed_dim]`` tensor of pooled vectors for ``text_conditioning="pooled"``.  The empty
                 prompt (zero vector, no valid token) is the unconditional input.

@@ -1,7 +1,7 @@
 """``T2MGPTPipeline``: text -> code ids (T2M-GPT prior) -> facial motion (VQ-VAE decoder).
 
-Called like :class:`~pipelines.pipeline_express4d.Express4DPipeline` (the shared contract of
-:data:`~pipelines.motion_request.CALL_ARGUMENTS`) and returning the same
+Called like :class:`~pipelines.mdm.pipeline_mdm.Express4DPipeline` (the shared contract of
+:data:`~pipelines.pipeline_utils.CALL_ARGUMENTS`) and returning the same
 :class:`~pipelines.pipeline_output.Express4DPipelineOutput`, so the benchmark and the CLI treat both
 baselines alike.  What a prior cannot honour (classifier-free guidance, denoising steps) is refused
 with a message naming the argument; ``supports`` lists what it honours.
@@ -20,21 +20,22 @@ from diffusers import DiffusionPipeline
 from express4d_dataset.arkit import CHANNEL_NAMES, NUM_CHANNELS
 from express4d_dataset.motion import MotionStats
 
-# Imported so that `pipelines.modeling_vqvae` / `pipelines.modeling_t2m_gpt` are in sys.modules: the
-# library names diffusers records in model_index.json for these components.
-from .loading import SafePipelineIO, loader_shim
-from .modeling_t2m_gpt import T2MGPTModel  # noqa: F401
-from .modeling_vqvae import Express4DVQVAE  # noqa: F401
-from .motion_request import (
+# Imported so that the modules diffusers records in model_index.json for these components are in sys.modules.
+from ..models.modeling_t2m_gpt import T2MGPTModel  # noqa: F401
+from ..models.modeling_vqvae import Express4DVQVAE  # noqa: F401
+from ..pipeline_output import Express4DPipelineOutput, finalize_motions
+from ..pipeline_utils import (
     LengthInput,
+    PromptEncodingMixin,
     PromptInput,
+    SafePipelineIO,
     SecondsInput,
     check_unsupported,
+    loader_shim,
     prepare_request,
     repeat_per_prompt,
     run_callback,
 )
-from .pipeline_output import Express4DPipelineOutput, finalize_motions
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +59,13 @@ def round_to_codes(lengths: Sequence[int], frames_per_code: int, max_codes: int,
     return codes
 
 
-class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
+class T2MGPTPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
     """Text -> facial motion (61 Live Link Face channels) with the T2M-GPT prior and the VQ-VAE decoder.
 
     Components:
-        vqvae: :class:`~pipelines.modeling_vqvae.Express4DVQVAE` (decoder, codebook; carries fps,
+        vqvae: :class:`~pipelines.models.modeling_vqvae.Express4DVQVAE` (decoder, codebook; carries fps,
             channel names and normalisation statistics).
-        prior: :class:`~pipelines.modeling_t2m_gpt.T2MGPTModel` (writes code ids from the text embedding).
+        prior: :class:`~pipelines.models.modeling_t2m_gpt.T2MGPTModel` (writes code ids from the text embedding).
         text_encoder, tokenizer: optional.  When None, the encoder named by the prior's
             ``text_encoder_name_or_path`` is loaded on first use and cached (saved pipelines need not
             duplicate its weights).
@@ -81,6 +82,7 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
     _weight_subfolders = ("vqvae", "prior", "text_encoder")
     _pipeline_code_file = "pipeline_t2m_gpt.py"
     _pipeline_code = loader_shim("pipeline_t2m_gpt", "T2MGPTPipeline", "T2M-GPT pipeline")
+    _text_owner = "prior"
     _callback_tensor_inputs = ["codes"]
     supports = ("prompt_embeds", "callback_on_step_end", "temperature", "top_k", "codes")
     """The optional contract arguments this pipeline honours (it has no guidance and no denoising steps)."""
@@ -144,15 +146,8 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
         return MotionStats(mean=self.vqvae.config.motion_mean, std=self.vqvae.config.motion_std)
 
     # ------------------------------------------------------------------ text
-    def get_text_encoder(self, device: torch.device | str | None = None):
-        """``(text_encoder, tokenizer)``: the components, or the prior's named default encoder
-        (loaded once per process; moved to ``device`` when given)."""
-        from .text_encoding import resolve_text_encoder
-
-        config = self.prior.config
-        return resolve_text_encoder(
-            self.text_encoder, self.tokenizer, config.text_encoder_name_or_path, config.text_embed_dim, "prior", device
-        )
+    def _text_owner_config(self):
+        return self.prior.config  # names the text encoder (get_text_encoder)
 
     def encode_prompt(
         self,
@@ -164,21 +159,14 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
         prompt_embeds=None,
         negative_prompt_embeds=None,
     ):
-        """``(cond, None)``: :class:`~pipelines.text_encoding.TextEmbeddings` with one row per motion (the same
-        signature as ``Express4DPipeline.encode_prompt``; the prior has no unconditional branch)."""
-        from .motion_request import check_prompt_embeds
-        from .text_encoding import encode_text
-
+        """``(cond, None)``: :class:`~pipelines.models.text_encoding.TextEmbeddings` with one row per motion (the
+        same signature as ``Express4DPipeline.encode_prompt``; the prior has no unconditional branch)."""
         check_unsupported(type(self).__name__, negative_prompt=negative_prompt, negative_prompt_embeds=negative_prompt_embeds)
         if do_classifier_free_guidance:
             raise ValueError("do_classifier_free_guidance: T2MGPTPipeline has no classifier-free guidance; pass False")
         device = torch.device(device) if device is not None else self._execution_device
-        dtype = self.prior.dtype
-        prompts, cond = check_prompt_embeds(prompt, prompt_embeds)
-        if cond is None:
-            text_encoder, tokenizer = self.get_text_encoder(device)
-            cond = encode_text(text_encoder, tokenizer, prompts, device=device, dtype=dtype)
-        return cond.to(device=device, dtype=dtype).repeat_interleave(num_motions_per_prompt), None
+        _, cond = self._prompt_embeddings(prompt, prompt_embeds, device, self.prior.dtype)
+        return cond.repeat_interleave(num_motions_per_prompt), None
 
     def describe(self, num_inference_steps: int | None = None) -> str:
         """A short label for tables and logs, e.g. ``"T2M-GPT (small, tokens)"``."""
@@ -187,7 +175,7 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
 
     # ------------------------------------------------------------------ checks
     def check_inputs(self, temperature, top_k, codes, num_frames, seconds) -> None:
-        """The checks of this pipeline's own arguments (the shared ones are ``motion_request.prepare_request``'s)."""
+        """The checks of this pipeline's own arguments (the shared ones are ``pipeline_utils.prepare_request``'s)."""
         self.check_components(self.vqvae, self.prior)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature: must be a positive number (1.0 samples the model's distribution), got {temperature!r}")
@@ -289,7 +277,7 @@ class T2MGPTPipeline(SafePipelineIO, DiffusionPipeline):
             guidance_scale: not supported (sampling is from the prior's softmax; see ``temperature``); must be None.
             num_motions_per_prompt: samples per prompt (outputs grouped prompt by prompt).
             generator: a ``torch.Generator`` (or one per motion) for reproducible sampling.
-            prompt_embeds: precomputed :class:`~pipelines.text_encoding.TextEmbeddings` (one row per prompt, e.g.
+            prompt_embeds: precomputed :class:`~pipelines.models.text_encoding.TextEmbeddings` (one row per prompt, e.g.
                 from :meth:`encode_prompt`) instead of encoding ``prompt``; or ``[B, D]`` pooled vectors.
             negative_prompt_embeds: not supported; must be None.
             output_type: ``"np"`` (float32 arrays) or ``"pt"`` (tensors).

@@ -34,7 +34,7 @@ from transformers.utils import ModelOutput
 from express4d_dataset.motion import MotionStats
 
 from .configuration_evaluator import Express4DEvaluatorConfig
-from .loading import SafeTensorsOnly
+from .modeling_utils import SafeTensorsOnly
 from .text_encoding import TextEmbeddings, encode_text, load_cached_text_encoder, text_embedding_dim
 
 logger = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
 
     @torch.no_grad()
     def encode_sentences(self, texts: Sequence[str]) -> TextEmbeddings:
-        """The frozen encoder's :class:`~pipelines.text_encoding.TextEmbeddings` of ``texts`` (precompute these
+        """The frozen encoder's :class:`~pipelines.models.text_encoding.TextEmbeddings` of ``texts`` (precompute these
         to train faster)."""
         encoder, tokenizer = self.get_text_encoder()
         if next(encoder.parameters()).device != self.device:
@@ -242,7 +242,7 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
 
     def encode_text(self, texts: Sequence[str] | None = None, sentence_embeds=None) -> torch.Tensor:
         """Text embeddings ``[B, embedding_dim]`` from ``texts`` or precomputed ``sentence_embeds``
-        (:class:`~pipelines.text_encoding.TextEmbeddings`, or ``[B, text_embed_dim]`` pooled vectors for a
+        (:class:`~pipelines.models.text_encoding.TextEmbeddings`, or ``[B, text_embed_dim]`` pooled vectors for a
         pooled text side)."""
         if sentence_embeds is None:
             if texts is None:
@@ -438,7 +438,7 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
         """Embed a batch of (motion, text) pairs and, with ``return_loss``, the contrastive loss.
 
         ``motion`` [B, T, 61] (denormalised unless ``motion_normalized``), ``lengths`` [B]; texts as strings or
-        precomputed frozen ``sentence_embeds`` (:class:`~pipelines.text_encoding.TextEmbeddings`);
+        precomputed frozen ``sentence_embeds`` (:class:`~pipelines.models.text_encoding.TextEmbeddings`);
         ``swapped_sentence_embeds`` (one per True row of ``swapped_valid`` [B]): the step-swapped captions as hard
         negatives (see :meth:`contrastive_loss`); ``generator`` seeds the negative shift of the margin loss.
         """

@@ -1,4 +1,4 @@
-"""The browser demo: a Gradio app behind ``express4d demo`` and a Hugging Face Space's ``app.py``.
+"""``express4d demo``: the browser demo, a Gradio app (also behind a Hugging Face Space's ``app.py``).
 
 Inputs: a prompt, the model (``mdm``, ``t2m_gpt`` or a pipeline folder), seconds, seed and
 sampling steps.  Outputs: the 3D preview (an MP4 when ``ffmpeg`` is on ``PATH``, else the
@@ -18,13 +18,14 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ..auto_pipeline import BUNDLED_GENERATORS
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_PROMPT_CHARS", "MAX_SECONDS", "MIN_SECONDS", "build_demo", "generate", "launch"]
+__all__ = ["MAX_PROMPT_CHARS", "MAX_SECONDS", "MIN_SECONDS", "add_parser", "build_demo", "generate", "launch"]
 
 MAX_PROMPT_CHARS = 300
 MIN_SECONDS, MAX_SECONDS = 1.0, 9.8  # the benchmark's 196 frames at 20 fps
-BUNDLED = ("mdm", "t2m_gpt")
 EXAMPLES = (
     "A person is smiling and then raising their eyebrows",
     "The person blinks twice and then opens their mouth wide",
@@ -66,7 +67,7 @@ def _check_request(prompt: str, seconds: float, seed, steps) -> tuple[str, float
 
 def _pipeline(model: str):
     """The pipeline a ``model`` value names, loaded once per process."""
-    from pipelines.loading import load_motion_pipeline, resolve_model_path
+    from pipelines.auto_pipeline import load_motion_pipeline, resolve_model_path
 
     try:
         path = resolve_model_path((model or "").strip() or "mdm", "model")
@@ -148,7 +149,7 @@ def build_demo(default_model: str = "mdm", out_dir: str | os.PathLike | None = N
             str(files["glb"]),
         )
 
-    choices = list(BUNDLED) + ([default_model] if default_model not in BUNDLED else [])
+    choices = list(BUNDLED_GENERATORS) + ([default_model] if default_model not in BUNDLED_GENERATORS else [])
     with gr.Blocks(title="express4d: text to facial motion", analytics_enabled=False) as demo:
         gr.Markdown(
             "# express4d: text to facial motion\n"
@@ -196,3 +197,26 @@ def launch(host: str | None = None, port: int | None = None, default_model: str 
         demo = build_demo(default_model=default_model, out_dir=out_dir)
     return demo.launch(server_name=host, server_port=port, allowed_paths=[str(demo.express4d_out_dir)],
                        show_error=False, ssr_mode=False, **kwargs)  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------- the command
+def add_parser(sub) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="start the browser demo (Gradio): prompt in, 3D preview, curves, interactive GLB and downloads out",
+        description="Serve the Gradio app of pipelines/commands/demo.py (the same app a Hugging Face Space runs from "
+        "app.py). Needs the demo extra: pip install 'express4d[demo]'.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for a LAN)")
+    demo.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    demo.add_argument("--model", default="mdm", help="the model chosen when the page opens: mdm | t2m_gpt | a folder (default: mdm)")
+    demo.add_argument("--out", default=None, metavar="DIR", help="where generated files go (default: a temporary folder)")
+    demo.set_defaults(func=run)
+
+
+def run(args) -> int:
+    try:
+        launch(host=args.host, port=args.port, default_model=args.model, out_dir=args.out)
+    except ImportError as e:  # no gradio: say how to get it
+        raise ValueError(str(e)) from None
+    return 0

@@ -1,6 +1,6 @@
 """Generating the benchmark's motions: many requests, each reproducible on its own, batched for speed, cached.
 
-A :class:`Request` is one motion to generate: the entry (a test caption and its real motion's length),
+A :class:`GenerationRequest` is one motion to generate: the entry (a test caption and its real motion's length),
 the replication it is for and the repeat (MultiModality asks for several per caption).  Its motion is
 drawn from its own ``torch.Generator`` seeded by ``(seed, replication, entry, repeat)``, so how requests
 are batched never changes what is drawn.  All requests of a run (every replication of the paper's
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, order=True)
-class Request:
+class GenerationRequest:
     """One motion to generate: for ``entry``, in ``replication``, the ``repeat``-th (0 = the ordinary one)."""
 
     replication: int
@@ -38,7 +38,7 @@ class Request:
         return f"{self.replication}:{self.entry}:{self.repeat}"
 
 
-def request_seed(seed: int, request: Request) -> int:
+def request_seed(seed: int, request: GenerationRequest) -> int:
     """The generator seed of a request (a hash of the run seed and the request, < 2**63)."""
     digest = hashlib.sha256(f"{int(seed)}|{request.key}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
@@ -77,7 +77,7 @@ def pipeline_fingerprint(pipe) -> str:
 
 def generate_requests(
     pipe,
-    requests: Sequence[Request],
+    requests: Sequence[GenerationRequest],
     texts: Sequence[str],
     num_frames: Sequence[int],
     fps: float,
@@ -88,7 +88,7 @@ def generate_requests(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     desc: str = "generate",
-) -> dict[Request, np.ndarray]:
+) -> dict[GenerationRequest, np.ndarray]:
     """``{request: [T, 61] float32 motion at fps}`` for every request.
 
     ``texts`` / ``num_frames`` are per entry (frames at ``fps``); a pipeline with another native rate is

@@ -1,9 +1,9 @@
 """``Express4DPipeline``: text -> facial motion with the MDM denoiser and any diffusers scheduler.
 
-Its call contract (:data:`~pipelines.motion_request.CALL_ARGUMENTS`) and output
+Its call contract (:data:`~pipelines.pipeline_utils.CALL_ARGUMENTS`) and output
 (:class:`~pipelines.pipeline_output.Express4DPipelineOutput`) are those of ``T2MGPTPipeline`` too;
-the shared checks live in ``motion_request``, the output in ``pipeline_output``, safe loading in
-``loading``.  Editing inputs (a motion prefix to continue, keyframes to in-between) are this
+the shared checks, prompt encoding and safe loading live in ``pipeline_utils``, the output in
+``pipeline_output``.  Editing inputs (a motion prefix to continue, keyframes to in-between) are this
 pipeline's own extras.
 """
 
@@ -19,19 +19,22 @@ from diffusers import DiffusionPipeline
 from express4d_dataset.arkit import CHANNEL_NAMES, NUM_CHANNELS
 from express4d_dataset.motion import MotionStats
 
-from .denoiser_mdm import MDMDenoiser
-from .loading import SafePipelineIO, loader_shim
-from .motion_request import (
+from ..models.modeling_mdm import MDMDenoiser
+from ..models.text_encoding import TextEmbeddings
+from ..pipeline_output import Express4DPipelineOutput, finalize_motions
+from ..pipeline_utils import (
     LengthInput,
+    PromptEncodingMixin,
     PromptInput,
+    SafePipelineIO,
     SecondsInput,
     check_prompts,
+    loader_shim,
     prepare_known_frames,
     prepare_request,
     repeat_per_prompt,
     run_callback,
 )
-from .pipeline_output import Express4DPipelineOutput, finalize_motions
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +49,11 @@ SAMPLERS = {"dpm++": "DPMSolverMultistepScheduler", "ddim": "DDIMScheduler", "dd
 """Short sampler names (``express4d generate --sampler``) -> diffusers scheduler classes, for :meth:`Express4DPipeline.set_sampler`."""
 
 
-class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
+class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
     """Text -> facial motion (61 Live Link Face channels) with an :class:`MDMDenoiser` and a diffusers scheduler.
 
     Components:
-        denoiser: :class:`~pipelines.denoiser_mdm.MDMDenoiser` (x0 prediction; carries fps, channels, stats).
+        denoiser: :class:`~pipelines.models.modeling_mdm.MDMDenoiser` (x0 prediction; carries fps, channels, stats).
         scheduler: DDPMScheduler (faithful 1000 steps), DDIMScheduler or DPMSolverMultistepScheduler,
             all with ``prediction_type="sample"``; swap with ``Scheduler.from_config(pipe.scheduler.config)``.
         text_encoder, tokenizer: optional.  When None, the encoder named by the denoiser's
@@ -70,6 +73,7 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
     _weight_subfolders = ("denoiser", "text_encoder")
     _pipeline_code_file = "pipeline_express4d.py"
     _pipeline_code = loader_shim("pipeline_express4d", "Express4DPipeline, Express4DPipelineOutput", "Express4D pipeline")
+    _text_owner = "denoiser"
     _callback_tensor_inputs = ["latents", "x0_pred"]
     supports = (
         "negative_prompt", "num_inference_steps", "guidance_scale", "prompt_embeds", "negative_prompt_embeds",
@@ -133,7 +137,7 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
         """
         from diffusers import DDPMScheduler
 
-        from .text_encoding import text_embedding_dim
+        from ..models.text_encoding import text_embedding_dim
 
         if text_encoder is not None:
             denoiser_overrides.setdefault("text_embed_dim", text_embedding_dim(text_encoder))
@@ -177,15 +181,8 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
         return self._interrupt
 
     # ------------------------------------------------------------------ text
-    def get_text_encoder(self, device: torch.device | str | None = None):
-        """``(text_encoder, tokenizer)``: the components, or the denoiser's named default encoder
-        (loaded once per process; moved to ``device`` when given)."""
-        from .text_encoding import resolve_text_encoder
-
-        config = self.denoiser.config
-        return resolve_text_encoder(
-            self.text_encoder, self.tokenizer, config.text_encoder_name_or_path, config.text_embed_dim, "denoiser", device
-        )
+    def _text_owner_config(self):
+        return self.denoiser.config  # names the text encoder (get_text_encoder)
 
     def encode_prompt(
         self,
@@ -197,7 +194,7 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
         prompt_embeds=None,
         negative_prompt_embeds=None,
     ):
-        """``(cond, uncond or None)``: :class:`~pipelines.text_encoding.TextEmbeddings` with one row per motion.
+        """``(cond, uncond or None)``: :class:`~pipelines.models.text_encoding.TextEmbeddings` with one row per motion.
 
         Each text is encoded once (one forward of the frozen encoder gives the pooled vector and the
         token states); ``prompt_embeds`` / ``negative_prompt_embeds`` skip the encoder.  Without a
@@ -207,26 +204,18 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
             embeds, _ = pipe.encode_prompt(captions, do_classifier_free_guidance=False)
             out = pipe(prompt_embeds=embeds[0:32], num_frames=60)
         """
-        from .motion_request import check_prompt_embeds
-        from .text_encoding import encode_text
-
         device = torch.device(device) if device is not None else self._execution_device
         dtype = self.denoiser.dtype
-
-        def encode(texts):
-            text_encoder, tokenizer = self.get_text_encoder(device)
-            return encode_text(text_encoder, tokenizer, texts, device=device, dtype=dtype)
-
-        prompts, cond = check_prompt_embeds(prompt, prompt_embeds)
-        cond = encode(prompts) if cond is None else cond.to(device=device, dtype=dtype)
+        prompts, cond = self._prompt_embeddings(prompt, prompt_embeds, device, dtype)
         cond = cond.repeat_interleave(num_motions_per_prompt)
         if not do_classifier_free_guidance:
             return cond, None
         if negative_prompt_embeds is not None or negative_prompt is not None:
-            negatives, uncond = check_prompt_embeds(negative_prompt, negative_prompt_embeds, "negative_prompt_embeds", "negative_prompt")
+            negatives, uncond = self._prompt_embeddings(
+                negative_prompt, negative_prompt_embeds, device, dtype, "negative_prompt_embeds", "negative_prompt"
+            )
             if len(negatives) != len(prompts):
                 raise ValueError(f"negative_prompt: got {len(negatives)} for {len(prompts)} prompts; pass one per prompt")
-            uncond = encode(negatives) if uncond is None else uncond.to(device=device, dtype=dtype)
             return cond, uncond.repeat_interleave(num_motions_per_prompt)
         return cond, cond.unconditional_like()
 
@@ -245,7 +234,7 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
         return float(self.config.default_guidance_scale)  # registered by __init__, also for folders saved without it
 
     def check_inputs(self, num_inference_steps, guidance_scale, batch_size: int, latents, num_frames_max: int) -> None:
-        """The checks of this pipeline's own arguments (the shared ones are ``motion_request.prepare_request``'s)."""
+        """The checks of this pipeline's own arguments (the shared ones are ``pipeline_utils.prepare_request``'s)."""
         self.check_denoiser(self.denoiser)
         self.check_guidance_scale(guidance_scale)
         if num_inference_steps is not None and (
@@ -342,7 +331,7 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
                 disables it).  Both branches run in one batched forward.
             num_motions_per_prompt: samples per prompt (outputs are grouped prompt by prompt).
             generator: a ``torch.Generator`` (or one per motion) for reproducible sampling.
-            prompt_embeds: precomputed :class:`~pipelines.text_encoding.TextEmbeddings` (one row per prompt,
+            prompt_embeds: precomputed :class:`~pipelines.models.text_encoding.TextEmbeddings` (one row per prompt,
                 e.g. from :meth:`encode_prompt`) instead of encoding ``prompt``; or ``[B, D]`` pooled vectors.
             negative_prompt_embeds: the same for ``negative_prompt``.
             output_type: ``"np"`` (float32 arrays) or ``"pt"`` (tensors).
@@ -398,8 +387,6 @@ class Express4DPipeline(SafePipelineIO, DiffusionPipeline):
             request.prompts if request.embeds is None else None, device, n, self.do_classifier_free_guidance,
             negative_prompt, request.embeds, negative_prompt_embeds,
         )
-        from .text_encoding import TextEmbeddings
-
         text_in = TextEmbeddings.cat([uncond, cond]) if self.do_classifier_free_guidance else cond
 
         # 3. lengths -> padding mask; editing constraints in normalised space

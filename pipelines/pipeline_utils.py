@@ -1,20 +1,29 @@
-"""The shared request checks of both express4d pipelines: prompts, lengths, per-prompt values, editing inputs.
+"""What both express4d pipelines share: the call contract's checks, the prompt encoding, safe save/load.
 
-``Express4DPipeline`` and ``T2MGPTPipeline`` honour one call contract (:data:`CALL_ARGUMENTS`);
-every argument a caller can get wrong is checked here, before any compute, with a message that
-names the argument and what to pass instead.
+* ``Express4DPipeline`` and ``T2MGPTPipeline`` honour one call contract (:data:`CALL_ARGUMENTS`);
+  every argument a caller can get wrong is checked here (prompts, lengths, per-prompt values, editing
+  inputs, callbacks), before any compute, with a message that names the argument and what to pass
+  instead (:func:`prepare_request` -> :class:`MotionRequest`).
+* :class:`PromptEncodingMixin`: the text encoder a pipeline uses and the encoding every
+  ``encode_prompt`` starts with.
+* :class:`SafePipelineIO`: ``from_pretrained`` from safetensors only, and ``save_pretrained`` that writes
+  the ``custom_pipeline=`` loader shim (:func:`loader_shim`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from express4d_dataset.arkit import BENCHMARK_FPS, NUM_CHANNELS
+
+from .models.modeling_utils import check_no_pickle_only_weights, force_safetensors
+from .models.text_encoding import TextEmbeddings, encode_text, resolve_text_encoder
 
 PromptInput = str | Sequence[str]
 LengthInput = int | Sequence[int] | None
@@ -253,13 +262,11 @@ UNSUPPORTED_REASONS = {
 def check_prompt_embeds(prompt, prompt_embeds, name: str = "prompt_embeds", prompt_name: str = "prompt"):
     """``(prompts, embeddings or None)`` from a call's ``prompt`` and precomputed ``prompt_embeds``.
 
-    ``prompt_embeds``: a :class:`~pipelines.text_encoding.TextEmbeddings` (from ``pipe.encode_prompt`` or
-    :func:`~pipelines.text_encoding.encode_text`: pooled vectors and token states) or a ``[B, D]`` tensor
+    ``prompt_embeds``: a :class:`~pipelines.models.text_encoding.TextEmbeddings` (from ``pipe.encode_prompt`` or
+    :func:`~pipelines.models.text_encoding.encode_text`: pooled vectors and token states) or a ``[B, D]`` tensor
     of pooled vectors (enough for models that read the pooled vector).  With embeddings, ``prompt`` may
     be None (the outputs are then labelled ``""``) or give one label per embedding row.
     """
-    from .text_encoding import TextEmbeddings
-
     if prompt_embeds is None:
         return check_prompts(prompt, prompt_name), None
     if isinstance(prompt_embeds, torch.Tensor):
@@ -290,7 +297,7 @@ def check_prompt_embeds(prompt, prompt_embeds, name: str = "prompt_embeds", prom
 class MotionRequest:
     """A checked call of either pipeline (what every ``__call__`` validates before any compute).
 
-    ``prompts``: one label per prompt; ``embeds``: precomputed :class:`~pipelines.text_encoding.TextEmbeddings`
+    ``prompts``: one label per prompt; ``embeds``: precomputed :class:`~pipelines.models.text_encoding.TextEmbeddings`
     (one row per prompt) or None; ``lengths``: native frames per prompt, or None when the model
     chooses (T2M-GPT without a length); ``num_motions_per_prompt``; ``batch_size`` = prompts x that;
     ``output_fps``; ``output_type``; ``callback`` and the tensor names it receives.
@@ -371,3 +378,82 @@ def run_callback(request: MotionRequest, pipe, step: int, timestep, tensors: dic
         return {}
     kwargs = {k: tensors[k] for k in request.callback_tensor_inputs}
     return request.callback(pipe, step, timestep, kwargs) or {}
+
+
+# --------------------------------------------------------------------------------------------- prompt encoding
+class PromptEncodingMixin:
+    """The text side of both pipelines.  A pipeline sets ``_text_owner`` (the component whose config names
+    the text encoder: ``"denoiser"``, ``"prior"``) and :meth:`_text_owner_config`."""
+
+    _text_owner: str = ""
+
+    def _text_owner_config(self):
+        raise NotImplementedError(f"{type(self).__name__}: return the config that names the text encoder")
+
+    def get_text_encoder(self, device: torch.device | str | None = None):
+        """``(text_encoder, tokenizer)``: the components, or the encoder the model's config names
+        (``text_encoder_name_or_path``; loaded once per process; moved to ``device`` when given)."""
+        config = self._text_owner_config()
+        return resolve_text_encoder(
+            self.text_encoder, self.tokenizer, config.text_encoder_name_or_path, config.text_embed_dim, self._text_owner, device
+        )
+
+    def _prompt_embeddings(self, prompt, prompt_embeds, device, dtype, name: str = "prompt_embeds", prompt_name: str = "prompt"):
+        """``(prompts, TextEmbeddings)``: ``prompt`` encoded once (one forward of the frozen encoder gives the
+        pooled vector and the token states), or the checked ``prompt_embeds`` moved to ``device`` / ``dtype``."""
+        prompts, embeds = check_prompt_embeds(prompt, prompt_embeds, name, prompt_name)
+        if embeds is None:
+            text_encoder, tokenizer = self.get_text_encoder(device)
+            return prompts, encode_text(text_encoder, tokenizer, prompts, device=device, dtype=dtype)
+        return prompts, embeds.to(device=device, dtype=dtype)
+
+
+# --------------------------------------------------------------------------------------------- saving and loading
+class SafePipelineIO:
+    """Mixin for both express4d pipelines: ``from_pretrained`` restricted to safetensors weights (never
+    unpickles), and ``save_pretrained`` (safetensors) that also writes a loader shim, so that
+    ``DiffusionPipeline.from_pretrained(dir, custom_pipeline=<shim name>, trust_remote_code=True)`` works.
+    Text encoder weights are only saved when they are components.
+
+    Subclasses set ``_weight_subfolders`` (checked for pickle-only weights) and the shim's file name and code.
+    """
+
+    _weight_subfolders: tuple[str, ...] = ()
+    _pipeline_code_file: str = ""
+    _pipeline_code: str = ""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        from . import register_moved_modules
+
+        register_moved_modules()  # a folder saved before the re-foldering names e.g. pipelines.denoiser_mdm
+        force_safetensors(cls.__name__, kwargs)
+        folder = Path(str(pretrained_model_name_or_path))
+        if folder.is_dir():
+            for sub in cls._weight_subfolders:
+                check_no_pickle_only_weights(folder / sub, f"{sub} of")
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, include_pipeline_code: bool = True, **kwargs):
+        kwargs.setdefault("safe_serialization", True)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if include_pipeline_code:
+            Path(save_directory, self._pipeline_code_file).write_text(self._pipeline_code, encoding="utf-8")
+
+
+def loader_shim(custom_pipeline: str, names: str, what: str) -> str:
+    """The source of a saved pipeline's loader shim (``custom_pipeline=..., trust_remote_code=True``).
+
+    It imports ``names`` from the package's public names (``from pipelines import ...``), not from the
+    module that defines them, so a later move of that module never breaks a saved folder.  Shims saved
+    before imported ``pipelines.pipeline_express4d`` / ``pipelines.pipeline_t2m_gpt``, which stay importable
+    (``pipelines.MOVED_MODULES``)."""
+    return (
+        f'"""Loader shim so that `DiffusionPipeline.from_pretrained(folder_or_repo, custom_pipeline="{custom_pipeline}",\n'
+        f'trust_remote_code=True)` finds {names.split(",")[0].strip()}.  The code itself lives in the `express4d` package\n'
+        '(`pip install express4d`); this file only re-exports it."""\n'
+        "try:\n"
+        f"    from pipelines import {names}  # noqa: F401\n"
+        "except ImportError as e:  # pragma: no cover - only hit without the package\n"
+        f'    raise ImportError("This {what} needs the `express4d` package: pip install express4d") from e\n'
+    )

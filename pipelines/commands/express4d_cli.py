@@ -1,0 +1,43 @@
+"""The ``express4d`` command line: ``express4d data|generate|evaluate|render|export|demo ...``.
+
+One module per command in this folder, each with ``add_parser(subparsers)`` and the function it runs;
+they import their heavy dependencies only when they run, so ``express4d --help`` stays instant.
+The CLI prints; library code logs.  Imports here are absolute: ``python -m pipelines.cli`` (the old
+path) runs this file's code as ``__main__``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipelines.commands import data, demo, evaluate, export, generate, render
+
+COMMANDS = (data, generate, evaluate, render, export, demo)
+"""The command modules, in the order ``express4d --help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="express4d", description="Text-to-facial-motion on the Express4D corpus.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show library log messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (OSError, ValueError) as e:  # missing or unwritable files, bad values: a message, not a traceback
+        print(f"express4d {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
