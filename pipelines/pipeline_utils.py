@@ -457,3 +457,12 @@ def loader_shim(custom_pipeline: str, names: str, what: str) -> str:
         "except ImportError as e:  # pragma: no cover - only hit without the package\n"
         f'    raise ImportError("This {what} needs the `express4d` package: pip install express4d") from e\n'
     )
+
+
+__all__ = [
+    "CALL_ARGUMENTS", "LengthInput", "MotionRequest", "PromptEncodingMixin", "PromptInput", "SafePipelineIO",
+    "SecondsInput", "UNSUPPORTED_REASONS", "check_callback", "check_generator", "check_num_motions_per_prompt",
+    "check_output_fps", "check_output_type", "check_prompt_embeds", "check_prompts", "check_unsupported",
+    "loader_shim", "prepare_known_frames", "prepare_request", "repeat_per_prompt", "resolve_num_frames",
+    "run_callback",
+]

@@ -51,3 +51,8 @@ def add_preview_arguments(parser) -> None:
     parser.add_argument("--camera", default="three-quarter", metavar="VIEW",
                         help="3D preview camera: front | three-quarter | side | a yaw in degrees (default: three-quarter, 30; "
                         "positive shows the face turned toward the image left, as a positive HeadYaw)")
+
+
+__all__ = [
+    "MAX_PREVIEW_SIZE", "add_preview_arguments", "add_untracked_arguments", "check_output_folder", "check_size",
+]

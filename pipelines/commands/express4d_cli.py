@@ -39,5 +39,8 @@ def main(argv=None) -> int:
         return 2
 
 
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -107,3 +107,6 @@ def run(args) -> int:
                          "glb": "3D animation (GLB)"}[kind]  # fmt: skip
                 print(f"  {label}: {files[kind]}")
     return 0
+
+
+__all__ = ["MAX_SEED", "add_parser", "read_prompts_file", "run"]
