@@ -19,6 +19,7 @@ import torch
 from diffusers.utils import BaseOutput
 
 from express4d_dataset.arkit import NUM_CHANNELS, clip_to_valid_range
+from express4d_dataset.atomic_file import atomic_path
 from express4d_dataset.livelink import write_livelink_csv
 from express4d_dataset.motion import MotionStats, resample_duration
 
@@ -153,6 +154,5 @@ def next_free_index(folder: Path) -> int:
 
 
 def _write_csv_atomic(path: Path, motion: np.ndarray, fps: float) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write_livelink_csv(tmp, motion, fps=fps)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        write_livelink_csv(tmp, motion, fps=fps)

@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools.bundle_default_models import BENCHMARK_HEADING, REAL_CORPUS_HEADING, _replace_section, main  # noqa: E402
+from tools.bundle_default_models import BENCHMARK_HEADING, REAL_CORPUS_HEADING, replace_section, main  # noqa: E402
 
 CARD = "---\nlicense: apache-2.0\n---\n# Model\n\n## Training\n\ntext\n\n## Full configuration\n\n```json\n{}\n```\n"
 
@@ -93,6 +93,6 @@ def test_bundle_errors(tmp_path, capsys):
 
 
 def test_replace_section_appends_when_missing():
-    card = _replace_section("# T\n\ntext\n", "## New", "body")
+    card = replace_section("# T\n\ntext\n", "## New", "body")
     assert card == "# T\n\ntext\n\n## New\n\nbody\n\n"
-    assert _replace_section(card, "## New", "other") == "# T\n\ntext\n\n## New\n\nother\n\n"
+    assert replace_section(card, "## New", "other") == "# T\n\ntext\n\n## New\n\nother\n\n"

@@ -107,7 +107,7 @@ def use_fast_sampler(mdm_dir: Path) -> None:
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _replace_section(card: str, heading: str, body: str) -> str:
+def replace_section(card: str, heading: str, body: str) -> str:
     """Replace (or append) the ``heading`` section of a Markdown card, up to the next ``## `` heading."""
     section = f"{heading}\n\n{body.strip()}\n\n"
     pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
@@ -149,8 +149,8 @@ def write_cards(out: Path, results_dirs: list[Path]) -> None:
             continue
         card = card_path.read_text(encoding="utf-8")
         if results_dirs:
-            card = _replace_section(card, BENCHMARK_HEADING, benchmark_section(results_dirs))
-        card = _replace_section(card, REAL_CORPUS_HEADING, real_corpus_section(name))
+            card = replace_section(card, BENCHMARK_HEADING, benchmark_section(results_dirs))
+        card = replace_section(card, REAL_CORPUS_HEADING, real_corpus_section(name))
         card_path.write_text(card, encoding="utf-8")
 
 

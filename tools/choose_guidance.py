@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere: the repository root
 
-from pipelines.benchmark import _write_atomic  # noqa: E402
-from tools.bundle_default_models import _replace_section  # noqa: E402
+from express4d_dataset.atomic_file import atomic_path  # noqa: E402
+from tools.bundle_default_models import replace_section  # noqa: E402
 
 PAPER_SCALE = 2.5
 TIE = 0.005
@@ -131,7 +131,8 @@ def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, 
     if index.get("_class_name") != "Express4DPipeline":
         raise ValueError(f"--write {folder}: a {index.get('_class_name')} folder; only Express4DPipeline (MDM) has guidance")
     index["default_guidance_scale"] = chosen.scale
-    _write_atomic(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+    with atomic_path(index_path) as tmp:
+        tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     card_path = folder / "README.md"
     if card_path.is_file():
         body = (f"`guidance_scale=None` samples with **{chosen.scale:g}** (`default_guidance_scale` in "
@@ -139,7 +140,9 @@ def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, 
                 "`express4d evaluate --protocol fixed-generations --guidance G` run per scale: the highest mean of "
                 "R@3, action recall and order accuracy among the scales whose FID stays within twice the FID at the "
                 f"paper's {PAPER_SCALE:g}; scores within {TIE:g} of the best are a tie, won by the smaller scale.\n\n{markdown}")
-        _write_atomic(card_path, _replace_section(card_path.read_text(encoding="utf-8"), CARD_HEADING, body))
+        card = replace_section(card_path.read_text(encoding="utf-8"), CARD_HEADING, body)
+        with atomic_path(card_path) as tmp:
+            tmp.write_text(card, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from express4d_dataset.atomic_file import atomic_path
+
 logger = logging.getLogger(__name__)
 
 
@@ -74,9 +76,8 @@ class CaptionEmbeddings:
         }
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            save_file(tensors, str(tmp), metadata={"count": str(len(captions))})
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                save_file(tensors, str(tmp), metadata={"count": str(len(captions))})
         except OSError as e:  # a read-only cache costs a minute of encoding next time, nothing else
             logger.warning("Could not keep the caption embeddings in %s (%s)", path, e)
 

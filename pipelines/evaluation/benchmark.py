@@ -35,6 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
+from express4d_dataset.atomic_file import atomic_path
+
 from .benchmark_generation import GenerationRequest, generate_requests
 
 logger = logging.getLogger(__name__)
@@ -163,15 +165,11 @@ class BenchmarkResult:
         out.mkdir(parents=True, exist_ok=True)
         json_path, md_path = out / "results.json", out / "results.md"
         notes = "".join(f"\n> **Warning:** {w}\n" for w in self.warnings)
-        _write_atomic(json_path, json.dumps(self.to_dict(), indent=2))
-        _write_atomic(md_path, f"{self.to_markdown()}\n\n{self.caption()}\n{notes}")
+        for path, text in ((json_path, json.dumps(self.to_dict(), indent=2)),
+                           (md_path, f"{self.to_markdown()}\n\n{self.caption()}\n{notes}")):
+            with atomic_path(path) as tmp:
+                tmp.write_text(text, encoding="utf-8")
         return json_path, md_path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- data

@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from express4d_dataset.atomic_file import atomic_path
+
 logger = logging.getLogger(__name__)
 
 
@@ -185,12 +187,11 @@ def _write_cache(cache_dir, header: str, finished: dict[str, np.ndarray]) -> Non
     folder = Path(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"batch-{header[:12]}-{_cache_key(keys)[:12]}.npz"
-    tmp = folder / f".{name}.tmp.npz"
-    np.savez(
-        tmp,
-        header=np.array(header),
-        keys=np.array(keys),
-        lengths=np.array([len(finished[k]) for k in keys], dtype=np.int64),
-        frames=np.concatenate([finished[k] for k in keys]).astype(np.float32),
-    )
-    os.replace(tmp, folder / name)
+    with atomic_path(folder / name) as tmp:  # ends in .npz, so np.savez keeps the name
+        np.savez(
+            tmp,
+            header=np.array(header),
+            keys=np.array(keys),
+            lengths=np.array([len(finished[k]) for k in keys], dtype=np.int64),
+            frames=np.concatenate([finished[k] for k in keys]).astype(np.float32),
+        )

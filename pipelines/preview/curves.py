@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import math
 from pathlib import Path
 from typing import Sequence
@@ -12,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from express4d_dataset.arkit import CHANNEL_NAMES, ROTATION_NAMES, channel_index
+from express4d_dataset.atomic_file import atomic_path
 
 from .fonts import font as _font
 from .inputs import check_frames
@@ -164,8 +164,7 @@ def plot_channel_curves(
     img = img.reduce(ss)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, out)  # atomically: a reader never sees half a file
+    with atomic_path(out) as tmp:  # a reader never sees half a file
+        img.save(tmp, format="PNG")
     logger.info("wrote %s: %d channel(s), %.2f s", out, len(names), duration)
     return out

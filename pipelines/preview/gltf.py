@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
+
+from express4d_dataset.atomic_file import atomic_path
 
 from .arkit_head import HeadModel, load_head, rotation_quaternions
 from .head3d import IRIS_COLOUR, IRIS_COS, LIP_COLOUR, PART_COLOURS, PUPIL_COLOUR, PUPIL_COS, lip_weights
@@ -274,8 +275,7 @@ def save_glb(frames, path, fps: float, head: HeadModel | None = None) -> Path:
     path = Path(path)
     data = glb_bytes(frames, fps, head=head, name=path.stem or "express4d")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)  # atomically: a viewer never opens half a file
+    with atomic_path(path) as tmp:  # a viewer never opens half a file
+        tmp.write_bytes(data)
     logger.info("wrote %s: %d bytes", path, len(data))
     return path

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Callable, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from express4d_dataset.atomic_file import atomic_path
 
 from .face2d import PALETTE_COLOURS, stamped_frames
 from .inputs import check_frames, check_size
@@ -150,8 +151,7 @@ def _write_gif_stream(path: Path, frames, durations: Sequence[int]) -> int:
     previous = None
     palette = None
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")  # written aside, renamed into place when complete
-    with open(tmp, "wb") as fp:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fp:  # written aside, renamed into place when complete
         for im in frames:
             current = np.asarray(im)
             if previous is None:
@@ -177,7 +177,6 @@ def _write_gif_stream(path: Path, frames, durations: Sequence[int]) -> int:
             previous = current
             count += 1
         fp.write(b";")
-    os.replace(tmp, path)
     return count
 
 
@@ -272,27 +271,25 @@ def write_mp4(frames: FrameSource, path, fps: float, *, num_frames: int | None =
         raise ValueError(f"write_mp4: H.264 (yuv420p) needs an even width and height, got {w}x{h}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # ffmpeg writes aside; renamed into place when done
-    cmd = [
-        exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-        "-r", f"{fps:g}", "-i", "-", "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-        str(tmp),
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stderr is not None
-    try:
-        proc.stdin.write(first.tobytes())
-        for im in images:
-            proc.stdin.write(im.tobytes())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if proc.wait() != 0:
-        tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"ffmpeg failed writing {path} (exit {proc.returncode}): {err.strip()[-500:]}")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # ffmpeg writes aside; renamed into place when done
+        cmd = [
+            exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+            "-r", f"{fps:g}", "-i", "-", "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+            str(tmp),
+        ]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stderr is not None
+        try:
+            proc.stdin.write(first.tobytes())
+            for im in images:
+                proc.stdin.write(im.tobytes())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        if proc.wait() != 0:
+            raise RuntimeError(f"ffmpeg failed writing {path} (exit {proc.returncode}): {err.strip()[-500:]}")
     logger.info("wrote %s: %d frames at %g fps", path, n, fps)
     return path
 
