@@ -297,3 +297,104 @@ def test_csv_that_does_not_parse_is_named(tmp_path, receiver):
     with LiveLinkSender(receiver.target) as sender, pytest.raises(LiveLinkFormatError, match="bad.csv"):
         sender.play_csv(path)
     assert receiver.packets == []
+
+
+# ---------------------------------------------------------------------------------------------- prompts
+@pytest.fixture(scope="module")
+def tiny_mdm(tmp_path_factory):
+    from mdm_tiny import tiny_pipeline
+
+    return tiny_pipeline(tmp_path_factory.mktemp("tiny_mdm"))
+
+
+def test_prompt_stream_delivers_seconds_times_fps_frames(tiny_mdm, receiver):
+    from pipelines.streaming import LiveLinkSender, stream_prompt
+
+    with LiveLinkSender(receiver.target, fps=60, start_frame=0) as sender:
+        sent = stream_prompt(tiny_mdm, sender, "a person smiles", seconds=1.0, seed=0, num_inference_steps=2)
+    assert sent == 60
+    packets = receiver.wait_for(60, timeout=3)
+    assert [p["frame"] for p in packets] == list(range(60))
+    with LiveLinkSender(receiver.target) as sender, pytest.raises(ValueError, match="empty prompt"):
+        stream_prompt(tiny_mdm, sender, "  ")
+
+
+def _joins_smoothly(frames: np.ndarray, start: int) -> bool:
+    """The first frame of a motion continues the two before it (position and speed), as the join promises."""
+    from express4d_dataset.arkit import clip_to_valid_range
+
+    expected = clip_to_valid_range(2 * frames[start - 1].astype(np.float64) - frames[start - 2])
+    return bool(np.allclose(frames[start], expected, atol=1e-5))
+
+
+def test_interactive_session_streams_continuously_from_the_current_pose(tiny_mdm, receiver):
+    from pipelines.streaming import InteractiveSession, LiveLinkSender
+
+    events = []
+    with LiveLinkSender(receiver.target, fps=60, start_frame=0) as sender:
+        session = InteractiveSession(tiny_mdm, sender, seconds=1.0, num_inference_steps=3, draft_steps=2, warmup=1,
+                                     return_seconds=0.2, on_event=events.append)
+        with session:
+            for prompt in ("a person smiles", "a person frowns", "a person raises brows"):
+                session.submit(prompt)
+                time.sleep(0.5)
+            session.finish(timeout=5)
+        assert not any(t.is_alive() for t in session._threads)
+    assert [r.prompt for r in events] == ["a person smiles", "a person frowns", "a person raises brows"]
+    records = session.records
+    assert all(r.error is None and r.start_frame is not None for r in records)
+    assert all(r.latency is not None and 0 < r.latency < 0.5 for r in records), [r.latency for r in records]
+    assert records[0].start_frame < records[1].start_frame < records[2].start_frame
+    indices, frames = session.history()
+    assert list(indices) == list(range(len(indices)))
+    assert session.gaps().max() < 0.1
+    for r in records:
+        assert _joins_smoothly(frames, r.start_frame)
+        if r.refined_frame is not None:
+            assert _joins_smoothly(frames, r.refined_frame)
+    # the last motion plays to its end, then the face returns to idle; every packet arrived, in order
+    assert indices[-1] >= records[-1].start_frame + records[-1].num_frames
+    packets = receiver.wait_for(len(indices), timeout=3)
+    assert [p["frame"] for p in packets] == list(range(len(indices)))
+    np.testing.assert_array_equal(np.stack([csv_order(p["values"]) for p in packets]), frames)
+
+
+def test_interactive_session_idles_between_prompts_and_skips_empty_lines(tiny_mdm, receiver):
+    from pipelines.streaming import InteractiveSession, LiveLinkSender
+
+    errors = []
+    with LiveLinkSender(receiver.target, fps=60, start_frame=0) as sender:
+        session = InteractiveSession(tiny_mdm, sender, seconds=0.5, num_inference_steps=2, draft_steps=None, warmup=0,
+                                     return_seconds=0.2).start()
+        time.sleep(0.5)  # no prompt yet: idle, but alive
+        session.run(["", "   \n", "a person smiles\n"], on_error=errors.append)
+    assert errors == ['empty prompt: type a description of the expression, e.g. '
+                      '"A person is smiling softly and then raising their eyebrows"'] * 2
+    assert [r.prompt for r in session.records] == ["a person smiles"]
+    _, frames = session.history()
+    idle = frames[: session.records[0].start_frame]
+    assert len(idle) >= 25 and np.abs(np.diff(idle, axis=0)).max() > 0  # never a frozen frame
+    with pytest.raises(RuntimeError, match="not running"):
+        session.submit("a person frowns")
+
+
+def test_session_close_stops_at_once(tiny_mdm, receiver):
+    from pipelines.streaming import InteractiveSession, LiveLinkSender
+
+    with LiveLinkSender(receiver.target, fps=60) as sender:
+        session = InteractiveSession(tiny_mdm, sender, seconds=1.0, num_inference_steps=2, warmup=0).start()
+        session.submit("a person smiles")
+        t0 = time.monotonic()
+        session.close()
+        assert time.monotonic() - t0 < 1.0
+    assert not any(t.is_alive() for t in session._threads)
+
+
+def test_session_arguments_are_checked(tiny_mdm, receiver):
+    from pipelines.streaming import InteractiveSession, LiveLinkSender
+
+    with LiveLinkSender(receiver.target) as sender:
+        with pytest.raises(ValueError, match=r"seconds: 5 s \(\+ 0.5 s of current pose\) is longer than the model's 2 s"):
+            InteractiveSession(tiny_mdm, sender, seconds=5.0)
+        with pytest.raises(ValueError, match="draft_steps: expected a positive number"):
+            InteractiveSession(tiny_mdm, sender, draft_steps=0, seconds=1.0)

@@ -11,6 +11,8 @@ import importlib
 _EXPORTS = {
     "PacketEncoder": "packet", "encode_packet": "packet", "UNREAL_CHANNEL_ORDER": "packet",
     "LiveLinkSender": "sender", "StreamTargetError": "sender", "parse_address": "sender",
+    "InteractiveSession": "session", "PromptRecord": "session", "stream_prompt": "session",
+    "IdleFace": "idle", "FaceTimeline": "timeline",
 }
 
 __all__ = sorted(_EXPORTS)

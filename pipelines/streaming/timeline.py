@@ -45,7 +45,7 @@ class Segment:
 class FaceTimeline:
     """Idle face plus scheduled motions, at ``idle.fps``; thread-safe (the sender reads, a worker schedules)."""
 
-    def __init__(self, idle: IdleFace, join_seconds: float = 0.3, return_seconds: float = 0.8, keep: int = 4):
+    def __init__(self, idle: IdleFace, join_seconds: float = 0.3, return_seconds: float = 0.8, keep: int = 8):
         self.idle = idle
         self.fps = idle.fps
         self.join_frames = max(1, int(round(join_seconds * self.fps)))
@@ -53,11 +53,19 @@ class FaceTimeline:
         self.keep = keep
         self._segments: list[Segment] = []
         self._lock = threading.Lock()
+        self.played = -1
+        """Highest frame index handed to the sender (:meth:`play`): frames up to it can no longer change."""
 
     # ------------------------------------------------------------------ reading
     def frame(self, n: int) -> np.ndarray:
         """The ``[61]`` float32 frame at index ``n``."""
         with self._lock:
+            return self._frame(int(n))
+
+    def play(self, n: int) -> np.ndarray:
+        """The frame at ``n`` for sending: like :meth:`frame`, and marks every frame up to ``n`` as played."""
+        with self._lock:
+            self.played = max(self.played, int(n))
             return self._frame(int(n))
 
     def window(self, start: int, stop: int) -> np.ndarray:
@@ -89,11 +97,12 @@ class FaceTimeline:
 
     # ------------------------------------------------------------------ scheduling
     def schedule(self, motion: np.ndarray, start: int, label: str = "") -> Segment:
-        """Play ``motion`` (``[T, 61]`` at the timeline's fps) from frame ``start``, joined to what the face does
-        there (see the module docstring); a motion playing at ``start`` is cut.  Returns the segment."""
+        """Play ``motion`` (``[T, 61]`` at the timeline's fps) from frame ``start``, or the first frame not yet
+        played if that is later, joined to what the face does there (see the module docstring); a motion
+        playing there is cut.  Returns the segment (its ``start`` is where it really begins)."""
         motion = check_motion(motion).astype(np.float64)
-        start = int(start)
         with self._lock:
+            start = max(int(start), self.played + 1)
             last, before = self._frame(start - 1).astype(np.float64), self._frame(start - 2).astype(np.float64)
             expected = last + (last - before)  # where the face would be next, at its current speed
             n = min(self.join_frames, len(motion))
