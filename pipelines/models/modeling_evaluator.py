@@ -34,7 +34,7 @@ from transformers.utils import ModelOutput
 from express4d_dataset.motion import MotionStats
 
 from .configuration_evaluator import Express4DEvaluatorConfig
-from .modeling_utils import SafeTensorsOnly
+from .modeling_utils import SafeTensorsOnly, register_auto_classes
 from .text_encoding import TextEmbeddings, encode_text, load_cached_text_encoder, text_embedding_dim
 
 logger = logging.getLogger(__name__)
@@ -460,13 +460,4 @@ class Express4DEvaluator(Express4DEvaluatorPreTrainedModel):
         return Express4DEvaluatorOutput(loss=loss, text_embeds=text_embeds, motion_embeds=motion_embeds)
 
 
-def _register_auto_classes() -> None:
-    from transformers import AutoConfig, AutoModel
-
-    AutoConfig.register(Express4DEvaluatorConfig.model_type, Express4DEvaluatorConfig, exist_ok=True)
-    AutoModel.register(Express4DEvaluatorConfig, Express4DEvaluator, exist_ok=True)
-    Express4DEvaluatorConfig.register_for_auto_class()
-    Express4DEvaluator.register_for_auto_class("AutoModel")
-
-
-_register_auto_classes()
+register_auto_classes(Express4DEvaluatorConfig, Express4DEvaluator)

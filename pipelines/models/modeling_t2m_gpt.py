@@ -28,7 +28,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_t2m_gpt import T2MGPTConfig
-from .modeling_utils import SafeTensorsOnly
+from .modeling_utils import SafeTensorsOnly, register_auto_classes
 from .text_encoding import TextEmbeddings
 
 try:  # transformers >= 5: init functions that respect already-loaded weights
@@ -505,15 +505,6 @@ class T2MGPTModel(T2MGPTPreTrainedModel):
         return T2MGPTSampleOutput(codes=codes[:, :width], lengths=lengths)
 
 
-def _register_auto_classes() -> None:
-    from transformers import AutoConfig, AutoModel
-
-    AutoConfig.register(T2MGPTConfig.model_type, T2MGPTConfig, exist_ok=True)
-    AutoModel.register(T2MGPTConfig, T2MGPTModel, exist_ok=True)
-    T2MGPTConfig.register_for_auto_class()
-    T2MGPTModel.register_for_auto_class("AutoModel")
-
-
-_register_auto_classes()
+register_auto_classes(T2MGPTConfig, T2MGPTModel)
 
 __all__ = ["T2MGPTModel", "T2MGPTOutput", "T2MGPTSampleOutput", "T2MGPTPreTrainedModel", "sinusoidal_positions"]

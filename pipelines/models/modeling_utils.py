@@ -144,4 +144,19 @@ class SafeTensorsOnly:
         return model
 
 
-__all__ = ["PICKLE_WEIGHT_SUFFIXES", "SafeTensorsOnly", "check_model_folder", "check_no_pickle_only_weights", "force_safetensors"]
+def register_auto_classes(config_class, model_class) -> None:
+    """Register a transformers model with ``AutoConfig`` / ``AutoModel`` (by its unique ``model_type``) and for
+    remote code: ``save_pretrained`` then copies the model's files beside the weights and writes
+    ``config.json``'s ``auto_map``, so a saved folder also loads with ``trust_remote_code=True``."""
+    from transformers import AutoConfig, AutoModel
+
+    AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    AutoModel.register(config_class, model_class, exist_ok=True)
+    config_class.register_for_auto_class()
+    model_class.register_for_auto_class("AutoModel")
+
+
+__all__ = [
+    "PICKLE_WEIGHT_SUFFIXES", "SafeTensorsOnly", "check_model_folder", "check_no_pickle_only_weights", "force_safetensors",
+    "register_auto_classes",
+]

@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_vqvae import Express4DVQVAEConfig
-from .modeling_utils import SafeTensorsOnly
+from .modeling_utils import SafeTensorsOnly, register_auto_classes
 
 try:  # transformers >= 5: init functions that respect already-loaded weights
     from transformers import initialization as init
@@ -458,13 +458,4 @@ class Express4DVQVAE(Express4DVQVAEPreTrainedModel):
 __all__ = ["Express4DVQVAE", "Express4DVQVAEOutput", "Express4DVQVAEPreTrainedModel", "EMACodebook"]
 
 
-def _register_auto_classes() -> None:
-    from transformers import AutoConfig, AutoModel
-
-    AutoConfig.register(Express4DVQVAEConfig.model_type, Express4DVQVAEConfig, exist_ok=True)
-    AutoModel.register(Express4DVQVAEConfig, Express4DVQVAE, exist_ok=True)
-    Express4DVQVAEConfig.register_for_auto_class()
-    Express4DVQVAE.register_for_auto_class("AutoModel")
-
-
-_register_auto_classes()
+register_auto_classes(Express4DVQVAEConfig, Express4DVQVAE)

@@ -240,6 +240,8 @@ class T2MGPTPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         return out, lengths
 
     # ------------------------------------------------------------------ sampling
+    # The signature up to callback_on_step_end_tensor_inputs is copied from Express4DPipeline.__call__ on purpose:
+    # it is the call contract (pipeline_utils.CALL_ARGUMENTS), which tests/test_contract.py checks in both.
     @torch.no_grad()
     def __call__(
         self,
