@@ -398,3 +398,39 @@ def test_session_arguments_are_checked(tiny_mdm, receiver):
             InteractiveSession(tiny_mdm, sender, seconds=5.0)
         with pytest.raises(ValueError, match="draft_steps: expected a positive number"):
             InteractiveSession(tiny_mdm, sender, draft_steps=0, seconds=1.0)
+
+
+def test_seam_changes_flag_jumps_real_captures_do_not_have():
+    from pipelines.streaming.seams import per_frame_change, seam_changes
+
+    frames = np.zeros((120, NUM_CHANNELS), dtype=np.float32)
+    frames[60:, CHANNEL_NAMES.index("JawOpen")] = 0.5  # a jump at frame 60
+    frames[30:, CHANNEL_NAMES.index("EyeBlinkLeft")] = 0.3  # a blink-sized step at frame 30
+    assert per_frame_change(frames, 60).shape == (118, 52)
+    reference = np.full(52, 0.1)
+    reference[CHANNEL_NAMES.index("EyeBlinkLeft")] = 0.45  # real blinks close this fast
+    jaw, blink, calm = seam_changes(frames, 60, [60, 30, 100], reference)
+    assert (jaw.channel, jaw.change, jaw.beyond_real) == ("JawOpen", 0.5, True)
+    assert (blink.channel, blink.beyond_real) == ("EyeBlinkLeft", False)
+    assert calm.change == 0 and not calm.beyond_real
+
+
+def test_t2m_gpt_session_cross_fades_from_the_current_pose(tmp_path, receiver):
+    from mdm_tiny import tiny_t2m_gpt
+    from pipelines.streaming import InteractiveSession, LiveLinkSender
+
+    pipe = tiny_t2m_gpt(tmp_path / "t2m")
+    with LiveLinkSender(receiver.target, fps=60, start_frame=0) as sender:
+        session = InteractiveSession(pipe, sender, seconds=1.0, warmup=1, return_seconds=0.2)
+        assert not session.uses_prefix and session.draft_steps is None
+        with session:
+            session.submit("a person smiles")
+            time.sleep(0.4)
+            session.submit("a person frowns")
+            session.finish(timeout=5)
+    records = session.records
+    assert all(r.error is None for r in records), [r.error for r in records]
+    _, frames = session.history()
+    for r in records:
+        assert _joins_smoothly(frames, r.start_frame)
+    assert session.gaps().max() < 0.1
