@@ -83,3 +83,32 @@ def test_order_swap_accuracy_formula():
     true = np.array([[0.1, 0.0], [1.0, 2.0], [5.0, 5.0]])
     swapped = np.array([[1.0, 0.0], [1.0, 0.5], [0.0, 0.0]])
     assert order_swap_accuracy(true, swapped, m) == pytest.approx(2 / 3)
+
+
+THREE = {"steps": [["smile"], ["raise_brows"], ["open_mouth"]]}
+
+
+def three(smile, brows, jaw):
+    return motion(MouthSmileLeft=smile, MouthSmileRight=smile, BrowInnerUp=brows, BrowOuterUpLeft=brows, JawOpen=jaw)
+
+
+def test_three_step_order_needs_all_three_in_order():
+    assert caption_following(three((5, 20), (35, 50), (65, 80)), THREE)["order_three_step"] == (1, 1)
+    assert caption_following(three((5, 20), (65, 80), (35, 50)), THREE)["order_three_step"] == (0, 1)  # last two swapped
+    missing = three((5, 20), (35, 50), (0, 0))  # the mouth never opens
+    assert caption_following(missing, THREE)["order_three_step"] == (0, 1)
+    assert caption_following(three((5, 20), (35, 50), (65, 80)), PLAN)["order_three_step"] == (0, 0)  # not a 3-step plan
+    rates = prompt_following([three((5, 20), (35, 50), (65, 80)), missing], [THREE, THREE])
+    assert rates["order_accuracy_three_step"] == 0.5 and rates["order_accuracy_three_step_n"] == 2
+
+
+def test_held_out_wording_rates_count_only_held_out_captions():
+    good, bad = smile_then_brows((10, 30), (50, 70)), smile_then_brows((50, 70), (10, 30))
+    texts = ["A person smiles and then raises their eyebrows",  # training wording
+             "She beams, after which her eyebrows shoot up"]  # held-out verb, connective and clause
+    rates = prompt_following([good, bad], [PLAN, PLAN], texts=texts)
+    assert rates["order_accuracy"] == 0.5 and rates["order_accuracy_held_out_wording"] == 0.0
+    assert rates["order_accuracy_held_out_wording_n"] == 1 and rates["action_recall_held_out_wording_n"] == 2
+    assert "order_accuracy_held_out_wording" not in prompt_following([good], [PLAN])  # no texts, no wording rates
+    with pytest.raises(ValueError, match="1 texts for 2 motions"):
+        prompt_following([good, bad], [PLAN, PLAN], texts=texts[:1])

@@ -66,6 +66,7 @@ from .corpus import (
 )
 from .performers import NUM_PERFORMERS, Performer, sample_performers
 from .plan import FPS, HELD_OUT_PAIRS, HELD_OUT_SHARE, MAX_SECONDS, MIN_SECONDS, ActionEvent, TakePlan, holds_out, sample_plan
+from .wording import HELD_OUT_WORDING_SHARE, held_out_wording
 from .signals import EYE_LIMITS, EYE_PITCH_PER_UNIT, EYE_YAW_PER_UNIT, HEAD_LIMITS, render_plan
 
 __all__ = [
@@ -86,6 +87,8 @@ __all__ = [
     "caption_plan_with_swaps",
     "HELD_OUT_PAIRS",
     "HELD_OUT_SHARE",
+    "HELD_OUT_WORDING_SHARE",
+    "held_out_wording",
     "holds_out",
     "synthesize_take",
     "generate_take",

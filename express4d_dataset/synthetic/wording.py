@@ -82,7 +82,7 @@ EXTRA_PHRASES: dict[str, tuple[Phrase, ...]] = {
 # Body-part-first clauses ("her brows go up"), used when a step is written as a clause of its own.
 CLAUSES: dict[str, tuple[Clause, ...]] = {
     "smile": (Clause("a smile", False, "spread across their face"), Clause("the corners of their mouth", True, "turn up"),
-              Clause("their face", False, "light up with a smile", True)),
+              Clause("a grin", False, "creep across their face", True)),
     "frown": (Clause("their mouth", False, "turn down into a frown"), Clause("the corners of their mouth", True, "drop into a frown")),
     "raise_brows": (Clause("their eyebrows", True, "go up"), Clause("their brows", True, "rise"),
                     Clause("their eyebrows", True, "shoot up", True)),
@@ -238,7 +238,7 @@ _PAST = {  # irregular (or doubled) past forms of the verbs the captions use
     "do": "did", "flash": "flashed", "hike": "hiked", "stare": "stared", "pout": "pouted", "seal": "sealed",
     "poke": "poked", "curl": "curled", "cast": "cast", "glare": "glared", "clamp": "clamped", "crack": "cracked",
     "pull": "pulled", "pinch": "pinched", "screw": "screwed", "squeeze": "squeezed", "fill": "filled",
-    "inflate": "inflated", "balloon": "ballooned", "crinkle": "crinkled", "crease": "creased", "bat": "batted",
+    "creep": "crept", "inflate": "inflated", "balloon": "ballooned", "crinkle": "crinkled", "crease": "creased", "bat": "batted",
     "pucker": "puckered", "peek": "peeked", "expose": "exposed", "unhinge": "unhinged", "incline": "inclined",
     "wrinkle": "wrinkled", "scrunch": "scrunched", "hang": "hung", "win": "won", "begin": "began", "relax": "relaxed",
     "return": "returned", "start": "started", "end": "ended",

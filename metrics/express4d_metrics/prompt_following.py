@@ -12,6 +12,11 @@ the ground truth is the generator's, not a copy:
   centred before the second's (pairs moving disjoint channels only); reported separately for the
   held-out compositions (pairs never composed in training);
 * **co-occurrence** for "X while Y": the share of simultaneous pairs whose active spans overlap;
+* **three-step order**: for "X, then Y, and finally Z" (three steps whose leading actions move disjoint
+  channels), the share of motions with all three actions active and centred in that order;
+* **held-out wording**: action recall and order accuracy over the captions written with wording that no
+  training caption uses (:func:`express4d_dataset.synthetic.held_out_wording`: held-out phrasings,
+  connectives, framings), when the captions are given;
 * **order-swap accuracy** (the evaluator's): the share of captions closer to their own motion than the
   same caption with its steps in reverse order (:func:`order_swap_accuracy`).
 
@@ -115,14 +120,20 @@ def _annotation(value) -> dict:
     return value
 
 
-def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, float] | None = None) -> dict:
-    """Counts for one motion and the plan its caption describes: ``recall`` / ``order`` /
-    ``order_held_out`` / ``cooccurrence`` as ``(hits, total)``."""
+_COUNTS = ("recall", "order", "order_held_out", "cooccurrence", "order_three_step", "recall_held_out_wording",
+           "order_held_out_wording")
+
+
+def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, float] | None = None,
+                      text: str | None = None) -> dict:
+    """Counts for one motion and the plan its caption describes, each ``(hits, total)``: ``recall`` /
+    ``order`` / ``order_held_out`` / ``cooccurrence`` / ``order_three_step``, and with the caption ``text``
+    written in held-out wording, ``recall_held_out_wording`` / ``order_held_out_wording`` too."""
     plan = _annotation(annotation)
     thresholds = thresholds or action_thresholds()
     steps = [list(step) for step in plan["steps"]]
     active = {key: _active(motion, key, thresholds) for step in steps for key in step}
-    out = {"recall": [0, 0], "order": [0, 0], "order_held_out": [0, 0], "cooccurrence": [0, 0]}
+    out = {name: [0, 0] for name in _COUNTS}
     for key, mask in active.items():
         out["recall"][0] += bool(mask.any())
         out["recall"][1] += 1
@@ -138,23 +149,47 @@ def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, floa
             shorter = min(a.sum(), b.sum())
             out["cooccurrence"][0] += bool(shorter) and (a & b).sum() >= OVERLAP_FRACTION * shorter
             out["cooccurrence"][1] += 1
+    leads = [step[0] for step in steps]
+    if len(leads) == 3 and all(_disjoint(a, b) for i, a in enumerate(leads) for b in leads[i + 1:]):
+        centres = [_centre(active[key]) for key in leads]
+        out["order_three_step"][0] += all(c is not None for c in centres) and centres[0] < centres[1] < centres[2]
+        out["order_three_step"][1] += 1
+    if text is not None:
+        from express4d_dataset.synthetic import held_out_wording
+
+        if held_out_wording(text):
+            for name in ("recall", "order"):
+                out[name + "_held_out_wording"] = list(out[name])
     return {k: tuple(v) for k, v in out.items()}
 
 
-def prompt_following(motions: Sequence[np.ndarray], annotations: Sequence, thresholds: dict[str, float] | None = None) -> dict:
+FOLLOWING_NAMES = {
+    "recall": "action_recall", "order": "order_accuracy", "order_held_out": "order_accuracy_held_out",
+    "cooccurrence": "cooccurrence", "order_three_step": "order_accuracy_three_step",
+    "recall_held_out_wording": "action_recall_held_out_wording", "order_held_out_wording": "order_accuracy_held_out_wording",
+}
+"""Count key of :func:`caption_following` -> rate name of :func:`prompt_following`."""
+
+
+def prompt_following(motions: Sequence[np.ndarray], annotations: Sequence, thresholds: dict[str, float] | None = None,
+                     texts: Sequence[str] | None = None) -> dict:
     """Rates over motions (one per caption, each with its plan): ``action_recall``, ``order_accuracy``,
-    ``order_accuracy_held_out``, ``cooccurrence`` (NaN when a kind never occurs) and their counts
-    ``*_n`` (how many actions / pairs each rate is over)."""
+    ``order_accuracy_held_out``, ``cooccurrence``, ``order_accuracy_three_step`` and, with the captions
+    ``texts``, ``action_recall_held_out_wording`` / ``order_accuracy_held_out_wording`` (NaN when a kind never
+    occurs), and their counts ``*_n`` (how many actions / pairs / motions each rate is over)."""
     if len(motions) != len(annotations):
         raise ValueError(f"prompt following: {len(motions)} motions for {len(annotations)} annotations")
+    if texts is not None and len(texts) != len(motions):
+        raise ValueError(f"prompt following: {len(texts)} texts for {len(motions)} motions")
     thresholds = thresholds or action_thresholds()
-    totals = {"recall": [0, 0], "order": [0, 0], "order_held_out": [0, 0], "cooccurrence": [0, 0]}
-    for motion, annotation in zip(motions, annotations):
-        for key, (hits, n) in caption_following(motion, annotation, thresholds).items():
+    totals = {name: [0, 0] for name in _COUNTS}
+    for i, (motion, annotation) in enumerate(zip(motions, annotations)):
+        text = None if texts is None else texts[i]
+        for key, (hits, n) in caption_following(motion, annotation, thresholds, text).items():
             totals[key][0] += hits
             totals[key][1] += n
-    names = {"recall": "action_recall", "order": "order_accuracy", "order_held_out": "order_accuracy_held_out",
-             "cooccurrence": "cooccurrence"}
+    names = dict(FOLLOWING_NAMES) if texts is not None else {
+        k: v for k, v in FOLLOWING_NAMES.items() if not k.endswith("_wording")}
     out = {}
     for key, name in names.items():
         hits, n = totals[key]
