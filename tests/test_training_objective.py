@@ -50,6 +50,13 @@ def test_mdm_loss_averages_each_item_then_the_batch():
     total, count = task.validation_loss(model, batch, torch.Generator().manual_seed(0))
     assert count == 2
     np.testing.assert_allclose(float(total) / count, expected, rtol=1e-5)
+    # with the velocity term: the same per-item mean of (MSE + w * velocity MSE)
+    from training.task_mdm import masked_velocity_mse
+
+    task.velocity_weight = 2.0
+    velocity = masked_velocity_mse(torch.from_numpy(pred), batch["motion"], batch["mask"]).numpy()
+    loss, _ = task.training_loss(model, batch)
+    np.testing.assert_allclose(float(loss), (per_item + 2.0 * velocity).mean(), rtol=1e-5)
 
 
 def test_loss_channel_weights_weigh_the_named_channels():
@@ -108,3 +115,29 @@ def test_ema_warmup_presets():
     assert parse_training_args(["--model", "mdm"]).ema_warmup is False  # paper preset: constant decay, as MDM
     small = parse_training_args(["--model", "mdm", "--config", str(ROOT / "training/configs/mdm_small.json")])
     assert small.ema_warmup is True and small.use_ema is True
+
+
+def test_mdm_velocity_loss_is_the_mse_of_frame_differences_over_valid_pairs():
+    from training.task_mdm import masked_velocity_mse
+
+    rng = np.random.default_rng(1)
+    lengths = [5, 9]
+    x0 = rng.standard_normal((2, 9, 61)).astype(np.float32)
+    pred = rng.standard_normal((2, 9, 61)).astype(np.float32)
+    mask = torch.from_numpy(np.arange(9)[None, :] < np.array(lengths)[:, None])
+    expected = [((np.diff(pred[i, :n], axis=0) - np.diff(x0[i, :n], axis=0)).astype(np.float64) ** 2).mean()
+                for i, n in enumerate(lengths)]
+    got = masked_velocity_mse(torch.from_numpy(pred), torch.from_numpy(x0), mask)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
+    # a constant offset has no velocity error; a one-frame switch has one
+    same = masked_velocity_mse(torch.from_numpy(x0 + 2.0), torch.from_numpy(x0), mask)
+    assert float(same.abs().max()) < 1e-10
+
+
+def test_velocity_weight_is_checked_and_mdm_only():
+    args = ["--model", "mdm", "--dataset", "x", "--output_dir", "o", "--loss_velocity_weight", "2"]
+    assert parse_training_args(args).loss_velocity_weight == 2.0
+    with pytest.raises(ValueError, match="loss_velocity_weight: must be a number >= 0"):
+        parse_training_args(["--model", "mdm", "--dataset", "x", "--output_dir", "o", "--loss_velocity_weight", "-1"])
+    with pytest.raises(ValueError, match="only the mdm loss has a velocity term"):
+        parse_training_args(["--model", "evaluator", "--dataset", "x", "--output_dir", "o", "--loss_velocity_weight", "1"])

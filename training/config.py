@@ -50,6 +50,11 @@ class TrainingConfig:
     """mdm only: weight of ARKit channels in the MSE, by channel name (``HeadPitch``) or group (``head``,
     ``eyes``, ``mouth``, ... of ``express4d_dataset.arkit.GROUPS``); unnamed channels weigh 1, and the
     loss is the weighted mean over channels (so all-equal weights give the paper's loss)."""
+    loss_velocity_weight: float = 0.0
+    """mdm only: weight of the MDM paper's velocity term, the masked MSE between the predicted and the true
+    frame-to-frame differences of x0, added to the reconstruction MSE.  It teaches the denoiser how fast
+    expressions change (without it, expressions may switch within one frame); 0 (default) is the paper's
+    Express4D objective."""
     compose_takes: int = 0
     """Stand-in corpus only: add this many composed takes to the training split, each two single-action takes of
     one performer joined in time and captioned "X and then Y" by the corpus' caption generator (never a
@@ -137,6 +142,10 @@ class TrainingConfig:
             need(self.model == "mdm", "loss_channel_weights", "only the mdm loss weighs channels; remove it for --model "
                  f"{self.model}")
             channel_loss_weights(self.loss_channel_weights)  # names and values checked here, before any heavy work
+        need(isinstance(self.loss_velocity_weight, (int, float)) and self.loss_velocity_weight >= 0,
+             "loss_velocity_weight", "must be a number >= 0")
+        if self.loss_velocity_weight:
+            need(self.model == "mdm", "loss_velocity_weight", f"only the mdm loss has a velocity term; remove it for --model {self.model}")
         if self.model == "t2m_gpt":
             need(bool(self.vqvae), "vqvae", "the t2m_gpt prior is trained on the codes of a trained VQ-VAE; "
                  "pass --vqvae PATH (the output folder of `--model vqvae`)")

@@ -99,6 +99,8 @@ def render_model_card(task, config, summary: dict) -> str:
         f"| EMA | {'decay ' + str(config.ema_decay) + (' with warm-up' if config.ema_warmup else ' (constant)') + ' (saved weights are the EMA)' if summary.get('ema') else 'no'} |",
         f"| mixed precision | {config.mixed_precision} |",
         *([f"| loss channel weights | {_channel_weights(config.loss_channel_weights)} |"] if config.loss_channel_weights else []),
+        *([f"| velocity loss weight | {config.loss_velocity_weight:g} (MSE of frame-to-frame differences) |"]
+          if getattr(config, "loss_velocity_weight", 0) else []),
         *([f"| composed takes | {config.compose_takes} added to the training split (two single-action takes joined, "
             "\"X and then Y\"; never a held-out pair) |"] if config.compose_takes else []),
         f"| seed | {config.seed} |",

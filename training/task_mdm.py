@@ -32,6 +32,14 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return err.sum((1, 2)) / (m.sum((1, 2)) * total_weight).clamp(min=1e-12)
 
 
+def masked_velocity_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                        channel_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-item MSE ``[B]`` of the frame-to-frame differences (MDM's velocity loss), over the pairs of
+    consecutive valid frames; an item with fewer than two valid frames counts 0."""
+    m = (mask[:, 1:] & mask[:, :-1]) if mask.dtype == torch.bool else mask[:, 1:] * mask[:, :-1]
+    return masked_mse(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1], m, channel_weights)
+
+
 class MDMTask(MotionGeneratorTask):
     name = "mdm"
     library_name = "diffusers"
@@ -39,6 +47,8 @@ class MDMTask(MotionGeneratorTask):
     weights_subfolder = "denoiser"
     channel_weights: torch.Tensor | None = None
     """``[61]`` loss weights from ``loss_channel_weights``; None: the paper's plain mean."""
+    velocity_weight: float = 0.0
+    """Weight of the velocity term (``loss_velocity_weight``); 0: the paper's objective."""
     output_class = "pipelines.pipeline_express4d:Express4DPipeline"
     card_import = "from pipelines import Express4DPipeline"
 
@@ -53,6 +63,7 @@ class MDMTask(MotionGeneratorTask):
             from .config import channel_loss_weights
 
             self.channel_weights = torch.tensor(channel_loss_weights(self.config.loss_channel_weights))
+        self.velocity_weight = float(self.config.loss_velocity_weight)
 
     def build_model(self):
         from pipelines.denoiser_mdm import MDMDenoiser
@@ -81,7 +92,10 @@ class MDMTask(MotionGeneratorTask):
         text = self.captions.lookup(batch["captions"], x0.device)
         xt, t = self._noisy(x0, generator)
         pred = model(xt, t, text, attention_mask=mask).sample
-        return masked_mse(pred, x0, mask, self.channel_weights)
+        loss = masked_mse(pred, x0, mask, self.channel_weights)
+        if self.velocity_weight:
+            loss = loss + self.velocity_weight * masked_velocity_mse(pred, x0, mask, self.channel_weights)
+        return loss
 
     def training_loss(self, model, batch):
         return self._item_losses(model, batch).mean(), {}

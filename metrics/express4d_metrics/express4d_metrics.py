@@ -317,7 +317,7 @@ class Express4DMetrics(evaluate.Metric):
             )
         if annotations is not None:
             scores.update(self._prompt_following(annotations, references, predictions, item_ids, paper, seed,
-                                                 num_replications, batch_size))
+                                                 num_replications, batch_size, texts))
         if swapped_texts is not None:
             scores.update(self._order_swap(evaluator_model, swapped_texts, text_embeddings, reference_embeddings,
                                            prediction_embeddings, item_ids, paper, seed, num_replications, batch_size))
@@ -337,20 +337,24 @@ class Express4DMetrics(evaluate.Metric):
         return embed_groups(groups_or_replications, "multimodality_predictions")
 
     @staticmethod
-    def _prompt_following(annotations, references, predictions, item_ids, paper, seed, num_replications, batch_size) -> dict:
+    def _prompt_following(annotations, references, predictions, item_ids, paper, seed, num_replications, batch_size,
+                          texts=None) -> dict:
         if len(annotations) != len(item_ids):
             raise ValueError(f"annotations: {len(annotations)} for {len(item_ids)} entries; give one per entry")
+        texts = list(texts) if texts is not None and len(texts) == len(annotations) else None
         out = {}
         if references is not None:
-            out.update({f"real_{k}": v for k, v in prompt_following(_as_motions(references, "references"), annotations).items()})
+            out.update({f"real_{k}": v for k, v in prompt_following(_as_motions(references, "references"), annotations,
+                                                                    texts=texts).items()})
         if predictions is not None:
             if paper:
                 draws = paper_draws(item_ids, num_replications, seed, batch_size)
                 motions = [m for r, d in enumerate(draws) for m in predictions[r]]
                 plans = [annotations[e] for d in draws for e in d.generation]
+                captions = None if texts is None else [texts[e] for d in draws for e in d.generation]
             else:
-                motions, plans = list(predictions), list(annotations)
-            out.update(prompt_following(_as_motions(motions, "predictions"), plans))
+                motions, plans, captions = list(predictions), list(annotations), texts
+            out.update(prompt_following(_as_motions(motions, "predictions"), plans, texts=captions))
         return out
 
     @staticmethod
