@@ -9,9 +9,9 @@ the last one play out and prints:
   and the **latency**: submission to the packet of the first frame of the prompt's own motion;
 * the stream: packets sent / received, the largest gap between two packets;
 * seams: the largest expression change per 30 fps frame within 0.1 s of each seam (the draft's start, the
-  refined motion's take-over), against 0.2 and against the 99.9th percentile real Live Link Face captures
-  reach on the same channel (``../shared/fixtures/livelink``), and the same figures for the whole stream and
-  for the real captures.
+  refined motion's take-over) and how many are over 0.2: the naturalness table's figure
+  (:mod:`express4d_dataset.naturalness`), whose row for the whole stream is printed beside the real Live Link
+  Face captures' (``../shared/fixtures/livelink``).
 
     python benchmarks/stream_latency.py                      # bundled MDM, 6 prompts, 3 s apart
     python benchmarks/stream_latency.py --no-draft           # one full generation per prompt instead
@@ -60,7 +60,8 @@ def main() -> None:
 
     from pipelines import load_motion_pipeline
     from pipelines.auto_pipeline import resolve_model_path
-    from pipelines.streaming.seams import per_frame_change, reference_change, seam_changes
+    from express4d_dataset.naturalness import naturalness, naturalness_markdown
+    from pipelines.streaming.seams import seam_changes
     from pipelines.streaming.sender import LiveLinkSender
     from pipelines.streaming.session import InteractiveSession
 
@@ -98,14 +99,14 @@ def main() -> None:
 
     indices, frames = session.history()
     records = session.records
-    reference = None
+    first = int(indices[0])
+    drafts = seam_changes(frames, sender.fps, [r.start_frame for r in records], first_index=first)
+    refines = seam_changes(frames, sender.fps, [r.refined_frame for r in records if r.refined_frame is not None],
+                           first_index=first)
+    rows = [naturalness([(frames, sender.fps)], name=f"this stream ({len(frames) / sender.fps:.0f} s)")]
     references = sorted(glob.glob(str(REFERENCE_DIR / "*.csv")))
     if references:
-        reference = reference_change(references)
-    drafts = seam_changes(frames, sender.fps, [r.start_frame for r in records], reference, first_index=int(indices[0]))
-    refines = seam_changes(frames, sender.fps, [r.refined_frame for r in records if r.refined_frame is not None],
-                           reference, first_index=int(indices[0]))
-    change = per_frame_change(frames, sender.fps)
+        rows.append(naturalness([_reference(p) for p in references], name=f"real captures ({len(references)} takes)"))
 
     print(f"\n{pipe.describe()}, {args.seconds:g} s motions, {'one full generation' if args.no_draft else 'draft (5 steps) then full'}"
           f", {args.threads} torch thread(s); load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
@@ -128,24 +129,20 @@ def main() -> None:
     for label, seams in (("motion starts", drafts), ("refined take-overs", refines)):
         if seams:
             worst = max(seams, key=lambda s: s.change)
-            print(f"| seams, {label} ({len(seams)}): largest change per 30 fps frame | {worst.change:.3f} ({worst.channel}) |")
-            print(f"| seams, {label}: over 0.2 and beyond real captures | {sum(s.beyond_real for s in seams)} |")
-    print(f"| whole stream: change per 30 fps frame, 99th percentile / max | {np.percentile(change.max(1), 99):.3f} / {change.max():.3f} |")
-    if reference is not None:
-        real = np.concatenate([per_frame_change(_read(p).frames, _read(p).fps) for p in references])
-        print(f"| real captures ({len(references)} takes): 99th percentile / max | {np.percentile(real.max(1), 99):.3f} / {real.max():.3f} |")
+            print(f"| seams, {label} ({len(seams)}): largest expression change per 30 fps frame | "
+                  f"{worst.change:.3f} ({worst.channel}) |")
+            print(f"| seams, {label}: changes over 0.2 | {sum(s.jump for s in seams)} |")
+    print()
+    print(naturalness_markdown(rows))
     print(f"\ncommand: python {' '.join(sys.argv)}")
 
 
-_CACHE: dict = {}
+def _reference(path):
+    """A real take as ``(frames, fps)`` with lost-tracking rows as NaN gaps, as the naturalness table reads it."""
+    from express4d_dataset.realism import read_reference_take
 
-
-def _read(path):
-    from express4d_dataset.livelink import read_livelink_csv
-
-    if path not in _CACHE:
-        _CACHE[path] = read_livelink_csv(path, untracked="split")
-    return _CACHE[path]
+    take = read_reference_take(path)
+    return take.frames, take.fps
 
 
 if __name__ == "__main__":

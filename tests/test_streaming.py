@@ -400,19 +400,18 @@ def test_session_arguments_are_checked(tiny_mdm, receiver):
             InteractiveSession(tiny_mdm, sender, draft_steps=0, seconds=1.0)
 
 
-def test_seam_changes_flag_jumps_real_captures_do_not_have():
+def test_seam_changes_use_the_naturalness_figure():
     from pipelines.streaming.seams import per_frame_change, seam_changes
 
     frames = np.zeros((120, NUM_CHANNELS), dtype=np.float32)
     frames[60:, CHANNEL_NAMES.index("JawOpen")] = 0.5  # a jump at frame 60
-    frames[30:, CHANNEL_NAMES.index("EyeBlinkLeft")] = 0.3  # a blink-sized step at frame 30
-    assert per_frame_change(frames, 60).shape == (118, 52)
-    reference = np.full(52, 0.1)
-    reference[CHANNEL_NAMES.index("EyeBlinkLeft")] = 0.45  # real blinks close this fast
-    jaw, blink, calm = seam_changes(frames, 60, [60, 30, 100], reference)
-    assert (jaw.channel, jaw.change, jaw.beyond_real) == ("JawOpen", 0.5, True)
-    assert (blink.channel, blink.beyond_real) == ("EyeBlinkLeft", False)
-    assert calm.change == 0 and not calm.beyond_real
+    frames[30:, CHANNEL_NAMES.index("EyeBlinkLeft")] = 0.9  # not an expression channel: blinks are fast
+    frames[90:, CHANNEL_NAMES.index("MouthSmileLeft")] = np.linspace(0, 0.3, 30)  # a smile forming over 0.5 s
+    assert per_frame_change(frames, 60).shape == (59, 14)
+    jaw, blink, smile = seam_changes(frames, 60, [60, 30, 100])
+    assert (jaw.frame, jaw.channel, jaw.change, jaw.jump) == (60, "JawOpen", 0.5, True)
+    assert blink.change == 0 and not blink.jump
+    assert smile.channel == "MouthSmileLeft" and 0.01 < smile.change < 0.03 and not smile.jump
 
 
 def test_t2m_gpt_session_cross_fades_from_the_current_pose(tmp_path, receiver):

@@ -1,89 +1,60 @@
-"""How much a streamed face changes from frame to frame, and at the seams where one motion meets the next.
+"""How much a streamed face changes at the seams where one motion meets the next.
 
-The figure is the motion-naturalness one: the change of each of the 52 expression channels (blendshapes)
-over one frame at 30 fps, ``|x(t + 1/30 s) - x(t)|``, the rate of the real Live Link Face reference takes.
-A real face rarely changes a channel by more than :data:`SEAM_LIMIT` in one such frame, and then only
-where real captures do too (blinks, saccades, a jaw dropping): :func:`reference_change` measures that on real
-takes, and :func:`seam_changes` flags a seam whose change exceeds both the limit and what real captures
-show on that channel.
+The figure is the naturalness table's (:mod:`express4d_dataset.naturalness`): the change of the slow
+expression channels (smile, brows, frown, jaw, pucker, cheeks, sneer) from one row to the next at 30 rows/s,
+and a *jump* is a change over :data:`~express4d_dataset.naturalness.JUMP` (0.2) in one such row, which
+real captures hardly ever show (``python benchmarks/naturalness.py``).  :func:`seam_changes` reports, for
+each seam, the largest change within ``window_seconds`` of it.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
-from express4d_dataset.arkit import CHANNEL_NAMES, NUM_BLENDSHAPES
-
-CHANGE_FPS = 30.0
-SEAM_LIMIT = 0.2
-"""Largest expression change per 30 fps frame at a seam, unless real captures change that channel as fast."""
-REFERENCE_PERCENTILE = 99.9
+from express4d_dataset.naturalness import EXPRESSION_CHANNEL_NAMES, EXPRESSION_CHANNELS, JUMP, RATE, resample
 
 
 def per_frame_change(frames: np.ndarray, fps: float) -> np.ndarray:
-    """``[T - k, 52]``: ``|x[t + k] - x[t]|`` of the blendshapes, ``k`` frames = 1/30 s (``fps`` a multiple of 30,
-    else the frames are resampled to 30 fps first)."""
-    from express4d_dataset.motion import resample
-
-    x = np.asarray(frames, dtype=np.float64)[:, :NUM_BLENDSHAPES]
-    k = fps / CHANGE_FPS
-    if abs(k - round(k)) > 1e-6 or round(k) < 1:
-        x, k = resample(x, fps, CHANGE_FPS), 1
-    k = int(round(k))
-    return np.abs(x[k:] - x[:-k]) if len(x) > k else np.zeros((0, NUM_BLENDSHAPES))
+    """``[R - 1, 14]``: ``|x[r + 1] - x[r]|`` of the expression channels, the frames brought to 30 rows/s."""
+    x = resample(np.asarray(frames, dtype=np.float64)[:, list(EXPRESSION_CHANNELS)], float(fps), RATE)
+    return np.abs(np.diff(x, axis=0))
 
 
 @dataclass
 class SeamChange:
-    """The largest per-30-fps-frame change around one seam."""
+    """The largest expression change per 30 fps row around one seam."""
 
     frame: int
     change: float
     channel: str
-    beyond_real: bool
-    """Over :data:`SEAM_LIMIT` and over what real captures show on that channel."""
+
+    @property
+    def jump(self) -> bool:
+        """Over the naturalness table's 0.2."""
+        return self.change > JUMP
 
 
-def seam_changes(frames: np.ndarray, fps: float, seams: Iterable[int], reference: np.ndarray | None = None,
-                 window_seconds: float = 0.1, first_index: int = 0) -> list[SeamChange]:
-    """The largest change (:func:`per_frame_change`) within ``window_seconds`` either side of each seam frame.
-
-    ``frames`` start at stream index ``first_index``; ``reference``: per-channel ``[52]`` changes real captures
-    reach (:func:`reference_change`; None: :data:`SEAM_LIMIT` alone decides)."""
+def seam_changes(frames: np.ndarray, fps: float, seams: Iterable[int], window_seconds: float = 0.1,
+                 first_index: int = 0) -> list[SeamChange]:
+    """For each seam (a stream frame index; ``frames`` start at index ``first_index``), the largest change
+    (:func:`per_frame_change`) between 30 fps rows within ``window_seconds`` of it."""
     change = per_frame_change(frames, fps)
-    k = int(round(fps / CHANGE_FPS)) if abs(fps / CHANGE_FPS - round(fps / CHANGE_FPS)) < 1e-6 else 1
-    half = max(1, int(round(window_seconds * fps)))
+    step = fps / RATE  # stream frames per 30 fps row
     results = []
     for seam in seams:
-        lo = max(0, seam - first_index - k - half)
-        hi = min(len(change), seam - first_index + half)
+        centre = (seam - first_index) / step
+        lo = max(0, int(np.floor(centre - window_seconds * RATE)) - 1)
+        hi = min(len(change), int(np.ceil(centre + window_seconds * RATE)) + 1)
         if hi <= lo:
             continue
         window = change[lo:hi]
-        t, c = np.unravel_index(int(np.argmax(window)), window.shape)
-        value = float(window[t, c])
-        limit = SEAM_LIMIT if reference is None else max(SEAM_LIMIT, float(reference[c]))
-        results.append(SeamChange(frame=int(seam), change=value, channel=CHANNEL_NAMES[c], beyond_real=value > limit))
+        row, channel = np.unravel_index(int(np.argmax(window)), window.shape)
+        results.append(SeamChange(frame=int(seam), change=float(window[row, channel]),
+                                  channel=EXPRESSION_CHANNEL_NAMES[channel]))
     return results
 
 
-def reference_change(paths: Sequence[str | os.PathLike], percentile: float = REFERENCE_PERCENTILE) -> np.ndarray:
-    """Per-channel ``[52]`` percentile of :func:`per_frame_change` over real Live Link Face takes (each read with
-    lost tracking split off, so no change spans a gap)."""
-    from express4d_dataset.livelink import read_livelink_csv
-
-    changes = []
-    for path in paths:
-        take = read_livelink_csv(path, untracked="split")
-        changes.append(per_frame_change(take.frames, take.fps))
-    if not changes:
-        raise ValueError("reference_change: no reference takes given")
-    return np.percentile(np.concatenate(changes), percentile, axis=0)
-
-
-__all__ = ["CHANGE_FPS", "REFERENCE_PERCENTILE", "SEAM_LIMIT", "SeamChange", "per_frame_change", "reference_change",
-           "seam_changes"]
+__all__ = ["SeamChange", "per_frame_change", "seam_changes"]
