@@ -112,7 +112,7 @@ def test_old_cli_path_runs_as_a_module():
     for module in ("pipelines.cli", "pipelines.commands"):
         out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
-        assert "{data,generate,evaluate,render,export,demo" in out.stdout
+        assert "usage: express4d" in out.stdout and "generate" in out.stdout and "evaluate" in out.stdout
 
 
 # ------------------------------------------------------------------ what a saved folder holds
@@ -198,3 +198,11 @@ def test_generate_reaches_the_pipeline_class_without_a_name_lookup():
     for path in (ROOT / "pipelines" / "auto_pipeline.py", ROOT / "pipelines" / "commands" / "generate.py"):
         text = path.read_text(encoding="utf-8")
         assert "getattr(" not in text and "import_module(" not in text, path
+
+
+def test_load_motion_pipeline_takes_a_bundled_name():
+    from pipelines import T2MGPTPipeline, load_motion_pipeline
+
+    assert type(load_motion_pipeline("t2m_gpt")) is T2MGPTPipeline
+    with pytest.raises(FileNotFoundError, match="load_motion_pipeline no-such-model: no such folder, bundled model or Hub id"):
+        load_motion_pipeline("no-such-model")
