@@ -1,4 +1,4 @@
-"""Hugging Face Space entry: the express4d browser demo (``pipelines/demo.py``).
+"""Hugging Face Space entry: the express4d browser demo (``pipelines/commands/demo.py``).
 
 A Space runs ``python app.py``; locally, ``express4d demo`` serves the same app.  Host and port
 come from ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (Spaces set them).
