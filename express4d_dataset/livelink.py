@@ -142,9 +142,7 @@ def infer_fps(parts: np.ndarray, default_fps: float = CAPTURE_FPS):
         base = next((b for b in _STANDARD_TC_BASES if b > max_ff), max_ff + 1)
     else:
         base = 60  # under one second of timecode: Live Link Face's own base
-    t = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2] + (parts[:, 3] + parts[:, 4]) / base
-    dt = np.diff(t)
-    dt[dt < -43200] += 86400  # midnight wrap
+    dt = timecode_steps(parts, base)
     positive = dt[dt > 0]
     if len(positive) == 0:
         return float(default_fps), base, 0, f"timecodes do not advance; assumed {default_fps:g} fps"
@@ -159,6 +157,31 @@ def infer_fps(parts: np.ndarray, default_fps: float = CAPTURE_FPS):
     if np.any(dt <= 0):
         note = f"{int(np.sum(dt <= 0))} timecode(s) do not advance"
     return round(fps, 3), base, dropped, note
+
+
+def timecode_steps(parts: np.ndarray, base: int) -> np.ndarray:
+    """Seconds from each row's timecode to the next (``[T - 1]``; a wrap past midnight counts forward)."""
+    t = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2] + (parts[:, 3] + parts[:, 4]) / base
+    dt = np.diff(t)
+    dt[dt < -43200] += 86400  # midnight wrap
+    return dt
+
+
+def check_time_order(path, parts: np.ndarray, base: int | None, timecodes: list, line_numbers: np.ndarray) -> None:
+    """Raise naming the line for a timecode that does not come after the previous row's (repeated or reversed):
+    the rows of a take are in time order, and the row rate is read from the steps between them."""
+    if base is None or len(parts) < 2:
+        return
+    dt = timecode_steps(parts, base)
+    bad = np.flatnonzero(dt <= 0)
+    if len(bad):
+        k = int(bad[0])
+        how = "repeats" if dt[k] == 0 else "goes back from"
+        raise err(
+            path, f"timecode {timecodes[k + 1]} {how} the previous row's {timecodes[k]} ({len(bad)} such row(s)); the rows "
+            "of a take must be in time order, each timecode after the last", line=int(line_numbers[k + 1]), column="Timecode",
+            kind="timecode-order",
+        )
 
 
 def read_livelink_csv(
@@ -177,7 +200,8 @@ def read_livelink_csv(
     column, for: an empty or binary file, a wrong delimiter, unknown or duplicate columns, missing
     blendshape columns, ragged or whitespace-only rows, non-numeric cells (only plain ASCII
     decimals), NaN / inf / beyond-float32 values, malformed or out-of-range timecodes, timecodes
-    implying under :data:`MIN_ROW_RATE` rows per second, rows read differing from the file's data
+    implying under :data:`MIN_ROW_RATE` rows per second, repeated or reversed timecodes (rows out of time order),
+    rows read differing from the file's data
     lines, and lost tracking the policy refuses (:class:`UntrackedGapError` for a too-long gap).
     """
     policy = resolve_untracked_policy(untracked, max_untracked_gap)
@@ -248,6 +272,7 @@ def read_livelink_csv(
         parts = parse_timecodes(path, tc_column, line_numbers)
         timecodes = tc_column.to_pylist()
         fps, tc_base, dropped, note = infer_fps(parts, default_fps)
+        check_time_order(path, parts, tc_base, timecodes, line_numbers)
         if fps < MIN_ROW_RATE:
             raise err(
                 path, f"the timecodes imply {fps:g} rows per second (median step between rows); a take has at least "

@@ -278,6 +278,24 @@ def test_bad_timecode(tmp_path):
         read_livelink_csv(_csv(tmp_path / "t.csv", HEADER, rows))
 
 
+def test_repeated_or_reversed_timecodes_are_refused_by_line(tmp_path):
+    m = _motion(600)
+    reversed_take = _csv(tmp_path / "r.csv", HEADER, _rows(m, _tcs(600)[::-1]))  # 10 s played backwards
+    with pytest.raises(LiveLinkFormatError, match=r"r.csv, line 3, column 'Timecode': timecode 00:00:09:58.000 goes back from "
+                       r"the previous row's 00:00:09:59.000 \(599 such row\(s\)\); the rows of a take must be in time order"):
+        read_livelink_csv(reversed_take)
+    tcs = _tcs(600)
+    tcs[300:] = tcs[:300]  # a second pass over the same clock: 10 s of rows, 5 s of timecodes
+    with pytest.raises(LiveLinkFormatError, match=r"line 302, column 'Timecode': timecode 00:00:00:00.000 goes back from"):
+        read_livelink_csv(_csv(tmp_path / "twice.csv", HEADER, _rows(m, tcs)))
+    tcs = _tcs(5)
+    tcs[3] = tcs[2]
+    with pytest.raises(LiveLinkFormatError, match=r"line 5, column 'Timecode': timecode 00:00:00:02.000 repeats the previous"):
+        read_livelink_csv(_csv(tmp_path / "rep.csv", HEADER, _rows(_motion(5), tcs)))
+    midnight = [format_timecode(86400 * 60 - 2 + i, 60) for i in range(4)]  # 23:59:59:58 ... 00:00:00:01: in order
+    assert read_livelink_csv(_csv(tmp_path / "m.csv", HEADER, _rows(_motion(4), midnight))).num_frames == 4
+
+
 def test_error_is_a_value_error(tmp_path):
     (tmp_path / "e.csv").write_bytes(b"")
     with pytest.raises(ValueError):
