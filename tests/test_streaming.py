@@ -433,3 +433,85 @@ def test_t2m_gpt_session_cross_fades_from_the_current_pose(tmp_path, receiver):
     for r in records:
         assert _joins_smoothly(frames, r.start_frame)
     assert session.gaps().max() < 0.1
+
+
+# ---------------------------------------------------------------------------------------------- the command
+@pytest.fixture(scope="module")
+def saved_tiny(tmp_path_factory):
+    from mdm_tiny import tiny_pipeline
+
+    root = tmp_path_factory.mktemp("stream_cli")
+    tiny_pipeline(root / "bert").save_pretrained(root / "mdm")
+    return root / "mdm"
+
+
+def test_cli_streams_a_prompt(saved_tiny, receiver, capsys):
+    from pipelines.commands.express4d_cli import main
+
+    argv = ["stream", "A person is smiling softly", "--model", str(saved_tiny), "--seconds", "1", "--steps", "2",
+            "--target", receiver.target, "--subject", "Face1"]
+    assert main(argv) == 0
+    packets = receiver.wait_for(60, timeout=3)
+    assert len(packets) == 60 and {p["subject"] for p in packets} == {"Face1"}
+    frames = [p["frame"] for p in packets]
+    assert frames == list(range(frames[0], frames[0] + 60))
+    assert "Sent 60 packets." in capsys.readouterr().out
+
+
+def test_cli_streams_a_csv_at_its_rate(receiver, tmp_path, capsys):
+    from pipelines.commands.express4d_cli import main
+
+    path = _excerpt(tmp_path)
+    assert main(["stream", "--csv", str(path), "--target", receiver.target]) == 0
+    packets = receiver.wait_for(91, timeout=3)
+    assert len(packets) == 91 and {p["rate"] for p in packets} == {(30, 1)}
+    assert "91 frames at 30 fps" in capsys.readouterr().out
+
+
+def test_cli_interactive_reads_prompts_until_end_of_input(saved_tiny, receiver, capsys, monkeypatch):
+    import io
+
+    from pipelines.commands.express4d_cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a person smiles\n\n"))
+    argv = ["stream", "--interactive", "--model", str(saved_tiny), "--seconds", "0.5", "--steps", "2",
+            "--target", receiver.target]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "'a person smiles': generated in" in captured.out and "Done: " in captured.out
+    assert [line for line in captured.err.splitlines() if "express4d" in line] == [('express4d stream: empty prompt: type a description of the expression, e.g. '
+                                    '"A person is smiling softly and then raising their eyebrows"')]
+    assert len(receiver.wait_for(60, timeout=2)) >= 60
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "give one of PROMPT, --csv FILE.csv or --interactive"),
+        (["smile", "--interactive"], "got PROMPT and --interactive"),
+        (["  "], "empty PROMPT"),
+        (["smile", "--target", "localhost"], "--target 'localhost': expected HOST:PORT"),
+        (["smile", "--target", "no-such-host.invalid:11111"], "cannot resolve host 'no-such-host.invalid'"),
+        (["smile", "--fps", "0"], "--fps must be between 1 and 240"),
+        (["smile", "--seconds", "-1"], "--seconds must be positive"),
+        (["--csv", "missing.csv"], "--csv missing.csv not found"),
+        (["--interactive", "--loop"], "--loop repeats a CSV"),
+        (["smile", "--subject", ""], "--subject: expected a non-empty text"),
+    ],
+)
+def test_cli_bad_input_is_one_line(argv, message, capsys):
+    from pipelines.commands.express4d_cli import main
+
+    assert main(["stream", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("express4d stream: error: ") and message in err and "\n" not in err
+
+
+def test_cli_csv_that_does_not_parse(tmp_path, capsys):
+    from pipelines.commands.express4d_cli import main
+
+    path = tmp_path / "broken.csv"
+    path.write_text("Timecode,BlendShapeCount,EyeBlinkLeft\n00:00:00:00.000,1,abc\n", encoding="utf-8")
+    assert main(["stream", "--csv", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "broken.csv" in err and "\n" not in err

@@ -1,4 +1,4 @@
-"""The ``express4d`` command line: ``express4d data|generate|evaluate|render|export|demo ...``.
+"""The ``express4d`` command line: ``express4d data|generate|stream|evaluate|render|export|demo ...``.
 
 One module per command in this folder, each with ``add_parser(subparsers)`` and the function it runs;
 they import their heavy dependencies only when they run, so ``express4d --help`` stays instant.
@@ -12,9 +12,9 @@ import argparse
 import logging
 import sys
 
-from pipelines.commands import data, demo, evaluate, export, generate, render
+from pipelines.commands import data, demo, evaluate, export, generate, render, stream
 
-COMMANDS = (data, generate, evaluate, render, export, demo)
+COMMANDS = (data, generate, stream, evaluate, render, export, demo)
 """The command modules, in the order ``express4d --help`` lists them."""
 
 
