@@ -6,12 +6,15 @@
   instead (:func:`prepare_request` -> :class:`MotionRequest`).
 * :class:`PromptEncodingMixin`: the text encoder a pipeline uses and the encoding every
   ``encode_prompt`` starts with.
-* :class:`SafePipelineIO`: ``from_pretrained`` from safetensors only, and ``save_pretrained`` that writes
-  the ``custom_pipeline=`` loader shim (:func:`loader_shim`).
+* :class:`SafePipelineIO`: ``from_pretrained`` from safetensors only, components from diffusers,
+  transformers and this package only (:func:`check_model_index`: a model folder never runs its own code,
+  whatever the diffusers version), and ``save_pretrained`` that writes the ``custom_pipeline=`` loader shim
+  (:func:`loader_shim`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,6 +412,49 @@ class PromptEncodingMixin:
 
 
 # --------------------------------------------------------------------------------------------- saving and loading
+COMPONENT_LIBRARIES = ("diffusers", "transformers", "pipelines")
+"""The modules a ``model_index.json`` component may come from (``pipelines`` and its submodules: this package)."""
+
+
+def check_model_index(name_or_path) -> None:
+    """Refuse a pipeline whose ``model_index.json`` names a component module other than diffusers', transformers'
+    or this package's: such a module is a ``.py`` file of the model folder (or Hub repo), and loading the folder
+    would run it (diffusers before 0.42 does, without asking).  A Hub id's index is fetched alone, first."""
+    folder = Path(str(name_or_path))
+    if folder.is_dir():
+        index_file = folder / "model_index.json"
+        if not index_file.is_file():
+            return  # diffusers says what is missing
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            index_file = Path(hf_hub_download(str(name_or_path), "model_index.json"))
+        except Exception:  # noqa: BLE001 - not a Hub repo, offline, ...: from_pretrained reports it
+            return
+    try:
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{index_file}: not a readable model_index.json ({e})") from None
+    if not isinstance(index, dict):
+        raise ValueError(f"{index_file}: expected a JSON object")
+    for component, value in index.items():
+        if component.startswith("_") or not isinstance(value, (list, tuple)) or len(value) != 2:
+            continue
+        library = value[0]
+        if library is None or (isinstance(library, str) and library.split(".")[0] in COMPONENT_LIBRARIES):
+            continue
+        where = ""
+        if isinstance(library, str) and folder.is_dir():
+            files = [p for p in (folder / component / f"{library}.py", folder / f"{library}.py") if p.is_file()]
+            where = f" (a file of the model folder: {files[0]})" if files else ""
+        raise ValueError(
+            f"{index_file}: component {component!r} names the module {library!r}{where}; express4d loads components "
+            f"from {', '.join(COMPONENT_LIBRARIES)} only and never runs code from a model folder: use a folder saved "
+            "by express4d, or inspect this one"
+        )
+
+
 class SafePipelineIO:
     """Mixin for both express4d pipelines: ``from_pretrained`` restricted to safetensors weights (never
     unpickles), and ``save_pretrained`` (safetensors) that also writes a loader shim, so that
@@ -428,6 +474,7 @@ class SafePipelineIO:
 
         register_moved_modules()  # a folder saved before the re-foldering names e.g. pipelines.denoiser_mdm
         force_safetensors(cls.__name__, kwargs)
+        check_model_index(pretrained_model_name_or_path)
         folder = Path(str(pretrained_model_name_or_path))
         if folder.is_dir():
             for sub in cls._weight_subfolders:
@@ -460,9 +507,9 @@ def loader_shim(custom_pipeline: str, names: str, what: str) -> str:
 
 
 __all__ = [
-    "CALL_ARGUMENTS", "LengthInput", "MotionRequest", "PromptEncodingMixin", "PromptInput", "SafePipelineIO",
-    "SecondsInput", "UNSUPPORTED_REASONS", "check_callback", "check_generator", "check_num_motions_per_prompt",
-    "check_output_fps", "check_output_type", "check_prompt_embeds", "check_prompts", "check_unsupported",
-    "loader_shim", "prepare_known_frames", "prepare_request", "repeat_per_prompt", "resolve_num_frames",
-    "run_callback",
+    "CALL_ARGUMENTS", "COMPONENT_LIBRARIES", "LengthInput", "MotionRequest", "PromptEncodingMixin", "PromptInput",
+    "SafePipelineIO", "SecondsInput", "UNSUPPORTED_REASONS", "check_callback", "check_generator", "check_model_index",
+    "check_num_motions_per_prompt", "check_output_fps", "check_output_type", "check_prompt_embeds", "check_prompts",
+    "check_unsupported", "loader_shim", "prepare_known_frames", "prepare_request", "repeat_per_prompt",
+    "resolve_num_frames", "run_callback",
 ]

@@ -188,6 +188,87 @@ def test_evaluator_refuses_pickle_weights(tmp_path):
         Express4DEvaluator.from_pretrained(folder)
 
 
+def _write_pickle_only_bert(folder):
+    model, tokenizer = tiny_bert(folder)
+    model.config.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # pickle weights only
+    tokenizer.save_pretrained(folder)
+    assert (folder / "pytorch_model.bin").is_file() and not list(folder.glob("*.safetensors"))
+    return folder
+
+
+def test_text_encoder_loads_from_safetensors_only(saved, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    import transformers
+
+    from pipelines.models.text_encoding import load_text_encoder
+
+    bert = _write_pickle_only_bert(tmp_path / "pickled_bert")
+    unpickled = []
+    original = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: unpickled.append(a) or original(*a, **k))
+    with pytest.raises(ValueError, match=r"text encoder .*pickled_bert: found only pickle weights \(pytorch_model.bin\)"):
+        load_text_encoder(str(bert))
+    seen = []
+    real = transformers.AutoModel.from_pretrained.__func__
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained",
+                        classmethod(lambda cls, *a, **k: seen.append(k.get("use_safetensors")) or real(cls, *a, **k)))
+    good = tmp_path / "bert"
+    model, tokenizer = tiny_bert(good)
+    model.save_pretrained(good)
+    tokenizer.save_pretrained(good)
+    load_text_encoder(str(good))  # a safetensors folder loads, and asks for safetensors
+    assert seen == [True] and unpickled == []
+
+    # a model folder whose denoiser names that encoder (no text_encoder component): one line, no traceback
+    folder = tmp_path / "mdm"
+    shutil.copytree(saved / "mdm", folder)
+    for sub in ("text_encoder", "tokenizer"):
+        shutil.rmtree(folder / sub)
+    index = json.loads((folder / "model_index.json").read_text())
+    index.update(text_encoder=[None, None], tokenizer=[None, None])
+    (folder / "model_index.json").write_text(json.dumps(index))
+    config = json.loads((folder / "denoiser" / "config.json").read_text())
+    config["text_encoder_name_or_path"] = str(bert)
+    (folder / "denoiser" / "config.json").write_text(json.dumps(config))
+    code = main(["generate", "A person smiles", "--model", str(folder), "--seconds", "0.5", "--out", str(tmp_path / "o"),
+                 "--no-mp4", "--size", "32", "--preview", "2d"])
+    err = capsys.readouterr().err
+    assert code == 2 and "found only pickle weights (pytorch_model.bin)" in err, err
+    assert len([line for line in err.splitlines() if "express4d generate: error:" in line]) == 1
+    assert "Traceback" not in err and unpickled == []
+
+
+def test_model_index_naming_a_module_of_the_folder_is_refused(saved, tmp_path, capsys):
+    import shutil
+
+    from pipelines import Express4DPipeline, load_motion_pipeline
+
+    folder = tmp_path / "evil"
+    shutil.copytree(saved / "mdm", folder)
+    marker = tmp_path / "code_ran"
+    (folder / "denoiser" / "evil_mod.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+        "from pipelines.models.modeling_mdm import MDMDenoiser as Evil\n"
+    )
+    (folder / "evil_mod.py").write_text((folder / "denoiser" / "evil_mod.py").read_text())
+    index = json.loads((folder / "model_index.json").read_text())
+    index["denoiser"] = ["evil_mod", "Evil"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    message = r"component 'denoiser' names the module 'evil_mod' \(a file of the model folder: .*evil_mod.py\)"
+    with pytest.raises(ValueError, match=message):
+        Express4DPipeline.from_pretrained(folder)
+    with pytest.raises(ValueError, match=message):
+        load_motion_pipeline(str(folder))
+    assert main(["generate", "x", "--model", str(folder), "--out", str(tmp_path / "o"), "--no-mp4"]) == 2
+    assert "express4d loads components from diffusers, transformers, pipelines only" in capsys.readouterr().err
+    assert not marker.exists()  # the folder's code never ran
+    import sys as _sys
+
+    assert "evil_mod" not in _sys.modules
+
+
 @pytest.mark.parametrize("breakage, message", [
     ("rename", r"config.json: field\(s\) latent_dimm are not MDMDenoiser settings"),
     ("type", r"config.json: field 'latent_dim' is '32' \(str\), expected a int"),

