@@ -45,6 +45,13 @@ def test_demo_refuses_bad_requests_with_messages():
     with pytest.raises(DemoInputError, match="seed must be 0 or more"):
         _check_request("A person smiles", 6, -1, 20)
     assert _check_request("  A person smiles ", 6, 3.0, None) == ("A person smiles", 6.0, 3, None)
+    for seed, message in ((1e30, "seed must be at most 2\\*\\*63 - 1"), (float("nan"), "seed must be a whole number"),
+                          (3.5, "seed must be a whole number"), ("1e400", "seed must be a whole number")):
+        with pytest.raises(DemoInputError, match=message):
+            _check_request("A person smiles", 6, seed, 20)
+    for seconds in (float("nan"), float("inf"), "soon"):
+        with pytest.raises(DemoInputError, match="Seconds must be a number between 1 and 9.8"):
+            _check_request("A person smiles", seconds, 0, 20)
 
 
 def test_cli_help_imports_no_gradio_or_torch():
@@ -177,3 +184,122 @@ def test_demo_in_a_real_browser(demo_server, browser_page, tmp_path):
     assert "Traceback" not in page.content()
     errors = [line for line in log_path.read_text(errors="replace").splitlines() if re.match(r"^[\w.]+(Error|Exception)\b", line)]
     assert all(line.startswith("gradio.exceptions.Error: 'Type a prompt first") for line in errors), errors
+
+
+# ---------------------------------------------------------------------------------------------- the HTTP API
+@pytest.fixture
+def api_server(tmp_path):
+    """The demo served in this process (so the test can watch it) with one listed model, its --out holding a
+    user's private files; yields (url, demo, out)."""
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        _missing_or_fail("the Python package gradio is not installed (pip install -e '.[test]')")
+    from mdm_tiny import tiny_pipeline
+
+    from pipelines.commands.demo import build_demo, launch
+
+    tiny_pipeline(tmp_path / "bert").save_pretrained(tmp_path / "tiny_mdm")
+    out = tmp_path / "out"
+    (out / ".ssh").mkdir(parents=True)
+    (out / ".ssh" / "id_rsa").write_text("PRIVATE KEY")
+    (out / "notes.txt").write_text("mine")
+    demo = build_demo(models=[str(tmp_path / "tiny_mdm")], out_dir=out)
+    port = _free_port()
+    launch(demo=demo, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/", demo, out
+    finally:
+        demo.close()
+
+
+def _api(url: str, *data) -> tuple[str, object]:
+    """POST one request to the demo's `generate` endpoint; ("complete", outputs) or ("error", message)."""
+    import json
+
+    request = urllib.request.Request(url + "gradio_api/call/generate", data=json.dumps({"data": list(data)}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        event_id = json.loads(r.read())["event_id"]
+    with urllib.request.urlopen(url + f"gradio_api/call/generate/{event_id}", timeout=300) as r:
+        stream = r.read().decode()
+    events = re.findall(r"^event: (\w+)\ndata: (.*)$", stream, flags=re.M)
+    kind, payload = events[-1]
+    payload = json.loads(payload)
+    return kind, (payload.get("error") if kind == "error" and isinstance(payload, dict) else payload)
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_demo_serves_only_the_files_it_wrote(api_server):
+    import urllib.parse
+
+    url, demo, out = api_server
+    kind, outputs = _api(url, "a person smiles", "tiny_mdm", 1.0, 3, 2)
+    assert kind == "complete", outputs
+    served = [o["url"] for o in outputs if isinstance(o, dict) and o.get("url")]
+    assert served and all(_status(u) == 200 for u in served)
+    root = demo.express4d_out_dir
+    assert root.parent == out.resolve() and [p.name for p in out.iterdir() if p.name.startswith("express4d-demo-")] == [root.name]
+    written = sorted(p for p in root.rglob("*") if p.is_file())
+    assert written and _status(url + "gradio_api/file=" + urllib.parse.quote(str(written[0]))) == 200
+    for path in (out / ".ssh" / "id_rsa", out / "notes.txt", root / ".." / "notes.txt", root / ".." / ".ssh" / "id_rsa",
+                 out.parent / "tiny_mdm" / "model_index.json", "/etc/passwd"):
+        assert _status(url + "gradio_api/file=" + urllib.parse.quote(str(path))) == 403, path
+
+
+def test_demo_offers_only_the_operators_models(api_server, monkeypatch):
+    import os
+
+    from pipelines import auto_pipeline
+
+    url, demo, out = api_server
+    tiny = out.parent / "tiny_mdm"
+    spellings = [str(tiny), f"{tiny}/", f"{tiny}//", f"{out.parent}/./tiny_mdm", f"{out.parent}/../{out.parent.name}/tiny_mdm",
+                 str(out.parent / "missing"), "/etc/shadow", "/etc/passwd", "/", "~/.ssh/id_rsa", "../tiny_mdm", "tiny_mdm/",
+                 " tiny_mdm", "TINY_MDM", "mdm", "t2m_gpt", "evaluator", "someone/some-model", "hf://x/y", ""]
+    assert len(set(spellings)) == 20
+    looked_at, loaded = [], []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: looked_at.append(os.fspath(p) if not isinstance(p, int) else p)
+                        or real_stat(p, *a, **k))
+    real_resolve, real_load = auto_pipeline.resolve_model_path, auto_pipeline.load_motion_pipeline
+    monkeypatch.setattr(auto_pipeline, "resolve_model_path", lambda *a, **k: looked_at.append(a[0]) or real_resolve(*a, **k))
+    monkeypatch.setattr(auto_pipeline, "load_motion_pipeline", lambda *a, **k: loaded.append(a[0]) or real_load(*a, **k))
+    for spelling in spellings:  # the same answer whether the path exists, is a file, a folder, or a Hub id
+        assert _api(url, "a person smiles", spelling, 1.0, 0, 2) == (
+            "error", f"Value: {spelling} is not in the list of choices: ['tiny_mdm']")
+    probes = {os.path.normpath(os.path.expanduser(s)) for s in spellings[:12] if s not in ("/", "")}
+    assert loaded == [] and [p for p in looked_at if isinstance(p, str) and os.path.normpath(p) in probes] == []
+
+    # the listed model loads once, whatever the number of requests; memory stays flat
+    def rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("VmRSS")).split()[1]) / 1024
+
+    assert _api(url, "a person smiles", "tiny_mdm", 1.0, 0, 2)[0] == "complete"
+    before = rss_mb()
+    for k, spelling in enumerate(spellings):
+        _api(url, "a person smiles", "tiny_mdm" if k % 5 == 0 else spelling, 1.0, k, 2)
+    assert loaded == [str(tiny)] and len(demo.express4d_models._loaded) == 1
+    assert rss_mb() - before < 60
+
+
+def test_demo_model_list_is_checked_by_name_alone(tmp_path, monkeypatch):
+    import os
+
+    from pipelines.commands.demo import DemoInputError, ModelList, generate
+
+    models = ModelList(["mdm"])
+    assert models.names == ["mdm"]
+    monkeypatch.setattr(os, "stat", lambda *a, **k: pytest.fail(f"looked at the disk: {a}"))
+    for value in ("/etc/shadow", "t2m_gpt", str(tmp_path), "org/name", None, 3):
+        with pytest.raises(DemoInputError, match="this demo offers mdm"):
+            generate("a person smiles", value, models=models)
+    assert models._loaded == {}
