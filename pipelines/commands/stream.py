@@ -7,6 +7,7 @@ motion starts from the current pose).  The engine is :mod:`pipelines.streaming`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import sys
@@ -100,26 +101,44 @@ def run(args) -> int:
                       + ("; looping, Ctrl-C stops" if args.loop else ""))
                 sent = sender.play(take, loop=args.loop)
                 print(f"Sent {sent} packets.")
-            elif mode == "prompt":
-                return _stream_prompt(args, sender, where)
             else:
-                return _interactive(args, sender, where)
+                with _no_progress_bars():
+                    return (_stream_prompt if mode == "prompt" else _interactive)(args, sender, where)
         except KeyboardInterrupt:
+            _ignore_further_interrupts()
             print(f"\nStopped after {sender.packets_sent} packets.")
             return 130
     return 0
 
 
-def _load(args):
+def _ignore_further_interrupts() -> None:
+    """After the first Ctrl-C the command is stopping: a second one must not break the clean-up with a traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _no_progress_bars():
+    """The stream's own lines only, on a terminal someone types into: no loading bars from diffusers / transformers."""
     from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
-    from pipelines.auto_pipeline import load_motion_pipeline, resolve_model_path
-
-    diffusers_logging.disable_progress_bar()  # the stream's own lines only, on a terminal someone types into
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     try:
-        pipe = load_motion_pipeline(resolve_model_path(args.model, "--model"))
+        yield
     finally:
         diffusers_logging.enable_progress_bar()
+        transformers_logging.enable_progress_bar()
+
+
+def _load(args):
+    from pipelines.auto_pipeline import load_motion_pipeline, resolve_model_path
+
+    pipe = load_motion_pipeline(resolve_model_path(args.model, "--model"))
     if args.steps is not None and "num_inference_steps" not in pipe.supports:
         raise ValueError(f"--steps: {pipe.describe()} has no denoising steps (only MDM models do); leave it out")
     pipe.set_progress_bar_config(disable=True)
@@ -164,6 +183,7 @@ def _interactive(args, sender, where: str) -> int:
               "Type a prompt and Enter (one per line); Ctrl-C or end of input (Ctrl-D) stops.", flush=True)
         session.run(sys.stdin, on_error=lambda message: print(f"express4d stream: {message}", file=sys.stderr, flush=True))
     except KeyboardInterrupt:
+        _ignore_further_interrupts()
         interrupted = True
     finally:
         session.close()
