@@ -200,6 +200,20 @@ def test_generate_reaches_the_pipeline_class_without_a_name_lookup():
         assert "getattr(" not in text and "import_module(" not in text, path
 
 
+def test_set_sampler_uses_the_classes_samplers_names(tmp_path):
+    """``--sampler``: the scheduler class comes from an explicit map too, the one SAMPLERS documents."""
+    from mdm_tiny import tiny_pipeline
+
+    from pipelines.mdm.pipeline_mdm import SAMPLERS
+
+    pipe = tiny_pipeline(tmp_path)
+    for name, class_name in SAMPLERS.items():
+        pipe.set_sampler(name)
+        assert type(pipe.scheduler).__name__ == class_name
+    with pytest.raises(ValueError, match="sampler: unknown 'euler'; choose one of dpm\\+\\+, ddim, ddpm"):
+        pipe.set_sampler("euler")
+
+
 def test_load_motion_pipeline_takes_a_bundled_name():
     from pipelines import T2MGPTPipeline, load_motion_pipeline
 

@@ -274,11 +274,12 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
     def set_sampler(self, name: str) -> None:
         """Swap the scheduler for another sampler of the same schedule: ``"dpm++"`` (DPM-Solver++, 20 steps by
         default), ``"ddim"`` or ``"ddpm"`` (the paper's 1000 steps)."""
-        import diffusers
+        from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
-        if name not in SAMPLERS:
-            raise ValueError(f"sampler: unknown {name!r}; choose one of {', '.join(SAMPLERS)}")
-        self.scheduler = getattr(diffusers, SAMPLERS[name]).from_config(self.scheduler.config)
+        classes = {"dpm++": DPMSolverMultistepScheduler, "ddim": DDIMScheduler, "ddpm": DDPMScheduler}  # = SAMPLERS
+        if name not in classes:
+            raise ValueError(f"sampler: unknown {name!r}; choose one of {', '.join(classes)}")
+        self.scheduler = classes[name].from_config(self.scheduler.config)
 
     def describe(self, num_inference_steps: int | None = None, guidance_scale: float | None = None) -> str:
         """A short label for tables and logs, e.g. ``"MDM (small, tokens, DPM-Solver++ 20 steps)"``; a guidance
