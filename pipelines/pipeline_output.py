@@ -86,13 +86,14 @@ class Express4DPipelineOutput(BaseOutput):
     fps: float
     captions: list
 
-    def save_livelink_csv(self, dir_or_path: str | os.PathLike, overwrite: bool = False) -> list[str]:
+    def save_livelink_csv(self, dir_or_path: str | os.PathLike, overwrite: bool = False, start: int | None = None) -> list[str]:
         """Write each motion as a Live Link Face CSV (importable in Unreal / Blender); returns the paths.
 
         A path ending in ``.csv`` is valid for a single motion (an existing file is replaced only with
         ``overwrite``).  Anything else is a directory (created if needed) that receives ``000_<caption>.csv``,
         ``001_<caption>.csv``, ...; files already there are never replaced: numbering continues after the
-        highest ``NNN_`` there, unless ``overwrite`` (numbering from 000 again, replacing).  Files are written
+        highest ``NNN_<caption>`` file express4d writes there, unless ``overwrite`` (numbering from 000 again,
+        replacing); ``start`` sets the first number (a caller writing one run in batches).  Files are written
         atomically (a temporary name, then renamed).
         """
         target = Path(dir_or_path)
@@ -111,7 +112,8 @@ class Express4DPipelineOutput(BaseOutput):
         if target.exists() and not target.is_dir():
             raise ValueError(f"save_livelink_csv: {target} exists and is not a directory")
         target.mkdir(parents=True, exist_ok=True)
-        start = 0 if overwrite else next_free_index(target)
+        if start is None:
+            start = 0 if overwrite else next_free_index(target)
         width = max(3, len(str(start + len(motions) - 1)))
         paths = []
         captions = list(self.captions) + [""] * (len(motions) - len(self.captions))
@@ -144,11 +146,13 @@ class Express4DPipelineOutput(BaseOutput):
                 for i, (m, c) in enumerate(zip(motions, captions), start=start)]
 
 
-_NUMBERED = re.compile(r"^(\d+)_")
+_NUMBERED = re.compile(r"^(\d+)_[a-z0-9_]+(?:\.csv|\.glb|\.gif|\.mp4|_curves\.png)$")
+"""What express4d numbers: ``NNN_<safe_file_stem(caption)>`` and a suffix the generate command writes."""
 
 
 def next_free_index(folder: Path) -> int:
-    """One past the highest ``NNN_`` prefix of the files in ``folder`` (0 when there is none)."""
+    """One past the highest number of the files express4d numbers in ``folder`` (0 when there is none):
+    ``NNN_<caption>`` with one of the suffixes it writes (a person's ``20250101_notes.txt`` does not count)."""
     used = [int(m.group(1)) for p in folder.iterdir() if (m := _NUMBERED.match(p.name))]
     return max(used) + 1 if used else 0
 

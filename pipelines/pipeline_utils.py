@@ -87,6 +87,9 @@ def resolve_num_frames(
     for counts that do not match the prompts, lengths <= 0 and lengths beyond ``max_frames``.
     """
     n = len(prompts)
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) or not math.isfinite(fps) or fps <= 0:
+        raise ValueError(f"the model's frame rate (fps in its config.json) is {fps!r}; a frame rate must be a positive number: "
+                         "fix that field or re-save the model")
     if num_frames is not None and seconds is not None:
         raise ValueError("num_frames and seconds were both given; pass only one of them")
     if num_frames is not None:

@@ -93,6 +93,143 @@ def test_render_a_folder_is_a_message(tmp_path, capsys):
     assert f"{tmp_path} is a folder; pass the CSV files in it" in capsys.readouterr().err
 
 
+def _take_csv(path, seed=0, frames=30):
+    from express4d_dataset.livelink import write_livelink_csv
+
+    motion = np.random.default_rng(seed).uniform(0, 1, size=(frames, 61)).astype(np.float32)
+    motion[:, 52:] = 0.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_livelink_csv(path, motion, fps=60)
+    return path
+
+
+def test_render_and_export_never_replace_earlier_files(tmp_path, capsys):
+    a, b = _take_csv(tmp_path / "a" / "take.csv", 0), _take_csv(tmp_path / "b" / "take.csv", 1)
+    coll = tmp_path / "coll"
+    render = ["--no-mp4", "--preview", "2d", "--size", "32"]
+    assert main(["render", str(a), str(b), "--out", str(coll), *render]) == 0
+    printed = capsys.readouterr().out
+    assert sorted(p.name for p in coll.iterdir()) == ["take.gif", "take_2.gif", "take_2_curves.png", "take_curves.png"]
+    assert str(coll / "take.gif") in printed and str(coll / "take_2.gif") in printed  # both reported, both kept
+    assert (coll / "take.gif").read_bytes() != (coll / "take_2.gif").read_bytes()
+    assert main(["render", str(a), *render]) == 0 and main(["render", str(a), *render]) == 0  # beside the CSV, twice
+    assert sorted(p.name for p in a.parent.glob("*.gif")) == ["take.gif", "take_2.gif"]
+    before = (a.parent / "take.gif").stat().st_mtime_ns
+    assert main(["render", str(a), *render, "--overwrite"]) == 0  # only with the flag
+    assert sorted(p.name for p in a.parent.glob("*.gif")) == ["take.gif", "take_2.gif"]
+    assert (a.parent / "take.gif").stat().st_mtime_ns != before
+
+    assert main(["export", str(a), str(b), "--out", str(coll)]) == 0
+    assert sorted(p.name for p in coll.glob("*.glb")) == ["take.glb", "take_2.glb"]
+    assert main(["export", str(a), "--out", str(coll)]) == 0
+    assert sorted(p.name for p in coll.glob("*.glb")) == ["take.glb", "take_2.glb", "take_3.glb"]
+    assert main(["export", str(a), "--out", str(coll), "--overwrite"]) == 0
+    assert len(list(coll.glob("*.glb"))) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seconds", "20"], r"--seconds must be between 0.05 \(one frame at 20 fps\) and 9.8 \(196 frames\), got 20"),
+    (["--seconds", "nan"], r"--seconds must be positive, got nan"),
+    (["--steps", "0"], r"--steps must be between 1 and 1000, got 0"),
+    (["--steps", "100000"], r"--steps must be between 1 and 1000, got 100000"),
+    (["--guidance", "1e9"], r"--guidance: must be between 0 and 20 \(1 = no guidance"),
+    (["--guidance", "nan"], r"--guidance: expected a finite number, got nan"),
+    (["--camera", "sideways"], r"--camera: camera must be front, three-quarter, side or a yaw in degrees, got 'sideways'"),
+    (["--num", "100000", "--seconds", "0.1"], r"--num 100000 x 1 prompt\(s\) = 100,000 motions; one run makes at most 1,000"),
+    (["--out", "single.csv"], r"--out single.csv: names a .csv file, but --out is a folder .* e.g. --out single"),
+])
+def test_generate_checks_every_argument_before_the_model_loads(saved, tmp_path, capsys, monkeypatch, args, message):
+    import re
+
+    from pipelines import auto_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(auto_pipeline, "load_motion_pipeline", lambda *a, **k: pytest.fail("the model was loaded"))
+    code = main(["generate", "x", "--model", str(saved / "mdm"), "--out", "o", "--preview", "3d", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and re.search(message, err), err
+    assert list(tmp_path.iterdir()) == []  # nothing made: no output folder, no single.csv folder, no orphan CSV
+
+
+def test_generate_in_batches_numbers_after_express4d_files_only(saved, tmp_path, monkeypatch):
+    from pipelines.commands import generate as generate_command
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "20250101_notes.txt").write_text("mine")  # a person's file: not one of the numbered outputs
+    batches = []
+    from pipelines.mdm.pipeline_mdm import Express4DPipeline
+
+    real_call = Express4DPipeline.__call__
+    monkeypatch.setattr(Express4DPipeline, "__call__", lambda self, prompts, **k: batches.append(len(prompts)) or
+                        real_call(self, prompts, **k))
+    monkeypatch.setattr(generate_command, "BATCH_MOTIONS", 2)
+    assert _generate(saved, out, "--num", "5") == 0
+    assert batches == [2, 2, 1]  # generated and written two at a time: memory does not grow with --num
+    assert sorted(p.name for p in out.glob("*.csv")) == [f"00{i}_a_person_smiles.csv" for i in range(5)]
+    assert (out / "20250101_notes.txt").read_text() == "mine"
+
+
+def test_model_config_faults_are_blamed_on_the_model(saved, tmp_path, capsys):
+    import shutil
+
+    zero_fps = tmp_path / "zero_fps"
+    shutil.copytree(saved / "mdm", zero_fps)
+    config = json.loads((zero_fps / "denoiser" / "config.json").read_text())
+    config["fps"] = 0
+    (zero_fps / "denoiser" / "config.json").write_text(json.dumps(config))
+    assert main(["generate", "x", "--model", str(zero_fps), "--seconds", "0.5", "--out", str(tmp_path / "o"), "--no-mp4"]) == 2
+    err = capsys.readouterr().err
+    assert "the model's frame rate (fps in its config.json) is 0" in err and "--seconds" not in err and "seconds[" not in err
+
+    loud = tmp_path / "loud"
+    shutil.copytree(saved / "mdm", loud)
+    index = json.loads((loud / "model_index.json").read_text())
+    index["default_guidance_scale"] = 1e9
+    (loud / "model_index.json").write_text(json.dumps(index))
+    assert main(["generate", "x", "--model", str(loud), "--seconds", "0.5", "--out", str(tmp_path / "o"), "--no-mp4"]) == 2
+    assert "default_guidance_scale (model_index.json): must be between 0 and 20" in capsys.readouterr().err
+    assert not list((tmp_path / "o").glob("*.csv"))
+
+
+def test_ctrl_c_during_render_is_one_line_and_leaves_no_temporary_file(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    take = _take_csv(tmp_path / "take.csv")
+    out = tmp_path / "out"
+
+    def interrupted(self, fp, *args, **kwargs):
+        with open(fp, "wb") as f:
+            f.write(b"\x89PNG half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", interrupted)
+    try:
+        code = main(["render", str(take), "--out", str(out), "--no-mp4", "--preview", "2d", "--size", "32"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped the command as a traceback")
+    assert code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "express4d render: interrupted; the files finished before stay, no partial file was left"
+    assert sorted(p.name for p in out.iterdir()) == ["take.gif"]  # the finished GIF; no hidden half-written PNG
+
+
+def test_export_errors_name_the_file_not_errno(tmp_path, capsys):
+    take = _take_csv(tmp_path / "take.csv")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("mine")
+    assert main(["export", str(take), "--out", str(blocker / "glb")]) == 2
+    err = capsys.readouterr().err
+    assert "[Errno" not in err and f"--out {blocker / 'glb'}: cannot write there" in err, err
+    assert main(["export", str(tmp_path / "nosuch.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "[Errno" not in err and f"{tmp_path / 'nosuch.csv'}: no such file" in err, err
+
+    from pipelines.commands.express4d_cli import describe_error
+
+    assert describe_error(PermissionError(13, "Permission denied", "/x/take.glb")) == "/x/take.glb: permission denied"
+
+
 # ---------------------------------------------------------------------------------------------- data
 def test_missing_dataset_folder_is_an_error_not_another_cache(tmp_path):
     from express4d_dataset.load import load_express4d
@@ -156,6 +293,26 @@ def test_data_folders_respect_the_umask(tmp_path, umask):
         os.umask(old)
     for folder in (tmp_path / "raw", tmp_path / "express4d"):
         assert folder.stat().st_mode & 0o777 == 0o777 & ~umask, oct(folder.stat().st_mode)
+
+
+def test_data_synth_size_is_bounded_up_front(tmp_path, capsys, monkeypatch):
+    import resource
+    import shutil as shutil_module
+
+    def limited():  # today's code on 10**9 takes would grow until the machine runs out: cap it at 3 GB
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    proc = subprocess.run([sys.executable, "-m", "pipelines.commands", "data", "synth", "--out", str(tmp_path / "raw"),
+                           "--num-sequences", "1000000000"], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limited, cwd=ROOT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "--num-sequences 1000000000: 1,200,000,000 takes with the validation ones, more than the 100,000" in proc.stderr
+    assert not (tmp_path / "raw").exists() and list(tmp_path.iterdir()) == []
+
+    usage = shutil_module.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda p: usage._replace(free=10**8))  # 100 MB free
+    assert main(["data", "synth", "--out", str(tmp_path / "raw"), "--num-sequences", "1000"]) == 2
+    assert "1,200 takes need about 0.3 GB and" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
 
 
 def test_push_to_hub_offline_is_a_message(tmp_path, capsys, monkeypatch):

@@ -267,7 +267,7 @@ def test_default_guidance_scale_is_saved_and_used(pipe, tmp_path):
         np.testing.assert_array_equal(x, y)
         assert not np.allclose(x, z)
     assert loaded.guidance_scale == 5.0
-    with pytest.raises(ValueError, match=r"default_guidance_scale: must be >= 0"):
+    with pytest.raises(ValueError, match=r"default_guidance_scale \(model_index.json\): must be between 0 and 20"):
         Express4DPipeline(pipe.denoiser, pipe.scheduler, default_guidance_scale=-1.0)
 
 
@@ -356,7 +356,8 @@ BAD_CALLS = [
     (dict(prompt=["a", "b"], num_frames=[5, 6, 7]), ValueError, "num_frames: got 3 values for 2 prompts"),
     (dict(prompt=["a", "b"], seconds=[1.0]), ValueError, "seconds: got 1 values for 2 prompts"),
     (dict(prompt="x", num_frames=5, seconds=1), ValueError, "num_frames and seconds were both given"),
-    (dict(prompt="x", guidance_scale=-1), ValueError, r"guidance_scale: must be >= 0 \(1 = no guidance, 2.5 = the paper's value\), got -1"),
+    (dict(prompt="x", guidance_scale=-1), ValueError, r"guidance_scale: must be between 0 and 20 \(1 = no guidance, 2.5 = the paper's value; larger pins every blendshape at 0 or 1\), got -1"),
+    (dict(prompt="x", guidance_scale=1e9), ValueError, r"guidance_scale: must be between 0 and 20 .*got 1e\+09"),
     (dict(prompt="x", num_inference_steps=0), ValueError, "num_inference_steps: must be a positive integer, got 0"),
     (dict(prompt="x", num_inference_steps=1001), ValueError, "num_inference_steps: 1001 exceeds the scheduler's 1000"),
     (dict(prompt="x", num_motions_per_prompt=0), ValueError, "num_motions_per_prompt: must be a positive integer, got 0"),

@@ -24,6 +24,16 @@ def check_output_folder(path, option: str = "--out") -> Path:
     return out
 
 
+def check_input_files(paths) -> None:
+    """Every input CSV exists and is a file (a folder or a typo is named before anything is written)."""
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; pass the CSV files in it (e.g. {path / '*.csv'})")
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+
+
 def check_size(size: int) -> int:
     if not 32 <= size <= MAX_PREVIEW_SIZE:
         raise ValueError(f"--size must be between 32 and {MAX_PREVIEW_SIZE} pixels, got {size}")
@@ -54,5 +64,6 @@ def add_preview_arguments(parser) -> None:
 
 
 __all__ = [
-    "MAX_PREVIEW_SIZE", "add_preview_arguments", "add_untracked_arguments", "check_output_folder", "check_size",
+    "MAX_PREVIEW_SIZE", "add_preview_arguments", "add_untracked_arguments", "check_input_files", "check_output_folder",
+    "check_size",
 ]

@@ -11,7 +11,8 @@ def add_parser(sub) -> None:
 
     synth = data_sub.add_parser("synth", help="write the procedural stand-in corpus in the raw Express4D layout")
     synth.add_argument("--out", required=True, help="output folder (data/, texts/, train.txt, val.txt, test.txt)")
-    synth.add_argument("--num-sequences", type=int, default=1200, help="number of takes (default 1200)")
+    synth.add_argument("--num-sequences", type=int, default=1200,
+                       help="number of takes (default 1200; at most 100,000 with the validation takes, and what the disk holds)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     synth.add_argument("--test-fraction", type=float, default=0.2, help="share of ids in test.txt (default 0.2)")
     synth.add_argument("--validation-fraction", type=float, default=0.2,
@@ -37,7 +38,9 @@ def add_parser(sub) -> None:
 
 def run_synth(args) -> int:
     from express4d_dataset.synthetic import write_synthetic_corpus
+    from express4d_dataset.synthetic.size import check_corpus_size
 
+    check_corpus_size(args.num_sequences, args.validation_fraction, args.out)  # before anything is allocated or written
     summary = write_synthetic_corpus(
         args.out, num_sequences=args.num_sequences, seed=args.seed, test_fraction=args.test_fraction,
         validation_fraction=args.validation_fraction, overwrite=args.overwrite, progress=True,

@@ -35,11 +35,24 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except (OSError, ValueError) as e:  # missing or unwritable files, bad values: a message, not a traceback
-        print(f"express4d {args.command}: error: {e}", file=sys.stderr)
+        print(f"express4d {args.command}: error: {describe_error(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: every file is written aside and renamed, so nothing half-written is left
+        print(f"express4d {args.command}: interrupted; the files finished before stay, no partial file was left",
+              file=sys.stderr)
+        return 130
 
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+def describe_error(error: Exception) -> str:
+    """One line for a person: an ``OSError`` as ``<file>: <what happened>`` instead of Python's ``[Errno 13] ...``."""
+    if isinstance(error, OSError) and error.strerror and str(error).startswith("[Errno"):
+        where = error.filename if error.filename is not None else ""
+        also = f" -> {error.filename2}" if error.filename2 is not None else ""
+        return f"{where}{also}: {error.strerror.lower()}" if where else error.strerror
+    return str(error)
+
+
+__all__ = ["COMMANDS", "build_parser", "describe_error", "main"]
 
 
 if __name__ == "__main__":

@@ -11,6 +11,15 @@ from pathlib import Path
 from .arguments import add_preview_arguments, check_output_folder, check_size
 
 MAX_SEED = 2**63 - 1
+MAX_SECONDS = 9.8
+"""The longest motion the command asks for: 196 frames at 20 fps, the benchmark's (and the bundled models') longest."""
+MIN_SECONDS = 0.05
+"""One frame at 20 fps."""
+MAX_MOTIONS = 1000
+"""Motions one run makes (prompts x --num); they are generated and written in batches of :data:`BATCH_MOTIONS`."""
+BATCH_MOTIONS = 16
+MAX_STEPS = 1000
+OUTPUT_SUFFIXES = (".csv", ".glb", ".gif", ".mp4", ".png")
 
 
 def read_prompts_file(path) -> list[str]:
@@ -38,7 +47,7 @@ def add_parser(sub) -> None:
     gen.add_argument("--prompts-file", default=None, help="a text file with one prompt per line (added to PROMPTs)")
     gen.add_argument("--model", default="mdm", help="mdm | t2m_gpt (bundled defaults) or a pipeline folder / Hub id (default: mdm)")
     gen.add_argument("--seconds", type=float, default=6.0, help="length of each motion (default 6, at most 9.8)")
-    gen.add_argument("--num", type=int, default=1, help="motions per prompt (default 1)")
+    gen.add_argument("--num", type=int, default=1, help=f"motions per prompt (default 1; at most {MAX_MOTIONS} motions a run)")
     gen.add_argument("--steps", type=int, default=None,
                      help="denoising steps (MDM only; default: the sampler's, 20 for dpm++ and ddim, 1000 for ddpm)")
     gen.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], default=None,
@@ -58,8 +67,9 @@ def add_parser(sub) -> None:
     gen.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from pipelines.auto_pipeline import resolve_model_path
+def check_arguments(args) -> list[str]:
+    """Every argument that can be checked without the model, before it loads; returns the prompts."""
+    import math
 
     prompts = [p for p in args.prompts if p.strip()]
     if args.prompts_file:
@@ -68,17 +78,48 @@ def run(args) -> int:
         raise ValueError('give at least one PROMPT (e.g. "A person is smiling softly") or --prompts-file FILE')
     if args.num < 1:
         raise ValueError(f"--num must be at least 1, got {args.num}")
+    if len(prompts) * args.num > MAX_MOTIONS:
+        raise ValueError(f"--num {args.num} x {len(prompts)} prompt(s) = {len(prompts) * args.num:,} motions; one run makes "
+                         f"at most {MAX_MOTIONS:,}: split it into several runs")
     if not 0 <= args.seed <= MAX_SEED - len(prompts) * args.num:
         raise ValueError(f"--seed must be between 0 and 2**63 - 1 (minus the number of motions), got {args.seed}")
-    if not args.seconds > 0:
+    if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise ValueError(f"--seconds must be positive, got {args.seconds}")
+    if not MIN_SECONDS <= args.seconds <= MAX_SECONDS:
+        raise ValueError(f"--seconds must be between {MIN_SECONDS:g} (one frame at 20 fps) and {MAX_SECONDS:g} (196 frames), "
+                         f"got {args.seconds:g}")
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        raise ValueError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}")
+    if args.guidance is not None:
+        from pipelines.mdm.pipeline_mdm import Express4DPipeline
+
+        Express4DPipeline.check_guidance_scale(args.guidance, "--guidance")
     check_size(args.size)
+    if args.preview == "3d":
+        from pipelines.preview.head3d import camera_yaw
+
+        try:
+            camera_yaw(args.camera)
+        except ValueError as e:
+            raise ValueError(f"--camera: {e}") from None
+    out = Path(args.out)
+    if out.suffix.lower() in OUTPUT_SUFFIXES and not out.is_dir():
+        raise ValueError(f"--out {out}: names a {out.suffix} file, but --out is a folder (the files are numbered in it, "
+                         f"000_<prompt>.csv, ...); pass a folder, e.g. --out {out.with_suffix('')}")
+    return prompts
+
+
+def run(args) -> int:
+    from pipelines.auto_pipeline import resolve_model_path
+
+    prompts = check_arguments(args)
     out_dir = check_output_folder(args.out)
     model = resolve_model_path(args.model, "--model")
 
     import torch
 
     from pipelines.auto_pipeline import load_motion_pipeline
+    from pipelines.pipeline_output import next_free_index
     from pipelines.preview import export_csv, render_csv
 
     pipe = load_motion_pipeline(model)
@@ -89,24 +130,31 @@ def run(args) -> int:
             raise ValueError(f"{flag}: {pipe.describe()} has no {feature.replace('set_', '')} (only MDM models do); leave it out")
     if args.sampler is not None:
         pipe.set_sampler(args.sampler)
-    generators = [torch.Generator().manual_seed(args.seed + k) for k in range(len(prompts) * args.num)]
-    out = pipe(
-        prompts, seconds=args.seconds, num_inference_steps=args.steps, guidance_scale=args.guidance,
-        num_motions_per_prompt=args.num, generator=generators, output_fps=60, output_type="np",
-    )
-    for csv_path, caption in zip(out.save_livelink_csv(out_dir, overwrite=args.overwrite), out.captions):
-        files = render_csv(csv_path, out_dir=out_dir, size=args.size, mp4=not args.no_mp4, preview=args.preview,
-                           camera=args.camera)  # fmt: skip
-        if args.glb:
-            files["glb"] = export_csv(csv_path, out_dir=out_dir, format="glb")
-        print(f"{caption!r}")
-        print(f"  animation (Live Link Face CSV, 60 fps): {csv_path}")
-        for kind in ("gif", "mp4", "png", "glb"):
-            if kind in files:
-                label = {"gif": "preview GIF", "mp4": "preview MP4", "png": "channel curves",
-                         "glb": "3D animation (GLB)"}[kind]  # fmt: skip
-                print(f"  {label}: {files[kind]}")
+    # one (prompt, seed) per motion, generated and written in batches: memory stays flat however many are asked for
+    requests = [(p, args.seed + k) for k, p in enumerate(p for p in prompts for _ in range(args.num))]
+    number = 0 if args.overwrite else next_free_index(out_dir)
+    for first in range(0, len(requests), BATCH_MOTIONS):
+        batch = requests[first : first + BATCH_MOTIONS]
+        out = pipe(
+            [p for p, _ in batch], seconds=args.seconds, num_inference_steps=args.steps, guidance_scale=args.guidance,
+            generator=[torch.Generator().manual_seed(seed) for _, seed in batch], output_fps=60, output_type="np",
+        )
+        paths = out.save_livelink_csv(out_dir, overwrite=args.overwrite, start=number)
+        number += len(paths)
+        for csv_path, caption in zip(paths, out.captions):
+            files = render_csv(csv_path, out_dir=out_dir, size=args.size, mp4=not args.no_mp4, preview=args.preview,
+                               camera=args.camera, overwrite=args.overwrite)  # fmt: skip
+            if args.glb:
+                files["glb"] = export_csv(csv_path, out_dir=out_dir, format="glb", overwrite=args.overwrite)
+            print(f"{caption!r}")
+            print(f"  animation (Live Link Face CSV, 60 fps): {csv_path}")
+            for kind in ("gif", "mp4", "png", "glb"):
+                if kind in files:
+                    label = {"gif": "preview GIF", "mp4": "preview MP4", "png": "channel curves",
+                             "glb": "3D animation (GLB)"}[kind]  # fmt: skip
+                    print(f"  {label}: {files[kind]}")
     return 0
 
 
-__all__ = ["MAX_SEED", "add_parser", "read_prompts_file", "run"]
+__all__ = ["BATCH_MOTIONS", "MAX_MOTIONS", "MAX_SECONDS", "MAX_SEED", "MAX_STEPS", "MIN_SECONDS", "add_parser",
+           "check_arguments", "read_prompts_file", "run"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from .arguments import add_preview_arguments, add_untracked_arguments, check_output_folder, check_size
+from .arguments import add_preview_arguments, add_untracked_arguments, check_input_files, check_output_folder, check_size
 
 
 def add_parser(sub) -> None:
@@ -18,6 +16,9 @@ def add_parser(sub) -> None:
     render.add_argument("--out", default=None, help="output folder (default: beside each CSV)")
     render.add_argument("--size", type=int, default=256, help="preview width and height in pixels (default 256)")
     render.add_argument("--no-mp4", action="store_true", help="do not write an MP4 even when ffmpeg is available")
+    render.add_argument("--overwrite", action="store_true",
+                        help="replace earlier files of the same name (default: keep them; the new files take the next free "
+                        "name, <stem>_2.gif, ...)")
     add_preview_arguments(render)
     add_untracked_arguments(render)
     render.set_defaults(func=run)
@@ -27,11 +28,7 @@ def run(args) -> int:
     from pipelines.preview import ffmpeg_available, render_csv
 
     check_size(args.size)
-    for path in args.files:
-        if Path(path).is_dir():
-            raise ValueError(f"{path} is a folder; pass the CSV files in it (e.g. {Path(path) / '*.csv'})")
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path} not found")
+    check_input_files(args.files)
     if args.out:
         check_output_folder(args.out)
     if not args.no_mp4 and not ffmpeg_available():
@@ -39,7 +36,7 @@ def run(args) -> int:
     for path in args.files:
         written = render_csv(
             path, out_dir=args.out, size=args.size, mp4=not args.no_mp4, untracked=args.untracked,
-            max_untracked_gap=args.max_untracked_gap, preview=args.preview, camera=args.camera,
+            max_untracked_gap=args.max_untracked_gap, preview=args.preview, camera=args.camera, overwrite=args.overwrite,
         )
         print(f"{path}:")
         for kind in ("gif", "mp4", "png"):

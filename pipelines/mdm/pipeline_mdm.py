@@ -42,6 +42,10 @@ DEFAULT_GUIDANCE_SCALE = 2.5
 """Classifier-free guidance scale of the paper: a pipeline's ``default_guidance_scale`` unless it was set
 (``guidance_scale=None`` uses the pipeline's)."""
 
+MAX_GUIDANCE_SCALE = 20.0
+"""The largest guidance scale accepted: far beyond the useful range (the paper's 2.5, the bundled model's 5),
+where every blendshape is pushed to 0 or 1 and the motion is no longer a face's."""
+
 SCHEDULER_LABELS = {
     "DDPMScheduler": "DDPM", "DDIMScheduler": "DDIM", "DPMSolverMultistepScheduler": "DPM-Solver++",
 }
@@ -86,7 +90,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         saved in ``model_index.json``, so a model can ship the scale chosen for it on a validation split)."""
         super().__init__()
         self.check_denoiser(denoiser)
-        self.check_guidance_scale(default_guidance_scale, "default_guidance_scale")
+        self.check_guidance_scale(default_guidance_scale, "default_guidance_scale (model_index.json)")
         self.register_modules(denoiser=denoiser, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
         self.register_to_config(default_guidance_scale=float(default_guidance_scale))
 
@@ -222,11 +226,12 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
     # ------------------------------------------------------------------ checks
     @staticmethod
     def check_guidance_scale(value, name: str = "guidance_scale") -> None:
-        """Raise unless ``value`` is a finite number >= 0."""
+        """Raise unless ``value`` is a finite number in ``[0, MAX_GUIDANCE_SCALE]``."""
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
             raise ValueError(f"{name}: expected a finite number, got {value!r}")
-        if value < 0:
-            raise ValueError(f"{name}: must be >= 0 (1 = no guidance, 2.5 = the paper's value), got {value}")
+        if not 0 <= value <= MAX_GUIDANCE_SCALE:
+            raise ValueError(f"{name}: must be between 0 and {MAX_GUIDANCE_SCALE:g} (1 = no guidance, 2.5 = the paper's "
+                             f"value; larger pins every blendshape at 0 or 1), got {value:g}")
 
     @property
     def default_guidance_scale(self) -> float:
@@ -365,7 +370,9 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
             callback_on_step_end, callback_on_step_end_tensor_inputs,
         )
         lengths, n, batch_size = request.lengths, request.num_motions_per_prompt, request.batch_size
-        guidance_scale = self.default_guidance_scale if guidance_scale is None else guidance_scale
+        if guidance_scale is None:
+            guidance_scale = self.default_guidance_scale
+            self.check_guidance_scale(guidance_scale, "default_guidance_scale (model_index.json)")
         known, known_masks = prepare_known_frames(lengths, motion_prefix, keyframes, keyframe_mask)
         max_len = max(lengths)
         self.check_inputs(num_inference_steps, guidance_scale, batch_size, latents, max_len)

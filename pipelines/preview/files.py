@@ -12,7 +12,7 @@ from .video import save_gif, save_mp4
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EXPORT_FORMATS", "PREVIEWS", "export_csv", "render_csv"]
+__all__ = ["EXPORT_FORMATS", "PREVIEWS", "RENDERED", "export_csv", "free_stem", "render_csv"]
 
 PREVIEWS = ("3d", "2d")
 """What a preview draws: ``"3d"`` the ICT head (:mod:`.head3d`, the default), ``"2d"`` the procedural face (:mod:`.face2d`)."""
@@ -20,13 +20,32 @@ EXPORT_FORMATS = ("glb",)
 """What :func:`export_csv` writes: ``"glb"`` (binary glTF 2.0: the head, ARKit morph targets and the animation)."""
 
 
+RENDERED = ("{}.gif", "{}.mp4", "{}_curves.png")
+"""The files :func:`render_csv` writes for a stem (the MP4 only with ``ffmpeg``)."""
+
+
+def free_stem(folder: Path, stem: str, names=("{}",), overwrite: bool = False) -> str:
+    """``stem``, or, when one of its files (``names``: templates such as ``"{}.gif"``) exists in ``folder`` and not
+    ``overwrite``, the first of ``<stem>_2``, ``<stem>_3``, ... whose files are all free: earlier files are never
+    replaced without asking."""
+    if overwrite:
+        return stem
+    candidate, k = stem, 1
+    while any((folder / name.format(candidate)).exists() or (folder / name.format(candidate)).is_symlink() for name in names):
+        k += 1
+        candidate = f"{stem}_{k}"
+    return candidate
+
+
 def render_csv(
     csv_path, out_dir=None, size: int = 256, mp4: bool = True, untracked: str | None = None, max_untracked_gap: float | None = None,
-    preview: str = "3d", camera=DEFAULT_CAMERA,
+    preview: str = "3d", camera=DEFAULT_CAMERA, overwrite: bool = False,
 ) -> dict[str, Path]:
     """Render a Live Link Face CSV: ``<stem>.gif``, ``<stem>_curves.png`` and, when ``mp4`` and
     ``ffmpeg`` is on ``PATH``, ``<stem>.mp4``.
 
+    Earlier files are kept: when one of these names is taken, the files are ``<stem>_2.gif``, ... (the first
+    free number; :func:`free_stem`), unless ``overwrite``.
     Files go to ``out_dir`` (created if needed; default: the CSV's folder).  The row rate comes
     from the CSV's timecodes (``take.fps``).  Returns ``{"gif": ..., "png": ..., "mp4": ...}``
     holding only the files written.  ``untracked`` / ``max_untracked_gap``: the reader's lost-tracking
@@ -41,7 +60,7 @@ def render_csv(
     csv_path = Path(csv_path)
     take, out = _read_take(csv_path, out_dir, untracked, max_untracked_gap, "render")
     out.mkdir(parents=True, exist_ok=True)
-    stem = csv_path.stem
+    stem = free_stem(out, csv_path.stem, RENDERED, overwrite)
     frames = take.frames
     written: dict[str, Path] = {}
     if preview == "3d":
@@ -59,8 +78,9 @@ def render_csv(
 
 
 def export_csv(csv_path, out_dir=None, format: str = "glb", untracked: str | None = None,
-               max_untracked_gap: float | None = None) -> Path:  # fmt: skip
-    """Convert a Live Link Face CSV to ``<stem>.<format>`` in ``out_dir`` (default: beside it).
+               max_untracked_gap: float | None = None, overwrite: bool = False) -> Path:  # fmt: skip
+    """Convert a Live Link Face CSV to ``<stem>.<format>`` in ``out_dir`` (default: beside it); an earlier file of
+    that name is kept (the new one is ``<stem>_2.<format>``, ...: :func:`free_stem`) unless ``overwrite``.
 
     ``"glb"``: the 3D head with its ARKit-named morph targets and the take as one animation at the
     CSV's row rate (:func:`~pipelines.preview.gltf.save_glb`).  Returns the path written.
@@ -71,7 +91,9 @@ def export_csv(csv_path, out_dir=None, format: str = "glb", untracked: str | Non
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
     csv_path = Path(csv_path)
     take, out = _read_take(csv_path, out_dir, untracked, max_untracked_gap, "export")
-    return save_glb(take.frames, out / f"{csv_path.stem}.{format}", take.fps)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = free_stem(out, csv_path.stem, (f"{{}}.{format}",), overwrite)
+    return save_glb(take.frames, out / f"{stem}.{format}", take.fps)
 
 
 def _read_take(csv_path: Path, out_dir, untracked, max_untracked_gap, verb: str):
