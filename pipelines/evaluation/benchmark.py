@@ -76,6 +76,9 @@ FOLLOWING_COLUMNS = [
     ("action_recall", "Action recall ↑"),
     ("order_accuracy", "Order ↑"),
     ("order_accuracy_held_out", "Order, held-out pairs ↑"),
+    ("action_recall_held_out_wording", "Recall, held-out wording ↑"),
+    ("order_accuracy_held_out_wording", "Order, held-out wording ↑"),
+    ("order_accuracy_three_step", "Three steps in order ↑"),
     ("cooccurrence", "Co-occurrence ↑"),
     ("order_swap_accuracy", "Evaluator order-swap ↑"),
 ]
@@ -480,6 +483,7 @@ def _score(metric, common, text_emb, real_emb, generated, mm, extras, entries, e
     if "annotations" in extras:
         kwargs["annotations"] = extras["annotations"]
         kwargs["references"] = [entries.motions[i] for i in entries.item_index]
+        kwargs["texts"] = entries.texts  # held-out wording is read from the captions
     if "swapped_texts" in extras:
         kwargs["swapped_texts"] = extras["swapped_texts"]
     if generated is not None:
