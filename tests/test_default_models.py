@@ -13,6 +13,7 @@ from express4d_dataset.livelink import read_livelink_csv
 from pipelines import DEFAULT_MODELS_DIR, default_model_path
 from pipelines.loading import BUNDLED_MODELS
 from pipelines.cli import main
+from pipelines.commands.generate import PREVIEW_FPS
 from pipelines.preview import preview_frame_indices
 
 BUNDLE = BUNDLED_MODELS
@@ -94,7 +95,7 @@ def test_generate_with_bundled_model(tmp_path, capsys, model):
     assert take.num_frames == 2 * 60  # 2 s at the model's 20 fps, interpolated to 60 fps: still 2 s
     assert np.isfinite(take.frames).all()
     with Image.open(csv.with_suffix(".gif")) as gif:
-        assert gif.n_frames == len(preview_frame_indices(take.num_frames, 60))
+        assert gif.n_frames == len(preview_frame_indices(take.num_frames, 60, PREVIEW_FPS))
     with Image.open(csv.with_name(csv.stem + "_curves.png")) as png:
         assert png.size[0] > 100 and png.size[1] > 100
 

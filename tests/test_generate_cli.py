@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from express4d_dataset.livelink import read_livelink_csv
+from pipelines.commands.generate import PREVIEW_FPS
 from pipelines.preview import preview_frame_indices
 
 
@@ -41,7 +42,7 @@ def test_generate_writes_csv_gif_png(saved_pipelines, tmp_path, capsys, kind):
         assert np.isfinite(take.frames).all()
         gif = csv.with_suffix(".gif")
         with Image.open(gif) as im:
-            assert im.n_frames == len(preview_frame_indices(take.num_frames, 60))
+            assert im.n_frames == len(preview_frame_indices(take.num_frames, 60, PREVIEW_FPS))
         assert csv.with_name(csv.stem + "_curves.png").is_file()
     assert "preview GIF" in printed and "channel curves" in printed
 

@@ -63,7 +63,25 @@ def add_preview_arguments(parser) -> None:
                         "positive shows the face turned toward the image left, as a positive HeadYaw)")
 
 
+def set_torch_threads_for_load() -> int:
+    """Give torch one intra-op thread per CPU that is not already busy (by the 1-minute load average), at least one;
+    returns the number set.  On a 2-core machine shared with a training run, two threads make the MDM's 20 steps
+    several times slower than one (each waits for the other at every operation); on an idle one, two are faster."""
+    import os
+
+    import torch
+
+    cpus = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        busy = 0.0
+    threads = max(1, min(torch.get_num_threads(), cpus - int(round(busy))))
+    torch.set_num_threads(threads)
+    return threads
+
+
 __all__ = [
     "MAX_PREVIEW_SIZE", "add_preview_arguments", "add_untracked_arguments", "check_input_files", "check_output_folder",
-    "check_size",
+    "check_size", "set_torch_threads_for_load",
 ]

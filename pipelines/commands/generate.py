@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .arguments import add_preview_arguments, check_output_folder, check_size
+from .arguments import add_preview_arguments, check_output_folder, check_size, set_torch_threads_for_load
 
 MAX_SEED = 2**63 - 1
 MAX_SECONDS = 9.8
@@ -20,6 +20,9 @@ MAX_MOTIONS = 1000
 BATCH_MOTIONS = 16
 MAX_STEPS = 1000
 OUTPUT_SUFFIXES = (".csv", ".glb", ".gif", ".mp4", ".png")
+PREVIEW_FPS = 15.0
+"""Frame rate of the GIF previews ``generate`` writes: half the frames of ``express4d render``'s 30 fps, so half
+the drawing time (the GIF was most of the command's wall time after the imports); render the CSV for 30 fps."""
 
 
 def read_prompts_file(path) -> list[str]:
@@ -59,7 +62,8 @@ def add_parser(sub) -> None:
     gen.add_argument("--out", default="express4d_out", help="output folder (default: express4d_out); earlier files in "
                      "it are kept: new ones take the next free numbers")
     gen.add_argument("--overwrite", action="store_true", help="number the new files from 000 again, replacing earlier ones")
-    gen.add_argument("--size", type=int, default=256, help="preview size in pixels (default 256)")
+    gen.add_argument("--size", type=int, default=256, help=f"preview size in pixels (default 256; the GIF plays at "
+                     f"{PREVIEW_FPS:g} fps: `express4d render` the CSV for 30)")
     gen.add_argument("--no-mp4", action="store_true", help="skip the MP4 preview even when ffmpeg is available")
     add_preview_arguments(gen)
     gen.add_argument("--glb", action="store_true",
@@ -120,8 +124,9 @@ def run(args) -> int:
 
     from pipelines.auto_pipeline import load_motion_pipeline
     from pipelines.pipeline_output import next_free_index
-    from pipelines.preview import export_csv, render_csv
+    from pipelines.preview import export_csv, render_motion
 
+    set_torch_threads_for_load()
     pipe = load_motion_pipeline(model)
     options = {"--sampler": ("set_sampler", args.sampler), "--steps": ("num_inference_steps", args.steps),
                "--guidance": ("guidance_scale", args.guidance)}
@@ -141,9 +146,11 @@ def run(args) -> int:
         )
         paths = out.save_livelink_csv(out_dir, overwrite=args.overwrite, start=number)
         number += len(paths)
-        for csv_path, caption in zip(paths, out.captions):
-            files = render_csv(csv_path, out_dir=out_dir, size=args.size, mp4=not args.no_mp4, preview=args.preview,
-                               camera=args.camera, overwrite=args.overwrite)  # fmt: skip
+        for csv_path, caption, motion in zip(paths, out.captions, out.motions):
+            # the previews from the motion in memory: reading the CSV back would cost pyarrow's and pandas' imports
+            files = render_motion(motion, out.fps, out_dir, Path(csv_path).stem, size=args.size, mp4=not args.no_mp4,
+                                  preview=args.preview, camera=args.camera, overwrite=args.overwrite,
+                                  title=f"{Path(csv_path).name} ({out.fps:g} fps)", max_preview_fps=PREVIEW_FPS)
             if args.glb:
                 files["glb"] = export_csv(csv_path, out_dir=out_dir, format="glb", overwrite=args.overwrite)
             print(f"{caption!r}")
@@ -156,5 +163,5 @@ def run(args) -> int:
     return 0
 
 
-__all__ = ["BATCH_MOTIONS", "MAX_MOTIONS", "MAX_SECONDS", "MAX_SEED", "MAX_STEPS", "MIN_SECONDS", "add_parser",
+__all__ = ["BATCH_MOTIONS", "MAX_MOTIONS", "MAX_SECONDS", "MAX_SEED", "MAX_STEPS", "MIN_SECONDS", "PREVIEW_FPS", "add_parser",
            "check_arguments", "read_prompts_file", "run"]

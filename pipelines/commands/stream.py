@@ -148,6 +148,9 @@ def _load(args):
 def _stream_prompt(args, sender, where: str) -> int:
     import torch
 
+    from .arguments import set_torch_threads_for_load
+
+    set_torch_threads_for_load()
     pipe = _load(args)
     options = {} if args.steps is None else {"num_inference_steps": args.steps}
     out = pipe(args.prompt.strip(), seconds=args.seconds, generator=torch.Generator().manual_seed(args.seed),

@@ -10,8 +10,8 @@
   :mod:`.arkit_head`, the numpy rasteriser in :mod:`.raster`);
 * :mod:`.gltf`: the head, its ARKit morph targets and a motion's animation as a GLB (:func:`save_glb`);
 * :mod:`.curves`: channel curves over time as a PNG (:func:`plot_channel_curves`);
-* :mod:`.files`: all of it for a Live Link Face CSV (:func:`render_csv`, 3D by default;
-  :func:`export_csv` for the GLB).
+* :mod:`.files`: all of it for a Live Link Face CSV (:func:`render_csv`, 3D by default) or a motion in memory
+  (:func:`render_motion`); :func:`export_csv` for the GLB.
 
 Needs only numpy, Pillow, safetensors and :mod:`express4d_dataset`.
 """
@@ -19,7 +19,7 @@ Needs only numpy, Pillow, safetensors and :mod:`express4d_dataset`.
 from .curves import DEFAULT_CURVE_CHANNELS, plot_channel_curves
 from .arkit_head import HeadModel, load_head
 from .face2d import FACE_REGIONS, render_frame, render_frames
-from .files import EXPORT_FORMATS, PREVIEWS, export_csv, render_csv
+from .files import EXPORT_FORMATS, PREVIEWS, export_csv, render_csv, render_motion
 from .gltf import glb_bytes, save_glb
 from .head3d import (
     CAMERAS,
@@ -67,6 +67,7 @@ __all__ = [
     "preview_frame_indices",
     "render_csv",
     "render_frame",
+    "render_motion",
     "render_frames",
     "save_gif",
     "save_mp4",

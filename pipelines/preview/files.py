@@ -8,11 +8,11 @@ from pathlib import Path
 
 from .curves import plot_channel_curves
 from .head3d import DEFAULT_CAMERA, camera_yaw, save_head_gif, save_head_mp4
-from .video import save_gif, save_mp4
+from .video import DEFAULT_MAX_PREVIEW_FPS, save_gif, save_mp4
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EXPORT_FORMATS", "PREVIEWS", "RENDERED", "export_csv", "free_stem", "render_csv"]
+__all__ = ["EXPORT_FORMATS", "PREVIEWS", "RENDERED", "export_csv", "free_stem", "render_csv", "render_motion"]
 
 PREVIEWS = ("3d", "2d")
 """What a preview draws: ``"3d"`` the ICT head (:mod:`.head3d`, the default), ``"2d"`` the procedural face (:mod:`.face2d`)."""
@@ -59,21 +59,36 @@ def render_csv(
         camera_yaw(camera)  # a bad camera fails before anything is read or written
     csv_path = Path(csv_path)
     take, out = _read_take(csv_path, out_dir, untracked, max_untracked_gap, "render")
+    return render_motion(take.frames, take.fps, out, csv_path.stem, size=size, mp4=mp4, preview=preview, camera=camera,
+                         overwrite=overwrite, title=f"{csv_path.name} ({take.fps:g} fps)")
+
+
+def render_motion(
+    frames, fps: float, out_dir, stem: str, size: int = 256, mp4: bool = True, preview: str = "3d",
+    camera=DEFAULT_CAMERA, overwrite: bool = False, title: str | None = None,
+    max_preview_fps: float = DEFAULT_MAX_PREVIEW_FPS,
+) -> dict[str, Path]:
+    """The previews of a ``[T, 61]`` motion at ``fps`` already in memory (what :func:`render_csv` does after reading
+    the file): ``<stem>.gif`` (at most ``max_preview_fps``), ``<stem>_curves.png`` and, when ``mp4`` and ``ffmpeg``
+    is on ``PATH``, ``<stem>.mp4`` in ``out_dir``; earlier files kept as in :func:`render_csv`.  Returns the paths."""
+    if preview not in PREVIEWS:
+        raise ValueError(f"preview must be one of {', '.join(PREVIEWS)}, got {preview!r}")
+    if preview == "3d":
+        camera_yaw(camera)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = free_stem(out, csv_path.stem, RENDERED, overwrite)
-    frames = take.frames
+    stem = free_stem(out, stem, RENDERED, overwrite)
     written: dict[str, Path] = {}
     if preview == "3d":
         gif, mp4_writer = partial(save_head_gif, camera=camera), partial(save_head_mp4, camera=camera)
     else:
         gif, mp4_writer = save_gif, save_mp4
-    written["gif"] = gif(frames, out / f"{stem}.gif", take.fps, size=size)
+    written["gif"] = gif(frames, out / f"{stem}.gif", fps, size=size, max_preview_fps=max_preview_fps)
     if mp4:
-        mp4_path = mp4_writer(frames, out / f"{stem}.mp4", take.fps, size=size)
+        mp4_path = mp4_writer(frames, out / f"{stem}.mp4", fps, size=size)
         if mp4_path is not None:
             written["mp4"] = mp4_path
-    title = f"{csv_path.name} ({take.fps:g} fps)"
-    written["png"] = plot_channel_curves(frames, take.fps, out / f"{stem}_curves.png", title=title)
+    written["png"] = plot_channel_curves(frames, fps, out / f"{stem}_curves.png", title=title or f"{stem} ({fps:g} fps)")
     return written
 
 

@@ -335,10 +335,11 @@ def _palette_colours() -> tuple[tuple[int, int, int], ...]:
     return (_PALETTE["background"], track, _PALETTE["bar"], _PALETTE["text"], *features)
 
 
-def save_head_gif(frames, path, fps: float, size: int = 256, camera=DEFAULT_CAMERA) -> Path:
-    """Write a looping GIF of a ``[T, 61]`` motion on the 3D head (at most 30 fps: the frames
-    :func:`~pipelines.preview.video.preview_frame_indices` picks), time-stamped.  Returns the path."""
-    from .video import write_gif
+def save_head_gif(frames, path, fps: float, size: int = 256, camera=DEFAULT_CAMERA,
+                  max_preview_fps: float | None = None) -> Path:
+    """Write a looping GIF of a ``[T, 61]`` motion on the 3D head (at most ``max_preview_fps``, default 30: the
+    frames :func:`~pipelines.preview.video.preview_frame_indices` picks), time-stamped.  Returns the path."""
+    from .video import DEFAULT_MAX_PREVIEW_FPS, write_gif
 
     arr = check_frames(frames)
     if arr.shape[0] == 0:
@@ -347,6 +348,7 @@ def save_head_gif(frames, path, fps: float, size: int = 256, camera=DEFAULT_CAME
     camera_yaw(camera)
     return write_gif(
         lambda idx: stamped_head_frames(arr, idx, fps, size, camera), path, fps, num_frames=arr.shape[0],
+        max_preview_fps=DEFAULT_MAX_PREVIEW_FPS if max_preview_fps is None else max_preview_fps,
         palette_colours=_palette_colours(),
     )
 
