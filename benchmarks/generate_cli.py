@@ -7,12 +7,16 @@ times ``python -c "import pipelines"`` alone to show what start-up costs.
     python benchmarks/generate_cli.py                    # 5 repeats, both bundled models
     python benchmarks/generate_cli.py --repeats 3 --seconds 9
 
-Prints one table of medians (and min/max) in seconds.
+Prints one table of medians (and min/max) in seconds, wall time and the processes' CPU time (user + system):
+on a machine shared with other work the wall time grows with its load, the CPU time hardly (on an idle
+machine the two are about equal for these mostly single-threaded commands).  The load average is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -24,10 +28,14 @@ from pathlib import Path
 PROMPT = "A person is smiling softly and then raising their eyebrows"
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user + system) of one fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -47,13 +55,15 @@ def main() -> None:
         results = []
         for label, cmd in rows:
             timed(cmd)  # warm the OS file cache; not counted
-            times = [timed(cmd) for _ in range(args.repeats)]
-            results.append((label, statistics.median(times), min(times), max(times)))
+            runs = [timed(cmd) for _ in range(args.repeats)]
+            times, cpu = [w for w, _ in runs], [c for _, c in runs]
+            results.append((label, statistics.median(times), min(times), max(times), statistics.median(cpu)))
             print(f"done: {label}", file=sys.stderr)
-    print(f"\n| command | median s | min s | max s |  ({args.repeats} fresh processes each)")
-    print("|---|---:|---:|---:|")
-    for label, med, lo, hi in results:
-        print(f"| {label} | {med:.2f} | {lo:.2f} | {hi:.2f} |")
+    print(f"\n| command | median s | min s | max s | median CPU s |  ({args.repeats} fresh processes each; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print("|---|---:|---:|---:|---:|")
+    for label, med, lo, hi, cpu in results:
+        print(f"| {label} | {med:.2f} | {lo:.2f} | {hi:.2f} | {cpu:.2f} |")
 
 
 if __name__ == "__main__":

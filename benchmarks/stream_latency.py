@@ -116,7 +116,9 @@ def main() -> None:
     for r in records:
         full = "" if r.refine_seconds is None else f"{r.refine_seconds:.2f}"
         where = f"frame {r.start_frame}" + (" (late)" if r.late else "")
-        print(f"| {r.index} | {r.prompt} | {r.generation_seconds:.2f} | {full} | {where} | {r.latency:.3f} |")
+        latency = "replaced before it began" if r.latency is None else f"{r.latency:.3f}"
+        generation = "" if r.generation_seconds is None else f"{r.generation_seconds:.2f}"
+        print(f"| {r.index} | {r.prompt} | {generation} | {full} | {where} | {latency} |")
     latencies = [r.latency for r in records if r.latency is not None]
     gaps = session.gaps()
     print()
