@@ -515,3 +515,31 @@ def test_cli_csv_that_does_not_parse(tmp_path, capsys):
     assert main(["stream", "--csv", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "broken.csv" in err and "\n" not in err
+
+
+class _UnreachableSocket:
+    """Stands in for the sender's socket: every send fails as on a machine with no route to the target."""
+
+    def sendto(self, *args):
+        import errno
+
+        raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+    def fileno(self):
+        return 3
+
+    def close(self):
+        pass
+
+
+def test_unreachable_target_is_one_line(receiver):
+    from pipelines.streaming import LiveLinkSender, StreamTargetError
+
+    with LiveLinkSender(receiver.target) as sender:
+        real, sender._socket = sender._socket, _UnreachableSocket()
+        try:
+            with pytest.raises(StreamTargetError, match=f"target {receiver.target}: cannot send \\(Network is unreachable\\); "
+                               "check the address, the network and the firewall"):
+                sender.play(np.zeros((3, NUM_CHANNELS)), fps=60)
+        finally:
+            sender._socket = real
