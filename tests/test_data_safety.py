@@ -313,6 +313,12 @@ def test_data_synth_size_is_bounded_up_front(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(shutil_module, "disk_usage", lambda p: usage._replace(free=10**8))  # 100 MB free
     assert main(["data", "synth", "--out", str(tmp_path / "raw"), "--num-sequences", "1000"]) == 2
     assert "1,200 takes need about 0.3 GB and" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+    # the same bound from Python, not only from the CLI
+    from express4d_dataset.synthetic import write_synthetic_corpus
+
+    with pytest.raises(ValueError, match="more than the 100,000"):
+        write_synthetic_corpus(tmp_path / "raw", num_sequences=10**9)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_push_to_hub_offline_is_a_message(tmp_path, capsys, monkeypatch):

@@ -173,6 +173,9 @@ def write_synthetic_corpus(
         raise ValueError(f"validation_fraction must be in [0, 1], got {validation_fraction!r}")
     num_sequences = int(num_sequences)
     num_validation = int(round(num_sequences * validation_fraction))
+    from .size import check_corpus_size
+
+    check_corpus_size(num_sequences, validation_fraction, out_dir)  # bounded up front, from Python as from the CLI
     folder = StagedFolder(out_dir, overwrite, MARKER, _owned_by_synth, "express4d stand-in corpus")
     with folder as out:
         summary = _write_corpus(out, num_sequences, int(seed), test_fraction, progress, num_validation)
