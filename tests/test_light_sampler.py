@@ -1,0 +1,68 @@
+"""LightMDMSampler (``express4d generate``'s path for the bundled MDM) gives Express4DPipeline's motions exactly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.auto_pipeline import default_model_path
+from pipelines.mdm.light_sampler import LightMDMSampler
+
+PROMPTS = ["A person is smiling softly and then raising their eyebrows", "frown",
+           "A person blinks twice, then squints hard while raising the left brow"]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    folder = default_model_path("mdm")
+    if LightMDMSampler.refusal(folder) is not None:
+        pytest.skip(f"the bundled MDM is not one LightMDMSampler computes: {LightMDMSampler.refusal(folder)}")
+    from pipelines.mdm.pipeline_mdm import Express4DPipeline
+
+    pipe = Express4DPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    return LightMDMSampler(folder), pipe
+
+
+@pytest.mark.parametrize("prompts,seeds,kwargs", [
+    (PROMPTS[:1], [0], dict(seconds=6, output_fps=60)),  # the README's command
+    (PROMPTS, [5, 6, 7], dict(seconds=[2, 6, 3.5], num_inference_steps=7, guidance_scale=2.5)),  # padding, lengths
+    (PROMPTS[1:2], None, dict(num_frames=30, guidance_scale=1.0, output_fps=30)),  # no guidance, one generator
+])
+def test_same_motions_as_the_pipeline(bundled, prompts, seeds, kwargs):
+    light, pipe = bundled
+
+    def generator():
+        return torch.Generator().manual_seed(11) if seeds is None else [torch.Generator().manual_seed(s) for s in seeds]
+
+    got = light(prompts, generator=generator(), **kwargs)
+    want = pipe(prompts, generator=generator(), **kwargs)
+    assert got.fps == want.fps and got.captions == want.captions
+    assert len(got.motions) == len(want.motions)
+    for a, b in zip(got.motions, want.motions):
+        assert a.dtype == b.dtype and np.array_equal(a, b)  # bit for bit
+
+
+def test_refuses_what_it_does_not_compute(tmp_path):
+    import shutil
+
+    folder = tmp_path / "mdm"
+    shutil.copytree(default_model_path("mdm"), folder)
+    config = folder / "scheduler" / "scheduler_config.json"
+    config.write_text(config.read_text().replace('"DPMSolverMultistepScheduler"', '"DDIMScheduler"'))
+    assert "scheduler" in LightMDMSampler.refusal(folder)
+    with pytest.raises(ValueError, match="Express4DPipeline.from_pretrained"):
+        LightMDMSampler(folder)
+    assert "model_index" in LightMDMSampler.refusal(tmp_path) or "readable" in LightMDMSampler.refusal(tmp_path)
+
+
+def test_generate_imports_neither_diffusers_nor_transformers(tmp_path):
+    code = ("import sys; from pipelines.commands.express4d_cli import main; "
+            f"rc = main(['generate', 'A person is smiling', '--seconds', '1', '--out', {str(tmp_path)!r}, '--no-mp4']); "
+            "print(rc, sorted({m.split('.')[0] for m in sys.modules} & {'diffusers', 'transformers', 'scipy', 'accelerate'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    assert out == "0 []"
