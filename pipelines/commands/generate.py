@@ -137,7 +137,7 @@ def run(args) -> int:
 
     import torch
 
-    from pipelines.motion_files import next_free_index
+    from pipelines.pipeline_output import next_free_index
     from pipelines.preview import export_csv, render_motion
 
     set_torch_threads_for_load()

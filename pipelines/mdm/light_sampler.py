@@ -12,7 +12,7 @@ default all-MiniLM-L6-v2 encoder, as bundled), and gives the same motions for th
   encoder's ``tokenizer.json`` read by ``tokenizers`` (what transformers' fast tokenizer wraps);
 * the sampler: DPM-Solver++ (2M, midpoint, final sigma zero), the arithmetic of diffusers'
   ``DPMSolverMultistepScheduler`` for that configuration, written out;
-* the output: :func:`~pipelines.motion_files.finalize_motions` and :class:`~pipelines.motion_files.MotionFiles`.
+* the output: :func:`~pipelines.pipeline_output.finalize_motions` and :class:`~pipelines.pipeline_output.MotionFiles`.
 
 Anything else (another scheduler or sampler, editing inputs, callbacks, another text encoder) is the pipeline's job.
 """
@@ -34,7 +34,7 @@ from express4d_dataset.motion import MotionStats
 
 from ..models.mdm_network import MDMNetwork
 from ..models.text_encoding import NORMALIZE_ATTR, TextEmbeddings, _ALIASES, encode_text, resolve_text_encoder_path
-from ..motion_files import MotionFiles, finalize_motions
+from ..pipeline_output import MotionFiles, finalize_motions
 from ..pipeline_utils import check_generator, check_output_fps, check_prompts, repeat_per_prompt, resolve_num_frames
 
 ACCEPTED_SCHEDULER = {
