@@ -294,3 +294,26 @@ def test_r_precision_with_fewer_motions_than_k():
     motion = np.array([[9.0, 0.0], [1.0, 0.0]])  # each text is nearer the other's motion
     np.testing.assert_allclose(M.r_precision(text, motion, batch_size=32, top_k=3), [0.0, 1.0, 1.0])
     np.testing.assert_allclose(M.r_precision(text, text, batch_size=32, top_k=3), [1.0, 1.0, 1.0])
+
+
+def test_metric_inputs_accept_any_sequence_of_motions_and_name_a_single_array():
+    from express4d_metrics.inputs import check_motions
+
+    motions = [np.zeros((5, 61), np.float32), np.ones((7, 61), np.float32)]
+
+    class Column:  # a sequence that is not a list, as datasets' column objects
+        def __init__(self, items):
+            self.items = items
+
+        def __len__(self):
+            return len(self.items)
+
+        def __iter__(self):
+            return iter(self.items)
+
+    got = check_motions(Column(motions), "references")
+    assert [m.shape for m in got] == [(5, 61), (7, 61)]
+    with pytest.raises(ValueError, match=r"references: expected a list of \[T, 61\] motions, got one array of shape \(5, 61\)"):
+        check_motions(motions[0], "references")
+    with pytest.raises(ValueError, match="got str"):
+        check_motions("motions.csv", "references")

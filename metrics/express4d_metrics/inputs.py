@@ -43,10 +43,15 @@ def check_motion(value, name: str) -> np.ndarray:
 
 
 def check_motions(values, name: str) -> list:
-    if isinstance(values, np.ndarray) and values.ndim == 3:
+    if isinstance(values, np.ndarray):
+        if values.ndim != 3:
+            raise ValueError(f"{name}: expected a list of [T, {NUM_CHANNELS}] motions, got one array of shape "
+                             f"{tuple(values.shape)}; pass a list (or an [N, T, {NUM_CHANNELS}] array)")
         values = list(values)
-    if not isinstance(values, (list, tuple)):
-        raise ValueError(f"{name}: expected a list of [T, {NUM_CHANNELS}] motions, got {type(values).__name__}")
+    elif not isinstance(values, (list, tuple)):
+        if isinstance(values, (str, bytes, dict)) or not (hasattr(values, "__iter__") and hasattr(values, "__len__")):
+            raise ValueError(f"{name}: expected a list of [T, {NUM_CHANNELS}] motions, got {type(values).__name__}")
+        values = list(values)  # a datasets Column (datasets 4) or another sequence
     return [check_motion(v, f"{name}[{i}]") for i, v in enumerate(values)]
 
 
