@@ -275,11 +275,15 @@ def test_demo_offers_only_the_operators_models(api_server, monkeypatch):
     answers = set()
     for spelling in spellings:  # the same answer whether the path exists, is a file, a folder, or a Hub id
         kind, message = _api(url, "a person smiles", spelling, 1.0, 0, 2)
-        assert kind == "error" and "tiny_mdm" in message, (spelling, message)
+        assert kind == "error", (spelling, message)
+        if message is None:  # gradio 6.0.0 (the oldest supported) sends a refused choice without its text
+            answers.add(None)
+            continue
+        assert "tiny_mdm" in message, (spelling, message)
         assert "not in the list of choices" in message or "this demo offers tiny_mdm" in message, message
         if spelling:
             answers.add(message.replace(repr(spelling)[:60], "X").replace(f": {spelling} is", ": X is"))
-    assert len(answers) == 1, answers  # one wording, whatever the value names: nothing about the disk
+    assert len(answers) == 1, answers  # one answer, whatever the value names: nothing about the disk
     probes = {os.path.normpath(os.path.expanduser(s)) for s in spellings[:12] if s not in ("/", "")}
     assert loaded == [] and [p for p in looked_at if isinstance(p, str) and os.path.normpath(p) in probes] == []
 
