@@ -106,11 +106,6 @@ class Naturalness:
     def fall_range(self) -> tuple[float, float, float]:
         return _range(self.falls)
 
-    def row(self) -> dict:
-        return {"name": self.name, "takes": self.num_takes, "p50": self.percentiles.get(50.0),
-                "p99": self.percentiles.get(99.0), "p99.9": self.percentiles.get(99.9), "jump_rate": self.jump_rate,
-                "rise": self.rise_range(), "fall": self.fall_range(), "num_rises": len(self.rises)}
-
 
 def _range(values) -> tuple[float, float, float]:
     if not values:

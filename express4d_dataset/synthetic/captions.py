@@ -9,7 +9,7 @@ in :data:`~.wording.HELD_OUT_WORDING_SHARE` of their captions.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -183,7 +183,7 @@ class _StepWords:
             return f"{p.form(form)} while also {b.form('ing')}"
         return f"{p.form(form)} while {b.form('ing')}"
 
-    def finite(self, tense: str, subject: Subject, pronoun: bool = False) -> str:
+    def finite(self, tense: str, subject: Subject) -> str:
         """The verb phrase agreeing with ``subject`` (no subject word)."""
         if len(self.phrases) == 1:
             return self.phrases[0].finite(tense, subject.plural)
@@ -207,7 +207,7 @@ class _StepWords:
         return f"{subject_text} {self.finite(tense, subject)}"
 
 
-def _draw_step(rng, step: list[ActionEvent], tense: str, held_out: bool, allow_clause: bool, force: bool) -> _StepWords:
+def _draw_step(rng, step: list[ActionEvent], held_out: bool, allow_clause: bool, force: bool) -> _StepWords:
     if len(step) == 1:
         return _StepWords([_phrase(rng, step[0], held_out, allow_clause, force_held_out=force)])
     phrases = [_phrase(rng, step[0], held_out, False, force_held_out=force), _phrase(rng, step[1], held_out, False)]
@@ -229,7 +229,6 @@ class _CaptionDraw:
     tense: str
     steps: list[_StepWords]
     tail: str = ""
-    extra: dict = field(default_factory=dict)
 
     def render(self, order: list[int]) -> str:
         steps = [self.steps[i] for i in order]
@@ -289,7 +288,7 @@ def _draw_caption(rng, plan: TakePlan, held_out: bool, force_held_out: bool) -> 
     if "{start}" in template or "{go}" in template:
         tense = "s" if tense == "ing" else tense
     allow_clause = re.search(r"\{C[ABC]\}", template) is not None
-    words = [_draw_step(rng, step, tense, held_out, allow_clause, i == force_step) for i, step in enumerate(steps)]
+    words = [_draw_step(rng, step, held_out, allow_clause, i == force_step) for i, step in enumerate(steps)]
     tail = ""
     if n < 3 and "{S} {A}" in template and template.endswith(("{A}", "{B}")) and rng.random() < 0.15:
         relax = pick(rng, list(_RELAX))

@@ -276,7 +276,6 @@ def verb_past(verb: str) -> str:
     if len(verb) > 1 and verb.endswith("y") and verb[-2] not in "aeiou":
         return verb[:-1] + "ied"
     return verb + "ed"
-PAST_FORMS = _PAST
 
 HELD_OUT_PATTERNS = _held_out_patterns()
 HELD_OUT_MARKERS = tuple(p.pattern for p in HELD_OUT_PATTERNS)
