@@ -78,7 +78,7 @@ class StagedFolder:
         self.check()
         parent = self.path.parent
         parent.mkdir(parents=True, exist_ok=True)
-        self.stage = _new_folder(parent, f".{self.path.name}.tmp-")
+        self.stage = new_folder(parent, f".{self.path.name}.tmp-")
         return self.stage
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -118,8 +118,9 @@ def _refuse_working_folder(out: Path) -> None:
         )
 
 
-def _new_folder(parent: Path, prefix: str) -> Path:
-    """A new, uniquely named folder in ``parent`` with the umask's permissions (``mkdtemp`` makes 0700)."""
+def new_folder(parent: Path, prefix: str, what: str = "a staging folder") -> Path:
+    """A new, uniquely named folder ``parent/<prefix><random hex>`` with the umask's permissions (``mkdtemp``
+    makes 0700); ``what`` names it in the error when 100 names are all taken."""
     for _ in range(100):
         path = parent / f"{prefix}{secrets.token_hex(4)}"
         try:
@@ -127,7 +128,7 @@ def _new_folder(parent: Path, prefix: str) -> Path:
         except FileExistsError:
             continue
         return path
-    raise FileExistsError(f"{parent}: could not create a staging folder {prefix}*")
+    raise FileExistsError(f"{parent}: could not create {what} {prefix}*")
 
 
 def _carry_over(old: Path, new: Path, owns, prefix: PurePosixPath = PurePosixPath()) -> list[str]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import secrets
 import tempfile
 import threading
 import time
@@ -179,28 +178,16 @@ def output_root(out_dir: str | os.PathLike | None = None) -> Path:
     if parent.exists() and not parent.is_dir():
         raise FileExistsError(f"--out {parent}: a file, not a folder; pass a folder")
     parent.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for _ in range(100):
-        folder = parent / f"express4d-demo-{stamp}-{secrets.token_hex(3)}"
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder.resolve()
-    raise FileExistsError(f"--out {parent}: could not create a new folder for the demo's files")
+    from express4d_dataset.output_folder import new_folder
+
+    return new_folder(parent, f"express4d-demo-{time.strftime('%Y%m%d-%H%M%S')}-", "a folder for the demo's files").resolve()
 
 
 def _request_folder(root: Path, text: str) -> Path:
+    from express4d_dataset.output_folder import new_folder
     from pipelines.pipeline_output import safe_file_stem
 
-    for _ in range(100):
-        folder = root / f"{safe_file_stem(text, 32)}_{secrets.token_hex(6)}"
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder
-    raise FileExistsError(f"{root}: could not create a folder for a request")
+    return new_folder(root, f"{safe_file_stem(text, 32)}_", "a folder for a request")
 
 
 def generate(prompt: str, model: str = "mdm", seconds: float = 6.0, seed: int = 0, steps: int | None = 20,
