@@ -64,19 +64,12 @@ def level_captions(actions, seeds: int, seed: int) -> dict:
 
 
 def model_peaks(pipe, captions: dict, seed: int, guidance=None) -> dict:
-    import torch
-
     from express4d_metrics.prompt_following import action_activity
+    from naturalness import generate  # the naturalness table's batched generation
 
     keys = list(captions)
     texts = [t for k in keys for t in captions[k]]
-    frames = int(SECONDS * pipe.fps)
-    motions = []
-    for start in range(0, len(texts), 32):
-        kwargs = {"guidance_scale": guidance} if guidance is not None else {}
-        out = pipe(texts[start:start + 32], num_frames=frames, generator=torch.Generator().manual_seed(seed + start),
-                   **kwargs)
-        motions += [np.asarray(m) for m in out.motions]
+    motions = [m for m, _ in generate(pipe, texts, [SECONDS] * len(texts), seed, guidance)]
     peaks, i = {}, 0
     for k in keys:
         peaks[k] = [float(action_activity(motions[i + j], k[0]).max()) for j in range(len(captions[k]))]

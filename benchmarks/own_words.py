@@ -48,15 +48,12 @@ SENTENCES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def follows(motion: np.ndarray, keys: tuple[str, ...]) -> tuple[bool, list]:
     """(every action active and centred in the named order, the centres in seconds or None)."""
-    from express4d_metrics.prompt_following import action_activity, action_thresholds
+    from prompt_order import centres  # the quickstart check's own reading of when an action happens
 
-    thresholds = action_thresholds()
-    centres = []
-    for key in keys:
-        frames = np.flatnonzero(action_activity(motion, key) >= thresholds[key])
-        centres.append(float(np.median(frames)) / FPS if len(frames) else None)
-    ok = all(c is not None for c in centres) and all(a < b for a, b in zip(centres, centres[1:]))
-    return ok, centres
+    found = centres(motion, list(keys), FPS)
+    times = [found[k] for k in keys]
+    ok = all(t is not None for t in times) and all(a < b for a, b in zip(times, times[1:]))
+    return ok, times
 
 
 def main(argv=None) -> int:
