@@ -50,6 +50,8 @@ def resample(motion, src_fps: float, dst_fps: float):
     hi = np.minimum(lo + 1, num_in - 1)
     w = (pos - lo).astype(np.float32)
     if isinstance(motion, np.ndarray):
+        if np.issubdtype(motion.dtype, np.floating):  # float64 motions interpolate in float64, not float32's weights
+            w = (pos - lo).astype(motion.dtype)
         w = w[:, None]
         return (motion[..., lo, :] * (1 - w) + motion[..., hi, :] * w).astype(motion.dtype)
     import torch

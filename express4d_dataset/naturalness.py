@@ -3,7 +3,7 @@
 A face does not switch an expression within one frame: a smile takes a few tenths of a second to form.
 This module measures that on any set of motions (real captures, the stand-in corpus, a model's
 generations), all brought to one rate (:data:`RATE`, 30 rows/s, the rate of the real reference takes;
-linear interpolation), over the slow expression channels (:data:`EXPRESSION_CHANNELS`: smile, brows,
+:func:`~express4d_dataset.motion.to_fps`: every k-th row, or linear interpolation), over the slow expression channels (:data:`EXPRESSION_CHANNELS`: smile, brows,
 frown, jaw, pucker, cheeks, sneer):
 
 * **per-frame change**: ``|x[t+1] - x[t]|`` over every channel and pair of consecutive valid rows; its
@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .arkit import channel_index
+from .motion import to_fps
 
 RATE = 30.0
 JUMP = 0.2
@@ -35,21 +36,6 @@ EXPRESSION_CHANNEL_NAMES: tuple[str, ...] = (
     "NoseSneerLeft", "NoseSneerRight",
 )
 EXPRESSION_CHANNELS: tuple[int, ...] = tuple(channel_index(n) for n in EXPRESSION_CHANNEL_NAMES)
-
-
-def resample(x: np.ndarray, fps: float, rate: float = RATE) -> np.ndarray:
-    """``[T, C]`` rows at ``fps`` -> rows at ``rate`` over the same span (linear interpolation; NaN rows stay
-    gaps: an interpolated row next to a NaN is NaN)."""
-    x = np.asarray(x, dtype=np.float64)
-    if fps <= 0 or rate <= 0:
-        raise ValueError(f"resample: fps and rate must be positive, got fps={fps!r}, rate={rate!r}")
-    if len(x) < 2 or fps == rate:
-        return x.copy()
-    t = np.arange(int(np.floor((len(x) - 1) * rate / fps + 1e-9)) + 1) * (fps / rate)
-    i0 = np.clip(np.floor(t).astype(np.int64), 0, len(x) - 1)
-    i1 = np.clip(i0 + 1, 0, len(x) - 1)
-    w = (t - i0)[:, None]
-    return x[i0] * (1 - w) + x[i1] * w
 
 
 def _rise_fall(curve: np.ndarray, rate: float) -> tuple[float | None, float | None]:
@@ -122,7 +108,7 @@ def naturalness(motions: Iterable[tuple[np.ndarray, float]], name: str = "", rat
         x = np.asarray(frames, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] <= max(channels):
             raise ValueError(f"naturalness: motion {n} has shape {x.shape}; expected [T, 61]")
-        x = resample(x[:, list(channels)], float(fps), rate)
+        x = to_fps(x[:, list(channels)], float(fps), rate)
         n += 1
         d = np.abs(np.diff(x, axis=0))
         changes.append(d[np.isfinite(d)])

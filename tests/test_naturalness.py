@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 
 from express4d_dataset.arkit import NUM_CHANNELS, channel_index
+from express4d_dataset.motion import to_fps
 from express4d_dataset.naturalness import (
     EXPRESSION_CHANNELS,
     JUMP,
     naturalness,
     naturalness_markdown,
-    resample,
+    RATE,
 )
 
 SMILE = channel_index("MouthSmileLeft")
@@ -45,14 +46,14 @@ def test_a_ramp_has_no_jump_and_its_10_90_rise_time():
 def test_rates_are_compared_at_30_rows_per_second():
     m20 = flat(40)
     m20[20:, SMILE] = 0.6  # one 20 fps frame: 0 -> 0.6
-    up = resample(m20, 20.0)
+    up = to_fps(m20, 20.0, RATE)  # what the statistics use
     assert len(up) == 59  # 39 intervals at 20 fps = 1.95 s = 58.5 intervals at 30 fps, whole rows only
     stats = naturalness([(m20, 20.0)])
     # at 30 rows/s the 20 fps step spreads over two rows, 0 -> 0.2 -> 0.6: one change over 0.2
     assert JUMP == 0.2 and stats.jumps == 1
     assert np.diff(up[:, SMILE]).max() == pytest.approx(0.4)
-    with pytest.raises(ValueError, match="fps and rate must be positive"):
-        resample(m20, 0.0)
+    with pytest.raises(ValueError, match="must be positive"):
+        naturalness([(m20, 0.0)])
 
 
 def test_gaps_break_differences_and_small_channels_are_no_action():

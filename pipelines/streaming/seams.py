@@ -14,12 +14,13 @@ from typing import Iterable
 
 import numpy as np
 
-from express4d_dataset.naturalness import EXPRESSION_CHANNEL_NAMES, EXPRESSION_CHANNELS, JUMP, RATE, resample
+from express4d_dataset.motion import to_fps
+from express4d_dataset.naturalness import EXPRESSION_CHANNEL_NAMES, EXPRESSION_CHANNELS, JUMP, RATE
 
 
 def per_frame_change(frames: np.ndarray, fps: float) -> np.ndarray:
     """``[R - 1, 14]``: ``|x[r + 1] - x[r]|`` of the expression channels, the frames brought to 30 rows/s."""
-    x = resample(np.asarray(frames, dtype=np.float64)[:, list(EXPRESSION_CHANNELS)], float(fps), RATE)
+    x = to_fps(np.asarray(frames, dtype=np.float64)[:, list(EXPRESSION_CHANNELS)], float(fps), RATE)
     return np.abs(np.diff(x, axis=0))
 
 
