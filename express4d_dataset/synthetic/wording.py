@@ -19,6 +19,7 @@ the intensity word goes (else at the end), ``{n}`` where the count goes.  Body-p
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -282,6 +283,7 @@ HELD_OUT_MARKERS = tuple(p.pattern for p in HELD_OUT_PATTERNS)
 """The regular expressions :func:`held_out_wording` looks for (held-out connectives, phrasings, framings)."""
 
 
+@functools.lru_cache(maxsize=65536)  # the benchmark asks once per caption and replication
 def held_out_wording(caption: str) -> bool:
     """True when ``caption`` uses a held-out phrasing, connective or framing (never true of a train caption)."""
     return any(p.search(caption) for p in HELD_OUT_PATTERNS)
