@@ -179,3 +179,55 @@ def test_training_with_compose_takes(corpus, tmp_path):
     with pytest.raises(ValueError, match=r"--compose_takes 4 .*no such pair, or pass --compose_takes 0"):
         train_module.main(argv + ["--dataset", str(tmp_path / "few_ds"), "--output_dir", str(tmp_path / "few_run"),
                                   "--compose_takes", "4"])
+
+
+def test_three_step_share_joins_three_takes_in_the_captions_order(corpus):
+    """--compose_three_step_share: that share of the rows joins three takes of one performer (distinct actions,
+    no held-out pair), the events lie where each source take's action lies, and the benchmark's detector finds
+    all three in the caption's order; a share of 0 gives exactly the two-step rows."""
+    from express4d_metrics.prompt_following import prompt_following
+
+    train = corpus["train"]
+    by_id = {str(i): k for k, i in enumerate(train["id"])}
+    rows = compose_takes(train, 40, seed=5, fps=20.0, max_frames=196, three_step_share=0.5)
+    three = [r for r in rows if len(json.loads(r["annotations"])["actions"]) == 3]
+    assert 10 <= len(three) <= 30
+    for row in three:
+        a = json.loads(row["annotations"])
+        sources = [train[by_id[i]] for i in a["composed_from"]]
+        assert row["source"] == "+".join(str(s["id"]) for s in sources)
+        assert {s["participant"] for s in sources} == {row["participant"]}
+        assert len(set(a["actions"])) == 3 and not holds_out(a["actions"])
+        assert a["steps"] == [[k] for k in a["actions"]]
+        starts = [e["start"] for e in a["events"]]
+        assert starts == sorted(starts) and all(e["end"] < n["start"] for e, n in zip(a["events"], a["events"][1:]))
+        m = row["motion"]
+        for source, event in zip(sources, a["events"]):
+            own = json.loads(source["annotations"])["events"][0]
+            assert event["end"] - event["start"] == pytest.approx(own["end"] - own["start"], abs=1e-3)
+            shift = round((event["start"] - own["start"]) * 20)  # composed frame = source frame + shift
+            inside = range(int(np.ceil(event["start"] * 20)), int(np.floor(event["end"] * 20)))  # the action's frames
+            np.testing.assert_array_equal(m[inside.start : inside.stop], source["motion"][inside.start - shift : inside.stop - shift])
+        assert all(s != c for c, s in zip(row["captions"], a["swapped_captions"]))
+    scores = prompt_following([r["motion"] for r in three], [r["annotations"] for r in three])
+    assert scores["action_recall"] == 1.0 and scores["order_accuracy_three_step"] >= 0.9
+    two = compose_takes(train, 12, seed=5, fps=20.0, max_frames=196)
+    assert all(len(json.loads(r["annotations"])["actions"]) == 2 for r in two)
+    assert all(len(json.loads(r["annotations"])["actions"]) == 3
+               for r in compose_takes(train, 4, seed=5, fps=20.0, max_frames=196, three_step_share=1.0))
+    with pytest.raises(ValueError, match="three_step_share"):
+        compose_takes(train, 3, seed=5, fps=20.0, max_frames=196, three_step_share=1.5)
+
+
+def test_three_step_share_option_is_checked_and_on_the_card():
+    from training.config import parse_training_args
+    from training.model_card import _composed
+
+    base = ["--model", "mdm", "--dataset", "x", "--output_dir", "o"]
+    config = parse_training_args([*base, "--compose_takes", "10", "--compose_three_step_share", "0.4"])
+    assert config.compose_three_step_share == 0.4
+    assert "40% of them three" in _composed(config) and "three" not in _composed(parse_training_args([*base, "--compose_takes", "10"]))
+    with pytest.raises(ValueError, match="compose_three_step_share: must be in"):
+        parse_training_args([*base, "--compose_takes", "10", "--compose_three_step_share", "1.5"])
+    with pytest.raises(ValueError, match="pass --compose_takes N as well"):
+        parse_training_args([*base, "--compose_three_step_share", "0.4"])

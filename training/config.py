@@ -59,6 +59,9 @@ class TrainingConfig:
     """Stand-in corpus only: add this many composed takes to the training split, each two single-action takes of
     one performer joined in time and captioned "X and then Y" by the corpus' caption generator (never a
     held-out pair; :mod:`express4d_dataset.synthetic.compose`).  0 (default) trains on the corpus as it is."""
+    compose_three_step_share: float = 0.0
+    """Share of the composed takes that join three single-action takes ("X, then Y, and finally Z") instead of
+    two; 0 (default) composes two-step takes only."""
     vqvae: str | None = None
     """t2m_gpt only: folder of a trained VQ-VAE (the output of ``--model vqvae``)."""
     evaluator: str | None = None
@@ -129,6 +132,9 @@ class TrainingConfig:
             need(isinstance(getattr(self, key), int) and getattr(self, key) >= 0, key, "must be an integer >= 0")
         need(self.learning_rate > 0, "learning_rate", "must be > 0")
         need(0.0 <= self.flip_prob <= 1.0, "flip_prob", "must be in [0, 1]")
+        need(0.0 <= self.compose_three_step_share <= 1.0, "compose_three_step_share", "must be in [0, 1]")
+        need(not self.compose_three_step_share or self.compose_takes, "compose_three_step_share",
+             "shares out the composed takes; pass --compose_takes N as well")
         need(0.0 < self.ema_decay < 1.0, "ema_decay", "must be in (0, 1)")
         need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm", "must be > 0 or null")
         need(self.checkpoints_total_limit is None or self.checkpoints_total_limit >= 1, "checkpoints_total_limit",

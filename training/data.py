@@ -237,7 +237,8 @@ def composed_training_split(train_rows, config, fps: float):
     from express4d_dataset.synthetic.compose import with_composed_takes
 
     try:
-        return with_composed_takes(train_rows, config.compose_takes, config.seed, fps, config.max_frames)
+        return with_composed_takes(train_rows, config.compose_takes, config.seed, fps, config.max_frames,
+                                   config.compose_three_step_share)
     except ValueError as e:
         raise ValueError(f"--compose_takes {config.compose_takes} (--dataset {config.dataset!r}): {e}, or pass "
                          "--compose_takes 0") from None

@@ -101,8 +101,8 @@ def render_model_card(task, config, summary: dict) -> str:
         *([f"| loss channel weights | {_channel_weights(config.loss_channel_weights)} |"] if config.loss_channel_weights else []),
         *([f"| velocity loss weight | {config.loss_velocity_weight:g} (MSE of frame-to-frame differences) |"]
           if getattr(config, "loss_velocity_weight", 0) else []),
-        *([f"| composed takes | {config.compose_takes} added to the training split (two single-action takes joined, "
-            "\"X and then Y\"; never a held-out pair) |"] if config.compose_takes else []),
+        *([f"| composed takes | {config.compose_takes} added to the training split ({_composed(config)}; never a "
+            "held-out pair) |"] if config.compose_takes else []),
         f"| seed | {config.seed} |",
         f"| final training loss | {_fmt(summary.get('final_loss'))} |",
     ]
@@ -128,6 +128,14 @@ def render_model_card(task, config, summary: dict) -> str:
         "",
     ]
     return "\n".join(yaml + body)
+
+
+def _composed(config) -> str:
+    share = getattr(config, "compose_three_step_share", 0.0)
+    two = "two single-action takes joined, \"X and then Y\""
+    if not share:
+        return two
+    return f"{two}, or for {share:.0%} of them three, \"X, then Y, and finally Z\""
 
 
 def _channel_weights(weights: dict) -> str:

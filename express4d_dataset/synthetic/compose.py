@@ -1,4 +1,5 @@
-"""Composed takes: two single-action takes of one performer joined in time, captioned "X and then Y".
+"""Composed takes: two or three single-action takes of one performer joined in time, captioned "X and then Y"
+("X, then Y, and finally Z").
 
 A training augmentation for the stand-in corpus.  The corpus composes each allowed pair of actions in only
 a handful of training takes, and a model must learn "X and then Y" as a rule from them; joining
@@ -88,19 +89,23 @@ def join_motions(first: np.ndarray, second: np.ndarray, crossfade: int) -> np.nd
     return np.concatenate([first[: len(first) - crossfade], blend, second[crossfade:]]).astype(np.float32)
 
 
-def compose_takes(split, num_takes: int, seed: int, fps: float, max_frames: int) -> list[dict]:
-    """``num_takes`` rows (the columns of ``split``) that each join two single-action takes of one performer.
+def compose_takes(split, num_takes: int, seed: int, fps: float, max_frames: int,
+                  three_step_share: float = 0.0) -> list[dict]:
+    """``num_takes`` rows (the columns of ``split``) that each join single-action takes of one performer: two
+    ("X and then Y"), or three ("X, then Y, and finally Z") for ``three_step_share`` of the rows.
 
-    The pair is any two distinct actions but a held-out one, in a random order; the first take is cut
-    :data:`GAP_SECONDS` after its action ends, the second the same before its action starts, and the
-    two are cross-faded over :data:`CROSSFADE_SECONDS`, so no action is cut and the seam lies in idle frames.
-    Rows longer than ``max_frames`` are not made (another partner is drawn).  Each row has three
-    captions (and their step-swapped versions in ``annotations``) from the corpus' caption generator.
-    Row ``k`` draws from ``numpy.random.default_rng([seed, 2, k])``: the rows are a function of the
-    split and the seed.
+    The actions are distinct, never contain a held-out pair, and come in a random order; each take is cut
+    :data:`GAP_SECONDS` before / after its action where it meets another take and :data:`MARGIN_SECONDS` at the
+    composed take's ends, and neighbours are cross-faded over :data:`CROSSFADE_SECONDS`, so no action is cut and
+    the seams lie in idle frames.  Rows longer than ``max_frames`` are not made (other partners are drawn).
+    Each row has three captions (and their step-reversed versions in ``annotations``) from the corpus' caption
+    generator.  Row ``k`` draws from ``numpy.random.default_rng([seed, 2, k])``: the rows are a function of the
+    split, the seed and the share (a share of 0 gives the rows this function gave before it knew three steps).
     """
     if num_takes < 0:
         raise ValueError(f"num_takes must be >= 0, got {num_takes}")
+    if not 0.0 <= float(three_step_share) <= 1.0:
+        raise ValueError(f"three_step_share must be in [0, 1], got {three_step_share}")
     if num_takes == 0:
         return []
     singles = single_action_takes(split)
@@ -118,38 +123,49 @@ def compose_takes(split, num_takes: int, seed: int, fps: float, max_frames: int)
     rows = []
     for k in range(num_takes):
         rng = np.random.default_rng([int(seed), 2, k])
+        steps = 3 if three_step_share > 0 and rng.random() < three_step_share else 2
         row = None
         for _ in range(50):
-            first = usable[int(rng.integers(len(usable)))]
-            partners = [t for t in by_performer[first.performer]
-                        if t.event.key != first.event.key and not holds_out([first.event.key, t.event.key])]
-            if not partners:
+            chosen = [usable[int(rng.integers(len(usable)))]]
+            while len(chosen) < steps:
+                keys = [c.event.key for c in chosen]
+                partners = [t for t in by_performer[chosen[0].performer]
+                            if t.event.key not in keys and not holds_out([*keys, t.event.key])]
+                if not partners:
+                    break
+                chosen.append(partners[int(rng.integers(len(partners)))])
+            if len(chosen) < steps:
                 continue
-            second = partners[int(rng.integers(len(partners)))]
-            row = _join(split, first, second, rng, fps, crossfade, max_frames, k)
+            row = _join(split, chosen, rng, fps, crossfade, max_frames, k)
             if row is not None:
                 break
         if row is None:
-            raise ValueError(f"could not compose take {k} within max_frames={max_frames} after 50 draws; raise max_frames")
+            raise ValueError(f"could not compose take {k} ({steps} steps) within max_frames={max_frames} after 50 "
+                             "draws; raise max_frames")
         rows.append(row)
     return rows
 
 
-def _join(split, first: _Single, second: _Single, rng, fps: float, crossfade: int, max_frames: int, k: int) -> dict | None:
-    a = np.asarray(split[first.index]["motion"], dtype=np.float32)
-    b = np.asarray(split[second.index]["motion"], dtype=np.float32)
-    a0 = max(0, int(math.floor((first.start - rng.uniform(*MARGIN_SECONDS)) * fps)))
-    a1 = min(len(a), int(math.ceil((first.end + rng.uniform(*GAP_SECONDS)) * fps)))
-    b0 = max(0, int(math.floor((second.start - rng.uniform(*GAP_SECONDS)) * fps)))
-    b1 = min(len(b), int(math.ceil((second.end + rng.uniform(*MARGIN_SECONDS)) * fps)))
-    if a1 - a0 <= crossfade or b1 - b0 <= crossfade:
-        return None
-    motion = join_motions(a[a0:a1], b[b0:b1], crossfade)
+def _join(split, chosen: list[_Single], rng, fps: float, crossfade: int, max_frames: int, k: int) -> dict | None:
+    pieces, spans, position = [], [], 0  # position: the composed frame where the current piece's cut starts
+    for i, single in enumerate(chosen):
+        m = np.asarray(split[single.index]["motion"], dtype=np.float32)
+        before = MARGIN_SECONDS if i == 0 else GAP_SECONDS
+        after = MARGIN_SECONDS if i == len(chosen) - 1 else GAP_SECONDS
+        c0 = max(0, int(math.floor((single.start - rng.uniform(*before)) * fps)))
+        c1 = min(len(m), int(math.ceil((single.end + rng.uniform(*after)) * fps)))
+        if c1 - c0 <= crossfade:
+            return None
+        pieces.append(m[c0:c1])
+        shift = (position - c0) / fps  # composed time = the take's time + shift
+        spans.append((single.start + shift, single.end + shift))
+        position += c1 - c0 - crossfade
+    motion = pieces[0]
+    for piece in pieces[1:]:
+        motion = join_motions(motion, piece, crossfade)
     if len(motion) > max_frames:
         return None
-    offset_b = (a1 - a0 - crossfade - b0) / fps  # where the second take's frame 0 lands, in seconds
-    spans = [(first.start - a0 / fps, first.end - a0 / fps), (second.start + offset_b, second.end + offset_b)]
-    plan = TakePlan(steps=[[first.event], [second.event]], seconds=len(motion) / fps)
+    plan = TakePlan(steps=[[s.event] for s in chosen], seconds=len(motion) / fps)
     pairs = caption_plan_with_swaps(rng, plan, num_captions=3)
     annotations = {
         "actions": plan.actions,
@@ -157,7 +173,7 @@ def _join(split, first: _Single, second: _Single, rng, fps: float, crossfade: in
         "num_frames": int(round(plan.seconds * CAPTURE_FPS)),
         **plan_annotations(plan, spans),
         "swapped_captions": [s for _, s in pairs],
-        "composed_from": [first.id, second.id],
+        "composed_from": [s.id for s in chosen],
     }
     return {
         "id": f"composed_{k:05d}",
@@ -165,19 +181,19 @@ def _join(split, first: _Single, second: _Single, rng, fps: float, crossfade: in
         "num_frames": len(motion),
         "fps": float(fps),
         "captions": [c for c, _ in pairs],
-        "participant": first.participant,
-        "source": f"{first.id}+{second.id}",
+        "participant": chosen[0].participant,
+        "source": "+".join(s.id for s in chosen),
         "annotations": json.dumps(annotations, sort_keys=True),
     }
 
 
-def with_composed_takes(split, num_takes: int, seed: int, fps: float, max_frames: int):
+def with_composed_takes(split, num_takes: int, seed: int, fps: float, max_frames: int, three_step_share: float = 0.0):
     """``split`` (a ``datasets.Dataset``) followed by :func:`compose_takes`' rows, numpy-formatted."""
     from datasets import Dataset, concatenate_datasets
 
     if num_takes == 0:
         return split
-    rows = compose_takes(split, num_takes, seed, fps, max_frames)
+    rows = compose_takes(split, num_takes, seed, fps, max_frames, three_step_share)
     columns = {name: [r[name] for r in rows] for name in split.column_names}
     extra = Dataset.from_dict(columns, features=split.features)
     return concatenate_datasets([split.with_format(None), extra]).with_format("numpy")
