@@ -52,8 +52,11 @@ class CaptionEmbeddings:
             if cached is not None:
                 logger.info("Read %d caption embeddings from %s", len(unique), path)
                 return cached
+        from tqdm.auto import tqdm
+
         pooled, tokens = {}, {}
-        for start in range(0, len(unique), batch_size):
+        for start in tqdm(range(0, len(unique), batch_size), desc=f"encode {len(unique)} captions", unit="batch",
+                          disable=len(unique) <= batch_size):
             chunk = unique[start : start + batch_size]
             emb = encode_text(text_encoder, tokenizer, chunk, device="cpu")
             for caption, p, t, m in zip(chunk, emb.pooled.numpy(), emb.tokens.numpy(), emb.mask.numpy()):
