@@ -236,6 +236,41 @@ def prepare_known_frames(
 
 
 
+def check_guidance_rescale(value, name: str = "guidance_rescale") -> float:
+    """``value`` as a float, or a ValueError unless it is a finite number in ``[0, 1]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number in [0, 1], got {value!r}")
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name}: must be between 0 (plain guidance) and 1 (the guided prediction's spread fully "
+                         f"rescaled to the conditional one's), got {value:g}")
+    return float(value)
+
+
+def guided_prediction(uncond: torch.Tensor, cond: torch.Tensor, scale: float, rescale: float = 0.0,
+                      mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Classifier-free guidance ``uncond + scale * (cond - uncond)`` of ``[B, T, C]`` predictions, and with
+    ``rescale`` > 0 its per-motion standard deviation pulled towards the conditional prediction's (Lin et al.
+    2024, "Common diffusion noise schedules and sample steps are flawed", eq. 15-16):
+    ``rescale * guided * std(cond) / std(guided) + (1 - rescale) * guided``.  ``mask`` ``[B, T]`` (True = a
+    frame of the motion) keeps padding frames out of the standard deviations, so a motion's result does not
+    depend on the batch it shares.  A large scale extrapolates the conditional prediction and steepens every
+    change; the rescale keeps its direction and undoes the overshoot."""
+    guided = uncond + scale * (cond - uncond)
+    if rescale == 0:
+        return guided
+    if mask is None:
+        mask = torch.ones(guided.shape[:2], dtype=torch.bool, device=guided.device)
+    w = mask[..., None].to(guided.dtype)
+    count = (w.sum(dim=(1, 2)) * guided.shape[-1]).clamp_min(1.0)  # values per motion: its frames x channels
+
+    def std(x):
+        mean = (x * w).sum(dim=(1, 2)) / count
+        return ((((x - mean[:, None, None]) ** 2) * w).sum(dim=(1, 2)) / count).sqrt()
+
+    ratio = (std(cond) / std(guided).clamp_min(1e-12))[:, None, None]
+    return rescale * (guided * ratio) + (1 - rescale) * guided
+
+
 def check_generator(generator, batch_size: int) -> None:
     """``generator``: None, one ``torch.Generator``, or a list with one per motion."""
     if generator is None or isinstance(generator, torch.Generator):

@@ -48,6 +48,7 @@ def test_generate_never_replaces_earlier_files(saved, tmp_path, capsys):
     (["--steps", "5"], "--steps: T2M-GPT .* has no num_inference_steps"),
     (["--sampler", "ddim"], "--sampler: T2M-GPT .* has no sampler"),
     (["--guidance", "3"], "--guidance: T2M-GPT .* has no guidance_scale"),
+    (["--guidance-rescale", "0.5"], "--guidance-rescale: T2M-GPT .* has no guidance_rescale"),
 ])
 def test_generate_refuses_bad_values_before_generating(saved, tmp_path, capsys, args, message):
     import re
@@ -134,6 +135,7 @@ def test_render_and_export_never_replace_earlier_files(tmp_path, capsys):
     (["--steps", "100000"], r"--steps must be between 1 and 1000, got 100000"),
     (["--guidance", "1e9"], r"--guidance: must be between 0 and 20 \(1 = no guidance"),
     (["--guidance", "nan"], r"--guidance: expected a finite number, got nan"),
+    (["--guidance-rescale", "2"], r"--guidance-rescale: must be between 0 \(plain guidance\) and 1"),
     (["--camera", "sideways"], r"--camera: camera must be front, three-quarter, side or a yaw in degrees, got 'sideways'"),
     (["--num", "100000", "--seconds", "0.1"], r"--num 100000 x 1 prompt\(s\) = 100,000 motions; one run makes at most 1,000"),
     (["--out", "single.csv"], r"--out single.csv: names a .csv file, but --out is a folder .* e.g. --out single"),

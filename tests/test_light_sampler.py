@@ -66,3 +66,20 @@ def test_generate_imports_neither_diffusers_nor_transformers(tmp_path):
             "print(rc, sorted({m.split('.')[0] for m in sys.modules} & {'diffusers', 'transformers', 'scipy', 'accelerate'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     assert out == "0 []"
+
+
+def test_same_motions_as_the_pipeline_with_guidance_rescale(bundled):
+    light, pipe = bundled
+    kwargs = dict(seconds=[2, 4], num_inference_steps=5, guidance_scale=5.0, guidance_rescale=0.7)
+
+    def generator():
+        return [torch.Generator().manual_seed(s) for s in (3, 4)]
+
+    got, want = light(PROMPTS[:2], generator=generator(), **kwargs), pipe(PROMPTS[:2], generator=generator(), **kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(got.motions, want.motions))
+    plain = pipe(PROMPTS[:2], generator=generator(), **{**kwargs, "guidance_rescale": 0.0})
+    assert not np.array_equal(plain.motions[1], want.motions[1])  # the rescale changes the motion
+    with pytest.raises(ValueError, match="guidance_rescale: must be between 0"):
+        light(PROMPTS[:1], guidance_rescale=1.5)
+    with pytest.raises(ValueError, match="guidance_rescale: must be between 0"):
+        pipe(PROMPTS[:1], guidance_rescale=-0.1)

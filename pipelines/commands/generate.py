@@ -59,6 +59,9 @@ def add_parser(sub) -> None:
     gen.add_argument("--guidance", type=float, default=None,
                      help="classifier-free guidance scale (MDM only; default: the model's default_guidance_scale, the "
                      "paper's 2.5 unless the model sets another)")
+    gen.add_argument("--guidance-rescale", type=float, default=None,
+                     help="0-1: pull the guided prediction's spread back to the conditional one's, which softens "
+                     "switches (MDM only; default: the model's default_guidance_rescale)")
     gen.add_argument("--seed", type=int, default=0, help="seed; motion k uses seed + k (default 0)")
     gen.add_argument("--out", default="express4d_out", help="output folder (default: express4d_out); earlier files in "
                      "it are kept: new ones take the next free numbers")
@@ -99,6 +102,10 @@ def check_arguments(args) -> list[str]:
         from pipelines.mdm.pipeline_mdm import Express4DPipeline
 
         Express4DPipeline.check_guidance_scale(args.guidance, "--guidance")
+    if args.guidance_rescale is not None:
+        from pipelines.pipeline_utils import check_guidance_rescale
+
+        check_guidance_rescale(args.guidance_rescale, "--guidance-rescale")
     check_size(args.size)
     if args.preview == "3d":
         from pipelines.preview.head3d import camera_yaw
@@ -143,7 +150,8 @@ def run(args) -> int:
     set_torch_threads_for_load()
     pipe = load_generator(model, args.sampler)
     options = {"--sampler": ("set_sampler", args.sampler), "--steps": ("num_inference_steps", args.steps),
-               "--guidance": ("guidance_scale", args.guidance)}
+               "--guidance": ("guidance_scale", args.guidance),
+               "--guidance-rescale": ("guidance_rescale", args.guidance_rescale)}
     for flag, (feature, value) in options.items():
         if value is not None and feature not in pipe.supports:
             raise ValueError(f"{flag}: {pipe.describe()} has no {feature.replace('set_', '')} (only MDM models do); leave it out")
@@ -154,9 +162,11 @@ def run(args) -> int:
     number = 0 if args.overwrite else next_free_index(out_dir)
     for first in range(0, len(requests), BATCH_MOTIONS):
         batch = requests[first : first + BATCH_MOTIONS]
+        rescale = {} if args.guidance_rescale is None else {"guidance_rescale": args.guidance_rescale}
         out = pipe(
             [p for p, _ in batch], seconds=args.seconds, num_inference_steps=args.steps, guidance_scale=args.guidance,
             generator=[torch.Generator().manual_seed(seed) for _, seed in batch], output_fps=60, output_type="np",
+            **rescale,
         )
         paths = out.save_livelink_csv(out_dir, overwrite=args.overwrite, start=number)
         number += len(paths)

@@ -35,7 +35,8 @@ from express4d_dataset.motion import MotionStats
 from ..models.mdm_network import MDMNetwork
 from ..models.text_encoding import NORMALIZE_ATTR, TextEmbeddings, _ALIASES, encode_text, resolve_text_encoder_path
 from ..pipeline_output import MotionFiles, finalize_motions
-from ..pipeline_utils import check_generator, check_output_fps, check_prompts, repeat_per_prompt, resolve_num_frames
+from ..pipeline_utils import (check_generator, check_guidance_rescale, check_output_fps, check_prompts, guided_prediction,
+                              repeat_per_prompt, resolve_num_frames)
 
 ACCEPTED_SCHEDULER = {
     "_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "dpmsolver++", "beta_schedule": "squaredcos_cap_v2",
@@ -215,7 +216,7 @@ class LightMDMSampler:
     equal to ``Express4DPipeline.from_pretrained(folder)(prompts, ...)``'s motions, fps and captions.
     """
 
-    supports = ("num_inference_steps", "guidance_scale", "set_sampler")
+    supports = ("num_inference_steps", "guidance_scale", "guidance_rescale", "set_sampler")
     """The ``express4d generate`` options it honours (``set_sampler``: ``"dpm++"`` only)."""
 
     def __init__(self, folder):
@@ -225,6 +226,8 @@ class LightMDMSampler:
             raise ValueError(f"{folder}: {reason}; load it with Express4DPipeline.from_pretrained")
         index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
         self.default_guidance_scale = float(index.get("default_guidance_scale", 2.5))
+        self.default_guidance_rescale = check_guidance_rescale(index.get("default_guidance_rescale", 0.0),
+                                                               "default_guidance_rescale (model_index.json)")
         self.denoiser = _Denoiser(folder / "denoiser")
         self.num_train_timesteps = int(json.loads((folder / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
                                        .get("num_train_timesteps", 1000))
@@ -271,9 +274,10 @@ class LightMDMSampler:
 
     @torch.no_grad()
     def __call__(self, prompt, seconds=None, num_inference_steps=None, guidance_scale=None, generator=None,
-                 output_fps=None, output_type="np", num_frames=None) -> LightOutput:
+                 output_fps=None, output_type="np", num_frames=None, guidance_rescale=None) -> LightOutput:
         """``Express4DPipeline.__call__(prompt, num_frames=, seconds=, num_inference_steps=, guidance_scale=,
-        generator=, output_type=, output_fps=)``: one motion per prompt, the same steps in the same order."""
+        guidance_rescale=, generator=, output_type=, output_fps=)``: one motion per prompt, the same steps in the
+        same order."""
         prompts = check_prompts(prompt)
         out_fps = check_output_fps(output_fps, self.fps)
         lengths = resolve_num_frames(prompts, num_frames, seconds, fps=self.fps, max_frames=self.max_frames)
@@ -281,6 +285,7 @@ class LightMDMSampler:
         scale = self.default_guidance_scale if guidance_scale is None else float(guidance_scale)
         if not (math.isfinite(scale) and 0 <= scale <= 20):
             raise ValueError(f"guidance_scale: must be between 0 and 20, got {scale:g}")
+        rescale = self.default_guidance_rescale if guidance_rescale is None else check_guidance_rescale(guidance_rescale)
         steps = 20 if num_inference_steps is None else int(num_inference_steps)
         if not 1 <= steps <= self.num_train_timesteps:
             raise ValueError(f"num_inference_steps: must be between 1 and {self.num_train_timesteps}, got {steps}")
@@ -304,7 +309,7 @@ class LightMDMSampler:
             x0 = self.denoiser.predict_x0(model_in, t, text_in, attention_mask=mask_in).to(latents.dtype)
             if guided:
                 x0_uncond, x0_cond = x0.chunk(2)
-                x0 = x0_uncond + scale * (x0_cond - x0_uncond)
+                x0 = guided_prediction(x0_uncond, x0_cond, scale, rescale, mask)
             latents = scheduler.step(x0, i, latents)
         stats = MotionStats(mean=self.denoiser.config.motion_mean, std=self.denoiser.config.motion_std)
         motions = finalize_motions(latents, repeat_per_prompt(lengths, 1), stats, self.fps, out_fps, output_type)

@@ -28,7 +28,9 @@ from ..pipeline_utils import (
     PromptInput,
     SafePipelineIO,
     SecondsInput,
+    check_guidance_rescale,
     check_prompts,
+    guided_prediction,
     loader_shim,
     prepare_known_frames,
     prepare_request,
@@ -80,19 +82,23 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
     _text_owner = "denoiser"
     _callback_tensor_inputs = ["latents", "x0_pred"]
     supports = (
-        "negative_prompt", "num_inference_steps", "guidance_scale", "prompt_embeds", "negative_prompt_embeds",
+        "negative_prompt", "num_inference_steps", "guidance_scale", "guidance_rescale", "prompt_embeds", "negative_prompt_embeds",
         "callback_on_step_end", "latents", "motion_prefix", "keyframes", "keyframe_mask", "set_sampler",
     )
     """The optional contract arguments and extras this pipeline honours (``T2MGPTPipeline.supports`` differs)."""
 
-    def __init__(self, denoiser, scheduler, text_encoder=None, tokenizer=None, default_guidance_scale: float = DEFAULT_GUIDANCE_SCALE):
-        """``default_guidance_scale``: the scale ``guidance_scale=None`` samples with (the paper's 2.5 unless set;
-        saved in ``model_index.json``, so a model can ship the scale chosen for it on a validation split)."""
+    def __init__(self, denoiser, scheduler, text_encoder=None, tokenizer=None, default_guidance_scale: float = DEFAULT_GUIDANCE_SCALE,
+                 default_guidance_rescale: float = 0.0):
+        """``default_guidance_scale`` / ``default_guidance_rescale``: what ``guidance_scale=None`` /
+        ``guidance_rescale=None`` sample with (the paper's 2.5 and no rescale unless set; saved in
+        ``model_index.json``, so a model can ship the values chosen for it on a validation split)."""
         super().__init__()
         self.check_denoiser(denoiser)
         self.check_guidance_scale(default_guidance_scale, "default_guidance_scale (model_index.json)")
+        check_guidance_rescale(default_guidance_rescale, "default_guidance_rescale (model_index.json)")
         self.register_modules(denoiser=denoiser, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
-        self.register_to_config(default_guidance_scale=float(default_guidance_scale))
+        self.register_to_config(default_guidance_scale=float(default_guidance_scale),
+                                default_guidance_rescale=float(default_guidance_rescale))
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -238,6 +244,11 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         """The guidance scale ``guidance_scale=None`` uses (``model_index.json``; the paper's 2.5 unless set)."""
         return float(self.config.default_guidance_scale)  # registered by __init__, also for folders saved without it
 
+    @property
+    def default_guidance_rescale(self) -> float:
+        """The guidance rescale ``guidance_rescale=None`` uses (``model_index.json``; 0, plain guidance, unless set)."""
+        return float(self.config.get("default_guidance_rescale", 0.0))
+
     def check_inputs(self, num_inference_steps, guidance_scale, batch_size: int, latents, num_frames_max: int) -> None:
         """The checks of this pipeline's own arguments (the shared ones are ``pipeline_utils.prepare_request``'s)."""
         self.check_denoiser(self.denoiser)
@@ -286,7 +297,8 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
             raise ValueError(f"sampler: unknown {name!r}; choose one of {', '.join(classes)}")
         self.scheduler = classes[name].from_config(self.scheduler.config)
 
-    def describe(self, num_inference_steps: int | None = None, guidance_scale: float | None = None) -> str:
+    def describe(self, num_inference_steps: int | None = None, guidance_scale: float | None = None,
+                 guidance_rescale: float | None = None) -> str:
         """A short label for tables and logs, e.g. ``"MDM (small, tokens, DPM-Solver++ 20 steps)"``; a guidance
         scale other than the paper's 2.5 is named too (``"..., guidance 5"``): ``guidance_scale``, or when None
         the pipeline's :attr:`default_guidance_scale`."""
@@ -295,8 +307,9 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         steps = num_inference_steps if num_inference_steps is not None else self._default_num_inference_steps()
         parts = [cfg.preset or "custom", cfg.text_conditioning, f"{SCHEDULER_LABELS.get(name, name)} {steps} steps"]
         scale = self.default_guidance_scale if guidance_scale is None else float(guidance_scale)
-        if scale != DEFAULT_GUIDANCE_SCALE:
-            parts.append(f"guidance {scale:g}")
+        rescale = self.default_guidance_rescale if guidance_rescale is None else float(guidance_rescale)
+        if scale != DEFAULT_GUIDANCE_SCALE or rescale:
+            parts.append(f"guidance {scale:g}" + (f" rescaled {rescale:g}" if rescale else ""))
         return f"MDM ({', '.join(parts)})"
 
     # ------------------------------------------------------------------ sampling
@@ -309,6 +322,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         seconds: SecondsInput = None,
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
+        guidance_rescale: float | None = None,
         num_motions_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         prompt_embeds=None,
@@ -335,6 +349,9 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
             guidance_scale: classifier-free guidance ``uncond + s * (cond - uncond)`` on the x0 prediction
                 (default: :attr:`default_guidance_scale`, the paper's 2.5 unless the model sets another; 1
                 disables it).  Both branches run in one batched forward.
+            guidance_rescale: in [0, 1], how far each guided prediction's spread is pulled back to the conditional
+                prediction's (:func:`~pipelines.pipeline_utils.guided_prediction`; default:
+                :attr:`default_guidance_rescale`, 0 = plain guidance unless the model sets another).
             num_motions_per_prompt: samples per prompt (outputs are grouped prompt by prompt).
             generator: a ``torch.Generator`` (or one per motion) for reproducible sampling.
             prompt_embeds: precomputed :class:`~pipelines.models.text_encoding.TextEmbeddings` (one row per prompt,
@@ -373,6 +390,9 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         if guidance_scale is None:
             guidance_scale = self.default_guidance_scale
             self.check_guidance_scale(guidance_scale, "default_guidance_scale (model_index.json)")
+        guidance_rescale = check_guidance_rescale(
+            self.default_guidance_rescale if guidance_rescale is None else guidance_rescale,
+            "default_guidance_rescale (model_index.json)" if guidance_rescale is None else "guidance_rescale")
         known, known_masks = prepare_known_frames(lengths, motion_prefix, keyframes, keyframe_mask)
         max_len = max(lengths)
         self.check_inputs(num_inference_steps, guidance_scale, batch_size, latents, max_len)
@@ -382,6 +402,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
                 "pass one per prompt"
             )
         self._guidance_scale = float(guidance_scale)
+        self._guidance_rescale = guidance_rescale
         self._interrupt = False
         if num_inference_steps is None:
             num_inference_steps = self._default_num_inference_steps()
@@ -445,7 +466,8 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
                 x0_pred = self.denoiser(model_in, t, text_in, attention_mask=mask_in).sample.to(latents.dtype)
                 if self.do_classifier_free_guidance:
                     x0_uncond, x0_cond = x0_pred.chunk(2)
-                    x0_pred = x0_uncond + self._guidance_scale * (x0_cond - x0_uncond)
+                    x0_pred = guided_prediction(x0_uncond, x0_cond, self._guidance_scale, self._guidance_rescale,
+                                                mask_in[: len(x0_cond)])
                 if known_mask is not None:
                     x0_pred = torch.where(known_mask, known_values, x0_pred)
                 latents = self.scheduler.step(x0_pred, t, latents, generator=generator, return_dict=False)[0]
