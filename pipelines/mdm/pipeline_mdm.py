@@ -322,7 +322,6 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         seconds: SecondsInput = None,
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
-        guidance_rescale: float | None = None,
         num_motions_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         prompt_embeds=None,
@@ -336,6 +335,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         motion_prefix=None,
         keyframes=None,
         keyframe_mask=None,
+        guidance_rescale: float | None = None,
     ):
         """Generate facial motions from text.
 
