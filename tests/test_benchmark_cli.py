@@ -322,3 +322,9 @@ def test_run_benchmark_guidance_names_the_row_and_skips_models_without_it(datase
     default = run_benchmark([mdm], **common)
     assert list(default.rows) == [REAL_ROW, mdm.describe(2)] and default.config["guidance_scale"] is None
     assert default.rows[mdm.describe(2)]["FID"] != result.rows[mdm_row]["FID"]  # other generations
+    rescaled = run_benchmark([mdm, gpt], guidance_scale=4.0, guidance_rescale=0.7, **common)
+    rescaled_row = mdm.describe(2, guidance_scale=4.0, guidance_rescale=0.7)
+    assert rescaled_row.endswith(", guidance 4 rescaled 0.7)") and list(rescaled.rows)[1] == rescaled_row
+    assert rescaled.config["guidance_rescale"] == 0.7 and result.config["guidance_rescale"] is None
+    assert any("has no guidance rescale; it generates without" in w for w in rescaled.warnings)
+    assert rescaled.rows[rescaled_row]["FID"] != result.rows[mdm_row]["FID"]  # other generations

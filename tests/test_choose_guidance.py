@@ -11,14 +11,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tools.choose_guidance import ScaleRun, choose_scale, main, table  # noqa: E402
 
 
-def _run(folder, scale, r3, fid, recall=None, order=None, split="validation", model="runs/mdm"):
+def _run(folder, scale, r3, fid, recall=None, order=None, split="validation", model="runs/mdm", rescale=None):
     folder.mkdir(parents=True)
     following = {} if recall is None else {"MDM": {"action_recall": recall, "order_accuracy": order}}
     info = {
         "rows": {"Real motion": {"R_precision_top3": {"mean": 0.94, "ci95": 0.0}, "FID": {"mean": 0.1, "ci95": 0.0}},
                  "MDM": {"R_precision_top3": {"mean": r3, "ci95": 0.01}, "FID": {"mean": fid, "ci95": 0.05}}},
         "prompt_following": following,
-        "config": {"guidance_scale": scale, "split": split, "models": [model], "dataset": "express4d",
+        "config": {"guidance_scale": scale, "guidance_rescale": rescale, "split": split, "models": [model], "dataset": "express4d",
                    "protocol": "fixed-generations", "seed": 0, "replications": 20},
     }
     (folder / "results.json").write_text(json.dumps(info))
@@ -36,7 +36,7 @@ def test_choice_rule():
     # within 0.005 of the best: the smaller scale wins
     tie = [ScaleRun(2.5, 0.900, 1.0, 0.90, 0.80), ScaleRun(3.5, 0.904, 1.0, 0.90, 0.80)]
     assert choose_scale(tie)[0].scale == 2.5
-    assert "| 3.5 | 0.904 | 1.000 | 0.900 | 0.800 | 0.868 | a tie (within 0.005 of the best score): the smaller scale wins |" in (
+    assert "| 3.5 | 0.904 | 1.000 | 0.900 | 0.800 | 0.868 | a tie (within 0.005 of the best score): the gentler guidance wins |" in (
         table(tie, *choose_scale(tie), 2.0))
     # without the stand-in's annotations the score is R@3 alone
     assert ScaleRun(3.0, 0.8, 1.0).score == 0.8
@@ -56,10 +56,11 @@ def test_cli_prints_the_table_and_writes_the_choice(tmp_path, capsys):
     assert "| 7.5 | 0.930 | 1.200 | 0.950 | 0.850 | 0.910 | FID over 2x the reference |" in out
     assert "Chosen guidance scale: 5 (split `validation`)" in out
     index = json.loads((model / "model_index.json").read_text())
-    assert index == {"_class_name": "Express4DPipeline", "denoiser": ["a", "b"], "default_guidance_scale": 5.0}
+    assert index == {"_class_name": "Express4DPipeline", "denoiser": ["a", "b"], "default_guidance_scale": 5.0,
+                     "default_guidance_rescale": 0.0}
     card = (model / "README.md").read_text()
     assert card.startswith("# MDM\n\n## Benchmark\n\ntext\n") and "## Default guidance scale" in card
-    assert "samples with **5**" in card and "| 5 | 0.950 |" in card and "won by the smaller scale" in card
+    assert "samples with **5**" in card and "| 5 | 0.950 |" in card and "won by the gentler guidance" in card
     assert main([*runs, "--write", str(model)]) == 0  # again: the section is replaced, not repeated
     assert (model / "README.md").read_text().count("## Default guidance scale") == 1
 
@@ -89,3 +90,25 @@ def test_cli_errors(tmp_path, capsys, case, message):
         args += ["--write", str(tmp_path / "t2m")]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_rescale_runs_are_candidates_and_the_pair_is_written(tmp_path, capsys):
+    """Runs at one scale with and without --guidance-rescale: each pair is a candidate; the FID reference is the
+    plain 2.5; a tie goes to the larger rescale; --write stores both defaults."""
+    runs = [_run(tmp_path / name, g, r3, fid, rec, order, rescale=r)
+            for name, g, r, r3, fid, rec, order in [("a", 2.5, None, 0.95, 0.50, 0.90, 0.70),
+                                                    ("b", 5.0, None, 0.95, 0.60, 0.95, 0.80),
+                                                    ("c", 5.0, 0.7, 0.95, 0.55, 0.95, 0.802),
+                                                    ("d", 5.0, 0.5, 0.94, 0.58, 0.93, 0.78)]]
+    model = tmp_path / "mdm"
+    model.mkdir()
+    (model / "model_index.json").write_text(json.dumps({"_class_name": "Express4DPipeline"}))
+    assert main([*runs, "--write", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "| 5 rescaled 0.7 | 0.950 | 0.550 | 0.950 | 0.802 | 0.901 | chosen |" in out
+    assert "| 5 | 0.950 | 0.600 | 0.950 | 0.800 | 0.900 | a tie" in out
+    assert "Chosen guidance scale: 5 rescaled 0.7" in out
+    index = json.loads((model / "model_index.json").read_text())
+    assert index["default_guidance_scale"] == 5.0 and index["default_guidance_rescale"] == 0.7
+    same = [_run(tmp_path / "e", 5.0, 0.9, 1.0, rescale=0.7), _run(tmp_path / "f", 5.0, 0.9, 1.0, rescale=0.7)]
+    assert main(same) == 2 and "two runs share a guidance scale and rescale (5 rescaled 0.7" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Choose an MDM's default classifier-free guidance scale on a validation split, from ``express4d evaluate`` runs.
+"""Choose an MDM's default classifier-free guidance scale (and rescale) on a validation split, from
+``express4d evaluate`` runs.
 
 One run per scale, on the validation split (never the test split: that is where the model is reported)::
 
@@ -15,6 +16,11 @@ action recall and order accuracy (the last two only where the split has the stan
 scores within 0.005 of the best count as a tie, won by the smaller scale.  ``--write`` sets
 ``default_guidance_scale`` in the pipeline's ``model_index.json`` (what ``guidance_scale=None`` samples with)
 and adds the table to its model card.
+
+Runs may also differ in ``--guidance-rescale`` (``express4d evaluate --guidance G --guidance-rescale R``): each
+(scale, rescale) pair is a candidate, a tie goes to the smaller scale and then to the larger rescale (the gentler
+guidance), and ``--write`` stores the pair (``default_guidance_rescale`` too).  The reference FID is that of
+the paper's 2.5 without rescale (or of the smallest scale).
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ class ScaleRun:
     action_recall: float | None = None
     order_accuracy: float | None = None
     path: str = ""
+    rescale: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.scale:g}" + (f" rescaled {self.rescale:g}" if self.rescale else "")
 
     @property
     def score(self) -> float:
@@ -72,6 +83,7 @@ def read_run(folder: str | os.PathLike) -> tuple[ScaleRun, dict]:
         scale=float(config["guidance_scale"]), r_precision_top3=float(row["R_precision_top3"]["mean"]),
         fid=float(row["FID"]["mean"]), action_recall=following.get("action_recall"),
         order_accuracy=following.get("order_accuracy"), path=str(folder),
+        rescale=float(config.get("guidance_rescale") or 0.0),
     )
     return run, config
 
@@ -89,18 +101,24 @@ def read_runs(folders) -> tuple[list[ScaleRun], dict]:
     if configs[0].get("split") == "test":
         raise ValueError("the runs scored the test split; choose the scale on a validation split (--split validation) "
                          "and keep the test split for reporting")
-    scales = [r.scale for r in runs]
-    if len(set(scales)) != len(scales):
-        raise ValueError(f"two runs share a guidance scale ({', '.join(f'{s:g}' for s in sorted(scales))})")
-    return sorted(runs, key=lambda r: r.scale), configs[0]
+    pairs = [(r.scale, r.rescale) for r in runs]
+    if len(set(pairs)) != len(pairs):
+        raise ValueError(f"two runs share a guidance scale and rescale ({', '.join(r.label for r in sorted(runs, key=_key))})")
+    return sorted(runs, key=_key), configs[0]
+
+
+def _key(run: ScaleRun) -> tuple[float, float]:
+    """Gentler guidance first: the smaller scale, then the larger rescale."""
+    return run.scale, -run.rescale
 
 
 def choose_scale(runs: list[ScaleRun], fid_factor: float = 2.0) -> tuple[ScaleRun, list[ScaleRun]]:
     """The chosen run and the eligible ones (see the module docstring)."""
-    reference = next((r for r in runs if r.scale == PAPER_SCALE), min(runs, key=lambda r: r.scale))
+    plain = [r for r in runs if not r.rescale] or runs
+    reference = next((r for r in plain if r.scale == PAPER_SCALE), min(plain, key=_key))
     eligible = [r for r in runs if r.fid <= fid_factor * reference.fid]
     best = max(r.score for r in eligible)
-    return min((r for r in eligible if r.score >= best - TIE), key=lambda r: r.scale), eligible
+    return min((r for r in eligible if r.score >= best - TIE), key=_key), eligible
 
 
 def table(runs: list[ScaleRun], chosen: ScaleRun, eligible: list[ScaleRun], fid_factor: float) -> str:
@@ -115,8 +133,9 @@ def table(runs: list[ScaleRun], chosen: ScaleRun, eligible: list[ScaleRun], fid_
         elif r not in eligible:
             note = f"FID over {fid_factor:g}x the reference"
         else:
-            note = f"a tie (within {TIE:g} of the best score): the smaller scale wins" if r.score >= best - TIE else ""
-        lines.append(f"| {r.scale:g} | {r.r_precision_top3:.3f} | {r.fid:.3f} | {cell(r.action_recall)} | "
+            note = (f"a tie (within {TIE:g} of the best score): the gentler guidance wins" if r.score >= best - TIE
+                    else "")
+        lines.append(f"| {r.label} | {r.r_precision_top3:.3f} | {r.fid:.3f} | {cell(r.action_recall)} | "
                      f"{cell(r.order_accuracy)} | {r.score:.3f} | {note} |")
     return "\n".join(lines)
 
@@ -131,15 +150,16 @@ def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, 
     if index.get("_class_name") != "Express4DPipeline":
         raise ValueError(f"--write {folder}: a {index.get('_class_name')} folder; only Express4DPipeline (MDM) has guidance")
     index["default_guidance_scale"] = chosen.scale
+    index["default_guidance_rescale"] = chosen.rescale
     with atomic_path(index_path) as tmp:
         tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     card_path = folder / "README.md"
     if card_path.is_file():
         body = (f"`guidance_scale=None` samples with **{chosen.scale:g}** (`default_guidance_scale` in "
-                f"`model_index.json`), chosen on the `{split}` split with `python tools/choose_guidance.py` from one "
+                f"`model_index.json`; `guidance_rescale=None` with {chosen.rescale:g}), chosen on the `{split}` split with `python tools/choose_guidance.py` from one "
                 "`express4d evaluate --protocol fixed-generations --guidance G` run per scale: the highest mean of "
                 "R@3, action recall and order accuracy among the scales whose FID stays within twice the FID at the "
-                f"paper's {PAPER_SCALE:g}; scores within {TIE:g} of the best are a tie, won by the smaller scale.\n\n{markdown}")
+                f"paper's {PAPER_SCALE:g}; scores within {TIE:g} of the best are a tie, won by the gentler guidance (the smaller scale, then the larger rescale).\n\n{markdown}")
         card = replace_section(card_path.read_text(encoding="utf-8"), CARD_HEADING, body)
         with atomic_path(card_path) as tmp:
             tmp.write_text(card, encoding="utf-8")
@@ -159,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         markdown = table(runs, chosen, eligible, args.fid_factor)
         print(markdown)
         split = config.get("split")
-        print(f"\nChosen guidance scale: {chosen.scale:g} (split `{split}`)")
+        print(f"\nChosen guidance scale: {chosen.label} (split `{split}`)")
         if args.write:
             write_choice(args.write, chosen, markdown, split)
-            print(f"Wrote default_guidance_scale={chosen.scale:g} into {Path(args.write) / 'model_index.json'}")
+            print(f"Wrote default_guidance_scale={chosen.scale:g}, default_guidance_rescale={chosen.rescale:g} into {Path(args.write) / 'model_index.json'}")
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

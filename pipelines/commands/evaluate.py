@@ -41,6 +41,8 @@ def add_parser(sub) -> None:
                     help="classifier-free guidance scale of MDM models (default: each model's default_guidance_scale, the "
                     "paper's 2.5 unless the model sets another; the bundled MDM's was chosen on the validation split); "
                     "models without guidance (T2M-GPT) generate as usual")
+    ev.add_argument("--guidance-rescale", type=float, default=None,
+                    help="guidance rescale of MDM models, 0-1 (default: each model's default_guidance_rescale)")
     ev.add_argument("--seed", type=int, default=0, help="seed of generation and metric draws (default 0)")
     ev.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: the models generate in bfloat16, about 2x faster on a CPU with native bfloat16 "
@@ -60,6 +62,10 @@ def run(args) -> int:
 
     if args.out:
         check_output_folder(args.out)
+    if args.guidance_rescale is not None:
+        from pipelines.pipeline_utils import check_guidance_rescale
+
+        check_guidance_rescale(args.guidance_rescale, "--guidance-rescale")
     if args.name and len(args.name) != len(args.model):
         raise ValueError(f"--name: give one name per --model ({len(args.model)} models, {len(args.name)} names)")
     models = [resolve_model_path(m, "--model") for m in args.model]
@@ -76,7 +82,7 @@ def run(args) -> int:
         models, evaluator=evaluator, dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
         protocol=args.protocol, replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
         mm_repeats=args.mm_repeats, mm_replications=args.mm_replications, num_inference_steps=args.steps,
-        guidance_scale=args.guidance, seed=args.seed, batch_size=args.batch_size,
+        guidance_scale=args.guidance, guidance_rescale=args.guidance_rescale, seed=args.seed, batch_size=args.batch_size,
         out_dir=args.out, model_names=args.name, max_captions_per_item=args.max_captions, limit=args.limit,
         device=args.device, run_info=run_info, precision=args.precision,
     )

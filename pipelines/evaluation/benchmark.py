@@ -305,6 +305,7 @@ def run_benchmark(
     progress: bool = True,
     run_info: dict | None = None,
     precision: str = "fp32",
+    guidance_rescale: float | None = None,
 ) -> BenchmarkResult:
     """Score the real test motions and each model; see the module docstring for the protocols.
 
@@ -318,6 +319,7 @@ def run_benchmark(
         num_inference_steps: sampling steps for pipelines that have them (their default when None).
         guidance_scale: classifier-free guidance scale for pipelines that have it (MDM; their default when None);
             models without it generate as usual, with a warning.  Part of the row's name and of the results.
+        guidance_rescale: the same for the guidance rescale (``Express4DPipeline``'s ``guidance_rescale``).
         batch_size: motions per generation batch (results do not depend on it: every motion has its own seed).
         out_dir: where ``results.json`` / ``results.md`` and the resumable generation caches go.
         limit: use only the first ``limit`` test rows (quick checks).
@@ -409,14 +411,16 @@ def run_benchmark(
 
             pipe.to(dtype=torch.bfloat16)
         guidance = guidance_scale if "guidance_scale" in pipe.supports else None
-        if guidance_scale is not None and guidance is None:
-            msg = (f"guidance_scale={guidance_scale:g}: {pipe.describe()} has no classifier-free guidance; "
-                   "it generates without")
-            logger.warning(msg)
-            warnings.append(msg)
-        # describe() of a pipeline without guidance takes no guidance_scale
-        label = (pipe.describe(num_inference_steps, guidance_scale=guidance) if guidance is not None
-                 else pipe.describe(num_inference_steps))
+        rescale = guidance_rescale if "guidance_rescale" in pipe.supports else None
+        for asked, kept, what in ((guidance_scale, guidance, "classifier-free guidance"),
+                                  (guidance_rescale, rescale, "guidance rescale")):
+            if asked is not None and kept is None:
+                msg = f"{what} {asked:g}: {pipe.describe()} has no {what}; it generates without"
+                logger.warning(msg)
+                warnings.append(msg)
+        # describe() of a pipeline without guidance takes neither guidance argument
+        own = {k: v for k, v in (("guidance_scale", guidance), ("guidance_rescale", rescale)) if v is not None}
+        label = pipe.describe(num_inference_steps, **own)
         if k < len(names):
             name = names[k]
         elif is_path and not is_bundled_path(model):
@@ -428,7 +432,8 @@ def run_benchmark(
         pipe.set_progress_bar_config(disable=True)  # one bar per model over all its motions instead
         motions = generate_requests(
             pipe, requests, entries.texts, entries.lengths, fps=entries.fps, num_inference_steps=num_inference_steps,
-            seed=seed, batch_size=batch_size, guidance_scale=guidance, cache_dir=_cache_dir(out_dir, name, label),
+            seed=seed, batch_size=batch_size, guidance_scale=guidance, guidance_rescale=rescale,
+            cache_dir=_cache_dir(out_dir, name, label),
             progress=progress, desc=f"generate [{name}]",
         )
         timings[f"generate[{name}]"] = time.perf_counter() - t
@@ -448,7 +453,8 @@ def run_benchmark(
         "evaluator": str(evaluator) if isinstance(evaluator, (str, os.PathLike)) else type(evaluator).__name__,
         "dataset": str(dataset) if isinstance(dataset, (str, os.PathLike)) else type(dataset).__name__,
         "dataset_config": dataset_config, "split": split, "replications": replications, "seed": seed,
-        "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "precision": precision,
+        "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
+        "guidance_rescale": guidance_rescale, "precision": precision,
         "multimodality": multimodality,
         "mm_texts": mm_texts if multimodality else None, "mm_repeats": mm_repeats if multimodality else None,
         "mm_replications": (mm_reps if protocol == "paper" else 1) if multimodality else None,

@@ -88,6 +88,7 @@ def generate_requests(
     batch_size: int = 64,
     guidance_scale: float | None = None,
     cache_dir: str | os.PathLike | None = None,
+    guidance_rescale: float | None = None,
     progress: bool = True,
     desc: str = "generate",
 ) -> dict[GenerationRequest, np.ndarray]:
@@ -97,7 +98,7 @@ def generate_requests(
     asked for the same duration and its output resampled; pipelines with ``max_frames`` are capped to it, and
     lengths are rounded up to the pipeline's ``length_multiple`` (T2M-GPT: frames per code) and cropped back.
     ``num_inference_steps`` goes to pipelines that support it (``pipe.supports``); ``guidance_scale`` (the
-    pipeline's default when None) only to one that has it (``ValueError`` otherwise).  The texts the requests
+    pipeline's default when None) and ``guidance_rescale`` only to one that has them (``ValueError`` otherwise).  The texts the requests
     need are encoded once and passed as ``prompt_embeds``.  ``cache_dir``: where finished batches are kept
     (files of another model, seed or step count there are ignored).
     """
@@ -108,6 +109,8 @@ def generate_requests(
 
     if guidance_scale is not None and "guidance_scale" not in pipe.supports:
         raise ValueError(f"guidance_scale: {pipe.describe()} has no classifier-free guidance; leave it out")
+    if guidance_rescale is not None and "guidance_rescale" not in pipe.supports:
+        raise ValueError(f"guidance_rescale: {pipe.describe()} has no guidance rescale; leave it out")
     requests = sorted(set(requests))
     num_frames = [int(n) for n in num_frames]
     pipe_fps = float(getattr(pipe, "fps", fps) or fps)
@@ -116,6 +119,8 @@ def generate_requests(
     want = {e: min(-(-max(1, int(round(num_frames[e] * pipe_fps / fps))) // step) * step, cap) for e in {r.entry for r in requests}}
     fingerprint = pipeline_fingerprint(pipe) if cache_dir is not None else ""
     extra = () if guidance_scale is None else (("guidance_scale", float(guidance_scale)),)  # old caches stay valid
+    if guidance_rescale is not None:
+        extra += (("guidance_rescale", float(guidance_rescale)),)
     header = _cache_key(fingerprint, int(seed), num_inference_steps, float(fps), *extra)
     done = _read_cache(cache_dir, header)
     todo = [r for r in requests if r.key not in done]
@@ -124,6 +129,8 @@ def generate_requests(
         kwargs["num_inference_steps"] = int(num_inference_steps)
     if guidance_scale is not None:
         kwargs["guidance_scale"] = float(guidance_scale)
+    if guidance_rescale is not None:
+        kwargs["guidance_rescale"] = float(guidance_rescale)
     bar = tqdm(total=len(requests), initial=len(requests) - len(todo), desc=desc, unit="motion", disable=not progress)
     if todo:
         entries = sorted({r.entry for r in todo})
