@@ -302,6 +302,27 @@ def test_resumed_under_another_schedule_records_both_phases(corpus, tmp_path):
             "checkpoint of the phase above) |") in card
 
 
+def test_a_resume_that_trains_no_step_adds_no_phase():
+    """Stopping a run early: resuming at the checkpoint's step with --max_train_steps there saves the final model;
+    the card keeps the one schedule that ran (not a second, empty one)."""
+    from training.checkpointing import extend_phases
+    from training.config import parse_training_args
+
+    earlier = [{"start": 0, "end": 4500, "lr_scheduler": "cosine", "learning_rate": 1e-4, "lr_warmup_steps": 200,
+                "max_train_steps": 6000}]
+    config = parse_training_args(["--model", "mdm", "--dataset", "x", "--output_dir", "o", "--max_train_steps", "4500",
+                                  "--learning_rate", "1e-4", "--lr_scheduler", "cosine", "--lr_warmup_steps", "200"])
+    assert extend_phases(earlier, config, 4500, 4500) == earlier
+    assert [(p["start"], p["end"]) for p in extend_phases(earlier, config, 4500, 4600)] == [(0, 4500), (4500, 4600)]
+    assert [(p["start"], p["end"]) for p in extend_phases([], config, 0, 0)] == [(0, 0)]
+    from training.model_card import _learning_rate_rows
+
+    assert _learning_rate_rows(config, earlier) == [
+        "| learning rate | 0.0001 (cosine planned over 6000 steps, 200 warm-up steps) |"]
+    assert _learning_rate_rows(config, [dict(earlier[0], max_train_steps=4500)]) == [
+        "| learning rate | 0.0001 (cosine, 200 warm-up steps) |"]
+
+
 def test_schedule_phases_of_a_checkpoint_without_them_come_from_its_config():
     from training.checkpointing import schedule_phases
 

@@ -157,9 +157,10 @@ def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, 
     if card_path.is_file():
         body = (f"`guidance_scale=None` samples with **{chosen.scale:g}** (`default_guidance_scale` in "
                 f"`model_index.json`; `guidance_rescale=None` with {chosen.rescale:g}), chosen on the `{split}` split with `python tools/choose_guidance.py` from one "
-                "`express4d evaluate --protocol fixed-generations --guidance G` run per scale: the highest mean of "
-                "R@3, action recall and order accuracy among the scales whose FID stays within twice the FID at the "
-                f"paper's {PAPER_SCALE:g}; scores within {TIE:g} of the best are a tie, won by the gentler guidance (the smaller scale, then the larger rescale).\n\n{markdown}")
+                "`express4d evaluate --protocol fixed-generations --guidance G [--guidance-rescale R]` run per "
+                "candidate: the highest mean of R@3, action recall and order accuracy among the candidates whose FID "
+                f"stays within twice the FID at the paper's {PAPER_SCALE:g} (or at the smallest scale run, without a "
+                f"{PAPER_SCALE:g} run); scores within {TIE:g} of the best are a tie, won by the gentler guidance (the smaller scale, then the larger rescale).\n\n{markdown}")
         card = replace_section(card_path.read_text(encoding="utf-8"), CARD_HEADING, body)
         with atomic_path(card_path) as tmp:
             tmp.write_text(card, encoding="utf-8")

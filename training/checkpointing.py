@@ -103,7 +103,11 @@ def schedule_phases(state: dict) -> list[dict]:
 
 def extend_phases(earlier: list[dict], config, start: int, end: int) -> list[dict]:
     """``earlier`` plus the phase ``start``..``end`` run under ``config``, merged into the last one when that
-    was the same schedule (a resumed interruption, or a constant rate run for longer, is not a new phase)."""
+    was the same schedule (a resumed interruption, or a constant rate run for longer, is not a new phase).  A
+    resume that trains no step (``--max_train_steps`` at the checkpoint's step: only the final model is saved)
+    adds no phase."""
+    if end <= start and earlier:
+        return earlier
     phase = _phase(start, end, config.to_dict())
     same = [k for k in PHASE_SETTINGS if k != "max_train_steps" or config.lr_scheduler not in CONSTANT_SCHEDULES]
     if earlier and earlier[-1]["end"] == phase["start"] and all(earlier[-1].get(k) == phase[k] for k in same):
