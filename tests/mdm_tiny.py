@@ -39,6 +39,20 @@ def tiny_bert(folder: Path, hidden_size: int = 16, seed: int = 0):
     return model, tokenizer
 
 
+def tiny_training_corpus(root: Path, num_sequences: int) -> Path:
+    """A ``num_sequences``-take stand-in corpus exported under ``root/express4d`` (fps20) and a tiny BERT text
+    encoder saved under ``root/bert``: what a training test needs; returns ``root``."""
+    from express4d_dataset.hub import export_dataset
+    from express4d_dataset.synthetic import write_synthetic_corpus
+
+    write_synthetic_corpus(root / "raw", num_sequences=num_sequences, seed=0)
+    export_dataset(root / "raw", root / "express4d", configs=["fps20"])
+    encoder, tokenizer = tiny_bert(root / "bert")
+    encoder.save_pretrained(root / "bert")
+    tokenizer.save_pretrained(root / "bert")
+    return root
+
+
 def tiny_stats(seed: int = 0) -> MotionStats:
     rng = np.random.default_rng(seed)
     return MotionStats(mean=rng.normal(size=NUM_CHANNELS), std=rng.uniform(0.5, 2.0, size=NUM_CHANNELS))

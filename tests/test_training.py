@@ -48,16 +48,9 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
     """A 12-take stand-in corpus exported as a dataset folder, and a tiny BERT text encoder folder."""
-    from express4d_dataset.hub import export_dataset
-    from express4d_dataset.synthetic import write_synthetic_corpus
-    from mdm_tiny import tiny_bert
+    from mdm_tiny import tiny_training_corpus
 
-    root = tmp_path_factory.mktemp("training")
-    write_synthetic_corpus(root / "raw", num_sequences=12, seed=0)
-    export_dataset(root / "raw", root / "express4d", configs=["fps20"])
-    encoder, tokenizer = tiny_bert(root / "bert")
-    encoder.save_pretrained(root / "bert")
-    tokenizer.save_pretrained(root / "bert")
+    root = tiny_training_corpus(tmp_path_factory.mktemp("training"), num_sequences=12)
     return {"dataset": str(root / "express4d"), "text_encoder": str(root / "bert"), "root": root}
 
 

@@ -7,23 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mdm_tiny import tiny_bert
+from mdm_tiny import tiny_training_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from express4d_dataset.hub import export_dataset
-    from express4d_dataset.synthetic import write_synthetic_corpus
-
-    root = tmp_path_factory.mktemp("training")
-    write_synthetic_corpus(root / "raw", num_sequences=16, seed=0)
-    export_dataset(root / "raw", root / "express4d", configs=["fps20"])
-    model, tokenizer = tiny_bert(root / "bert")
-    model.save_pretrained(root / "bert")
-    tokenizer.save_pretrained(root / "bert")
-    return root
+    return tiny_training_corpus(tmp_path_factory.mktemp("training"), num_sequences=16)
 
 
 def _argv(corpus, out, *extra):
