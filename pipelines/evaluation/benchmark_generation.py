@@ -97,9 +97,9 @@ def generate_requests(
     ``texts`` / ``num_frames`` are per entry (frames at ``fps``); a pipeline with another native rate is
     asked for the same duration and its output resampled; pipelines with ``max_frames`` are capped to it, and
     lengths are rounded up to the pipeline's ``length_multiple`` (T2M-GPT: frames per code) and cropped back.
-    ``num_inference_steps`` goes to pipelines that support it (``pipe.supports``); ``guidance_scale`` (the
-    pipeline's default when None) and ``guidance_rescale`` only to one that has them (``ValueError`` otherwise).  The texts the requests
-    need are encoded once and passed as ``prompt_embeds``.  ``cache_dir``: where finished batches are kept
+    ``num_inference_steps`` goes to pipelines that support it (``pipe.supports``); ``guidance_scale`` and
+    ``guidance_rescale`` (the pipeline's defaults when None) only to one that has them (``ValueError``
+    otherwise).  The texts the requests need are encoded once and passed as ``prompt_embeds``.  ``cache_dir``: where finished batches are kept
     (files of another model, seed or step count there are ignored).
     """
     import torch
