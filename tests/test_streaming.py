@@ -319,11 +319,17 @@ def test_prompt_stream_delivers_seconds_times_fps_frames(tiny_mdm, receiver):
         stream_prompt(tiny_mdm, sender, "  ")
 
 
-def _joins_smoothly(frames: np.ndarray, start: int) -> bool:
-    """The first frame of a motion continues the two before it (position and speed), as the join promises."""
+def _joins_smoothly(session, frames: np.ndarray, start: int) -> bool:
+    """The first frame of a motion continues the two before it (position and speed), as the join promises.
+
+    ``frames`` is what was sent from frame 0; a motion that starts at frame 1 (a fast model) continues from
+    frame -1, which was never sent: the idle face's, read from the session's timeline."""
     from express4d_dataset.arkit import clip_to_valid_range
 
-    expected = clip_to_valid_range(2 * frames[start - 1].astype(np.float64) - frames[start - 2])
+    def sent(n):
+        return frames[n] if n >= 0 else session.timeline.frame(n)
+
+    expected = clip_to_valid_range(2 * sent(start - 1).astype(np.float64) - sent(start - 2))
     return bool(np.allclose(frames[start], expected, atol=1e-5))
 
 
@@ -349,9 +355,9 @@ def test_interactive_session_streams_continuously_from_the_current_pose(tiny_mdm
     assert list(indices) == list(range(len(indices)))
     assert session.gaps().max() < 0.1
     for r in records:
-        assert _joins_smoothly(frames, r.start_frame)
+        assert _joins_smoothly(session, frames, r.start_frame)
         if r.refined_frame is not None:
-            assert _joins_smoothly(frames, r.refined_frame)
+            assert _joins_smoothly(session, frames, r.refined_frame)
     # the last motion plays to its end, then the face returns to idle; every packet arrived, in order
     assert indices[-1] >= records[-1].start_frame + records[-1].num_frames
     packets = receiver.wait_for(len(indices), timeout=3)
@@ -414,6 +420,27 @@ def test_seam_changes_use_the_naturalness_figure():
     assert smile.channel == "MouthSmileLeft" and 0.01 < smile.change < 0.03 and not smile.jump
 
 
+@pytest.mark.parametrize("played", [0, 1, 40])
+def test_timeline_join_continues_position_and_speed_even_at_the_first_frames(played):
+    """A motion scheduled right after frame 0 continues from frame -1 (the idle loop's last frame): the case a
+    fast model hits when its first prompt is ready before the second frame is sent."""
+    from express4d_dataset.arkit import clip_to_valid_range
+    from pipelines.streaming.idle import IdleFace
+    from pipelines.streaming.timeline import FaceTimeline
+
+    timeline = FaceTimeline(IdleFace(fps=30, seconds=4.0, blend_seconds=0.5), join_seconds=0.3)
+    for n in range(played + 1):
+        timeline.play(n)
+    motion = np.full((20, NUM_CHANNELS), 0.5, dtype=np.float32)
+    segment = timeline.schedule(motion, start=0)
+    assert segment.start == played + 1  # never rewrites a frame already sent
+    last, before = timeline.frame(played).astype(np.float64), timeline.frame(played - 1).astype(np.float64)
+    np.testing.assert_allclose(timeline.frame(played + 1), clip_to_valid_range(2 * last - before), atol=1e-6)
+    if played == 0:  # frame -1 is the idle loop's last frame
+        np.testing.assert_array_equal(timeline.frame(-1), timeline.idle.frames[-1])
+    np.testing.assert_allclose(timeline.frame(played + 1 + timeline.join_frames), 0.5, atol=1e-6)  # offset faded out
+
+
 def test_t2m_gpt_session_cross_fades_from_the_current_pose(tmp_path, receiver):
     from mdm_tiny import tiny_t2m_gpt
     from pipelines.streaming import InteractiveSession, LiveLinkSender
@@ -431,7 +458,7 @@ def test_t2m_gpt_session_cross_fades_from_the_current_pose(tmp_path, receiver):
     assert all(r.error is None for r in records), [r.error for r in records]
     _, frames = session.history()
     for r in records:
-        assert _joins_smoothly(frames, r.start_frame)
+        assert _joins_smoothly(session, frames, r.start_frame)
     assert session.gaps().max() < 0.1
 
 
