@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from express4d_dataset.arkit import NUM_CHANNELS, channel_index
+from express4d_dataset.arkit import CHANNEL_NAMES, NUM_CHANNELS, channel_index
 from express4d_dataset.livelink import read_livelink_csv, write_livelink_csv
 from pipelines.preview import (
     FACE_REGIONS,
@@ -243,6 +243,26 @@ def test_plot_channel_curves_png(tmp_path):
         assert im.size == (400, 300)
     with pytest.raises(KeyError, match="NotAChannel"):
         plot_channel_curves(motion, 20, tmp_path / "bad.png", channels=["NotAChannel"])
+
+
+def test_curve_channels_show_what_the_motion_moves():
+    from pipelines.preview import DEFAULT_CURVE_CHANNELS, curve_channels
+
+    rest = np.zeros((30, NUM_CHANNELS), dtype=np.float32)
+    # nothing moves: the familiar defaults, in channel order, then the head rotations
+    assert curve_channels(rest) == [n for n in CHANNEL_NAMES if n in DEFAULT_CURVE_CHANNELS]
+    puff = rest.copy()
+    puff[10:20, channel_index("CheekPuff")] = 0.6  # not among the defaults
+    puff[:, channel_index("TongueOut")] = np.linspace(0, 0.05, 30)  # too little to count as moving
+    names = curve_channels(puff)
+    assert "CheekPuff" in names and "TongueOut" not in names and names[-3:] == ["HeadYaw", "HeadPitch", "HeadRoll"]
+    assert len(names) == 13 and names[:-3] == sorted(names[:-3], key=CHANNEL_NAMES.index)
+    # many moving blendshapes: the ten that move most, the defaults left out
+    busy = rest.copy()
+    for k, name in enumerate(CHANNEL_NAMES[20:34]):
+        busy[5:, channel_index(name)] = 0.2 + 0.05 * k
+    names = curve_channels(busy)
+    assert names[:-3] == list(CHANNEL_NAMES[24:34])
 
 
 def test_save_mp4_without_ffmpeg_returns_none(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@
 Needs only numpy, Pillow, safetensors and :mod:`express4d_dataset`.
 """
 
-from .curves import DEFAULT_CURVE_CHANNELS, plot_channel_curves
+from .curves import DEFAULT_CURVE_CHANNELS, curve_channels, plot_channel_curves
 from .arkit_head import HeadModel, load_head
 from .face2d import FACE_REGIONS, render_frame, render_frames
 from .files import EXPORT_FORMATS, PREVIEWS, export_csv, render_csv, render_motion
@@ -61,6 +61,7 @@ __all__ = [
     "DEFAULT_CURVE_CHANNELS",
     "DEFAULT_MAX_PREVIEW_FPS",
     "FACE_REGIONS",
+    "curve_channels",
     "ffmpeg_available",
     "plot_channel_curves",
     "preview_fps",

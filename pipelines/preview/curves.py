@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from express4d_dataset.arkit import CHANNEL_NAMES, ROTATION_NAMES, channel_index
+from express4d_dataset.arkit import BLENDSHAPE_NAMES, CHANNEL_NAMES, ROTATION_NAMES, channel_index
 from express4d_dataset.atomic_file import atomic_path
 
 from .fonts import font as _font
@@ -18,14 +18,36 @@ from .inputs import check_frames
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_CURVE_CHANNELS", "plot_channel_curves"]
+__all__ = ["DEFAULT_CURVE_CHANNELS", "curve_channels", "plot_channel_curves"]
 
 DEFAULT_CURVE_CHANNELS: tuple[str, ...] = (
     "JawOpen", "MouthSmileLeft", "MouthSmileRight", "MouthFrownLeft", "MouthPucker",
     "EyeBlinkLeft", "EyeBlinkRight", "EyeWideLeft", "BrowInnerUp", "BrowDownLeft",
     "HeadYaw", "HeadPitch", "HeadRoll",
 )  # fmt: skip
-"""Channels :func:`plot_channel_curves` draws when none are given."""
+"""The familiar channels :func:`curve_channels` falls back on where a motion moves few blendshapes."""
+
+MAX_CURVE_BLENDSHAPES = 10
+"""Blendshape curves drawn when none are named (with the three head rotations: one colour each)."""
+MOVING_RANGE = 0.1
+"""A blendshape whose values span at least this much (max - min) counts as moving."""
+
+
+def curve_channels(frames, limit: int = MAX_CURVE_BLENDSHAPES) -> list[str]:
+    """The channels worth plotting for ``frames`` ``[T, 61]``: the blendshapes that move most (range at least
+    :data:`MOVING_RANGE`, largest first, at most ``limit``), topped up from :data:`DEFAULT_CURVE_CHANNELS`'
+    blendshapes, then the head's yaw, pitch and roll; in channel order.  A prompt's puffed cheeks or
+    tongue therefore show, though they are not among the defaults."""
+    arr = check_frames(frames)
+    span = arr[:, : len(BLENDSHAPE_NAMES)].max(axis=0) - arr[:, : len(BLENDSHAPE_NAMES)].min(axis=0)
+    moving = [int(i) for i in np.argsort(-span, kind="stable") if span[i] >= MOVING_RANGE][:limit]
+    for name in DEFAULT_CURVE_CHANNELS:
+        i = CHANNEL_NAMES.index(name)
+        if len(moving) >= limit:
+            break
+        if name in BLENDSHAPE_NAMES and i not in moving:
+            moving.append(i)
+    return [CHANNEL_NAMES[i] for i in sorted(moving)] + list(ROTATION_NAMES[:3])
 
 _CURVE_COLOURS = (
     (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
@@ -61,14 +83,14 @@ def plot_channel_curves(
     """Write a PNG line plot of channel curves over time (seconds), drawn with Pillow.
 
     ``channels`` are names (case-insensitive) from :data:`~express4d_dataset.arkit.CHANNEL_NAMES`;
-    default :data:`DEFAULT_CURVE_CHANNELS`.  Blendshapes (0..1) and rotations (radians) get
+    default :func:`curve_channels` (the blendshapes this motion moves most, and the head rotations).  Blendshapes (0..1) and rotations (radians) get
     separate panels with their own y axis; a legend names each curve.  ``size`` is
     ``(width, height)`` of the PNG in pixels.  Returns the path written.
     """
     arr = check_frames(frames)
     if fps is None or fps <= 0:
         raise ValueError(f"plot_channel_curves: fps must be positive, got {fps!r}")
-    names = list(channels) if channels is not None else list(DEFAULT_CURVE_CHANNELS)
+    names = list(channels) if channels is not None else curve_channels(arr)
     if not names:
         raise ValueError("plot_channel_curves: channels is empty; pass channel names or None for the defaults")
     idx = [channel_index(n) for n in names]  # raises KeyError naming the unknown channel
