@@ -47,7 +47,7 @@ MAX_LOADED_MODELS = 2
 """Pipelines a demo holds in memory at once; another listed model replaces the least recently used."""
 EXAMPLES = (
     "A person is smiling and then raising their eyebrows",
-    "The person blinks twice and then opens their mouth wide",
+    "The person sticks their tongue out, then frowns",
     "A person frowns while looking to the left",
 )
 
