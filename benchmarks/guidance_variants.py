@@ -1,0 +1,155 @@
+"""Guidance variants on the validation split: does some other use of classifier-free guidance keep what scale 5
+buys (prompt following) without what it costs (expressions switching within a frame)?
+
+    python benchmarks/guidance_variants.py                    # the bundled MDM, all 240 validation motions
+    python benchmarks/guidance_variants.py --model runs/mdm --captions 96 --variants plain:5,projected:5
+
+Variants (``--variants``, comma-separated):
+
+* ``plain:S``: ``uncond + S (cond - uncond)`` at every step (``plain:1`` is no guidance);
+* ``first:F:S``: scale S in the first fraction F of the steps (the noisiest), none after;
+* ``late:F:S``: none in the first fraction F of the steps, scale S after;
+* ``projected:S``: adaptive projected guidance (Sadat et al., ICLR 2025) with eta 0: per motion, the part of
+  ``cond - uncond`` along the conditional prediction (which only makes the prediction more of what it
+  already is) is dropped and the rest is scaled by ``S - 1``.
+
+One motion per validation motion (one of its captions, its length, seed = its index), sampled with the light
+sampler (DPM-Solver++ 20 steps, fp32).  Per variant: action recall, order, three steps in order, held-out
+wording recall / order (the prompt-following metric), the changes over 0.2 per 1,000 channel-frames and the
+99.9th percentile of the per-frame change (naturalness, 30 fps), and the quickstart prompt's largest one-frame
+change of the smile (4 seeds, mean).  None of these variants is in the pipelines: none beat plain guidance
+(docs/free_wording.md).  About 1 min per variant per 100 captions on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "metrics"))
+
+QUICKSTART = "A person is smiling softly and then raising their eyebrows"
+DEFAULT_VARIANTS = "plain:5,plain:1,first:0.5:5,late:0.2:5,projected:5,projected:7.5"
+
+
+def projected(uncond, cond, scale: float, mask):
+    """Guidance without the part of ``cond - uncond`` along ``cond`` (per motion, over its own frames)."""
+    w = mask[..., None].to(cond.dtype)
+    delta = (cond - uncond) * w
+    unit = cond * w
+    unit = unit / unit.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None]
+    along = (delta * unit).flatten(1).sum(dim=1)[:, None, None] * unit
+    return cond + (scale - 1) * ((cond - uncond) - along)
+
+
+class Variant:
+    """One way of combining the two predictions at denoising step ``i`` of ``steps``."""
+
+    def __init__(self, spec: str):
+        parts = spec.split(":")
+        kind, args = parts[0], [float(p) for p in parts[1:]]
+        wanted = {"plain": 1, "first": 2, "late": 2, "projected": 1}
+        if kind not in wanted or len(args) != wanted[kind]:
+            raise ValueError(f"--variants: bad {spec!r}; use plain:S, first:F:S, late:F:S or projected:S")
+        self.spec, self.kind, self.scale = spec, kind, args[-1]
+        self.fraction = args[0] if kind in ("first", "late") else None
+        self.step, self.steps = 0, 20
+
+    def __call__(self, uncond, cond, scale, rescale, mask):  # the light sampler's guided_prediction signature
+        i, self.step = self.step, self.step + 1
+        s = self.scale
+        if self.kind == "first" and i >= self.fraction * self.steps:
+            s = 1.0
+        if self.kind == "late" and i < self.fraction * self.steps:
+            s = 1.0
+        if self.kind == "projected":
+            return projected(uncond, cond, s, mask)
+        return uncond + s * (cond - uncond)
+
+
+@contextmanager
+def sampling_with(variant: Variant):
+    """The light sampler's guidance replaced by ``variant`` (it looks ``guided_prediction`` up at each step)."""
+    import pipelines.mdm.light_sampler as light
+
+    original = light.guided_prediction
+    light.guided_prediction = variant
+    try:
+        yield
+    finally:
+        light.guided_prediction = original
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="mdm", help="mdm (default) or an MDM folder")
+    parser.add_argument("--dataset", default="express4d", help="the built corpus folder (default express4d)")
+    parser.add_argument("--captions", type=int, default=240, help="validation motions to use (default 240, all)")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated (default {DEFAULT_VARIANTS})")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    args = parser.parse_args(argv)
+    variants = [Variant(v.strip()) for v in args.variants.split(",") if v.strip()]
+    if args.captions < 1:
+        parser.error("--captions must be at least 1")
+
+    import torch
+
+    from express4d_dataset.arkit import CHANNEL_NAMES
+    from express4d_dataset.load import load_express4d
+    from express4d_dataset.naturalness import naturalness
+    from express4d_metrics.prompt_following import prompt_following
+    from pipelines.auto_pipeline import resolve_model_path
+    from pipelines.mdm.light_sampler import LightMDMSampler
+
+    torch.set_num_threads(args.threads)
+    val = load_express4d(args.dataset, "fps20")["validation"]
+    rng = np.random.default_rng(0)
+    picked = rng.permutation(len(val))[: args.captions]
+    texts, annotations, lengths = [], [], []
+    for i in picked:
+        row = val[int(i)]
+        texts.append(row["captions"][int(rng.integers(len(row["captions"])))])
+        annotations.append(row["annotations"])
+        lengths.append(int(row["num_frames"]))
+    sampler = LightMDMSampler(resolve_model_path(args.model))
+    smile = [CHANNEL_NAMES.index(c) for c in ("MouthSmileLeft", "MouthSmileRight")]
+    order = np.argsort(lengths)  # similar lengths share a batch: less padding
+
+    def sample(variant, prompts, frames, seeds):
+        variant.step = 0
+        with sampling_with(variant):
+            return sampler(prompts, num_frames=frames, guidance_scale=variant.scale,
+                           generator=[torch.Generator().manual_seed(int(s)) for s in seeds]).motions
+
+    print(f"{args.model}: {len(texts)} validation captions, DPM-Solver++ 20 steps, one motion each\n")
+    print("| guidance | action recall | order | three steps | held-out wording recall / order | changes > 0.2 per 1,000 "
+          "| per-frame change p99.9 | quickstart smile, largest one-frame change | s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for variant in variants:
+        start = time.perf_counter()
+        motions = [None] * len(texts)
+        for b in range(0, len(texts), 32):
+            batch = order[b : b + 32]
+            for j, m in zip(batch, sample(variant, [texts[j] for j in batch], [lengths[j] for j in batch], batch)):
+                motions[j] = m
+        pf = prompt_following(motions, annotations, texts=texts)
+        nat = naturalness([(m, sampler.fps) for m in motions])
+        quick = sample(variant, [QUICKSTART] * 4, [120] * 4, range(4))
+        step = np.mean([np.abs(np.diff(m[:, smile].mean(1))).max() for m in quick])
+        cell = {k: "–" if np.isnan(v) else f"{v:.3f}" for k, v in pf.items() if isinstance(v, float)}
+        print(f"| {variant.spec} | {cell['action_recall']} | {cell['order_accuracy']} | "
+              f"{cell['order_accuracy_three_step']} | {cell['action_recall_held_out_wording']} / "
+              f"{cell['order_accuracy_held_out_wording']} | {nat.jump_rate:.2f} | {nat.percentiles[99.9]:.3f} | "
+              f"{step:.2f} | {time.perf_counter() - start:.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""benchmarks/guidance_variants.py: the variants' formulas and step schedules on hand-built predictions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.guidance_variants import Variant, projected, sampling_with  # noqa: E402
+
+
+def _pair(seed=0, shape=(2, 10, 61)):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+
+
+def test_projected_guidance_drops_only_the_part_along_the_conditional_prediction():
+    _, cond = _pair()
+    mask = torch.ones(cond.shape[:2], dtype=torch.bool)
+    # an unconditional prediction that is the conditional one scaled down: guidance would only amplify it
+    np.testing.assert_allclose(projected(0.3 * cond, cond, 5.0, mask).numpy(), cond.numpy(), atol=1e-5)
+    # a difference orthogonal to the conditional prediction is scaled by S - 1 in full
+    across = torch.randn(cond.shape, generator=torch.Generator().manual_seed(3))
+    across -= (across * cond).sum(dim=(1, 2), keepdim=True) / (cond * cond).sum(dim=(1, 2), keepdim=True) * cond
+    np.testing.assert_allclose(projected(cond - across, cond, 5.0, mask).numpy(), (cond + 4 * across).numpy(),
+                               atol=1e-4)
+
+
+def test_step_schedules_and_plain_guidance():
+    uncond, cond = _pair(1)
+    plain = uncond + 5 * (cond - uncond)
+    first, late = Variant("first:0.5:5"), Variant("late:0.2:5")
+    got_first = [first(uncond, cond, 5, 0, None) for _ in range(20)]
+    got_late = [late(uncond, cond, 5, 0, None) for _ in range(20)]
+    assert [torch.equal(g, plain) for g in got_first] == [True] * 10 + [False] * 10
+    for g in got_first[10:]:  # scale 1 is the conditional prediction
+        torch.testing.assert_close(g, cond)
+    assert [torch.equal(g, plain) for g in got_late] == [False] * 4 + [True] * 16
+    assert torch.equal(Variant("plain:5")(uncond, cond, 5, 0, None), plain)
+
+
+@pytest.mark.parametrize("spec", ["plain", "first:0.5", "late:5", "projected:5:1", "other:5"])
+def test_bad_variants_are_named(spec):
+    with pytest.raises(ValueError, match="--variants"):
+        Variant(spec)
+
+
+def test_the_sampler_is_restored():
+    import pipelines.mdm.light_sampler as light
+
+    original = light.guided_prediction
+    with pytest.raises(RuntimeError):
+        with sampling_with(Variant("plain:5")):
+            assert light.guided_prediction is not original
+            raise RuntimeError("boom")
+    assert light.guided_prediction is original
