@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                            generator=[torch.Generator().manual_seed(int(s)) for s in seeds]).motions
 
     print(f"{args.model}: {len(texts)} validation captions, DPM-Solver++ 20 steps, one motion each\n")
-    print("| guidance | action recall | order | three steps | held-out wording recall / order | changes > 0.2 per 1,000 "
+    print("| guidance | action recall | order | three steps | held-out wording recall / order "
+          "| changes > 0.2 per 1,000 "
           "| per-frame change p99.9 | quickstart smile, largest one-frame change | s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for variant in variants:

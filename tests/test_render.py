@@ -263,6 +263,9 @@ def test_curve_channels_show_what_the_motion_moves():
         busy[5:, channel_index(name)] = 0.2 + 0.05 * k
     names = curve_channels(busy)
     assert names[:-3] == list(CHANNEL_NAMES[24:34])
+    assert curve_channels(busy, limit=2)[:-3] == list(CHANNEL_NAMES[32:34])
+    with pytest.raises(ValueError, match="limit must be between 1 and 10"):
+        curve_channels(busy, limit=11)
 
 
 def test_save_mp4_without_ffmpeg_returns_none(tmp_path, monkeypatch):

@@ -38,6 +38,9 @@ def curve_channels(frames, limit: int = MAX_CURVE_BLENDSHAPES) -> list[str]:
     :data:`MOVING_RANGE`, largest first, at most ``limit``), topped up from :data:`DEFAULT_CURVE_CHANNELS`'
     blendshapes, then the head's yaw, pitch and roll; in channel order.  A prompt's puffed cheeks or
     tongue therefore show, though they are not among the defaults."""
+    if not 1 <= int(limit) <= MAX_CURVE_BLENDSHAPES:
+        raise ValueError(f"curve_channels: limit must be between 1 and {MAX_CURVE_BLENDSHAPES} (one colour per "
+                         f"curve), got {limit}")
     arr = check_frames(frames)
     span = arr[:, : len(BLENDSHAPE_NAMES)].max(axis=0) - arr[:, : len(BLENDSHAPE_NAMES)].min(axis=0)
     moving = [int(i) for i in np.argsort(-span, kind="stable") if span[i] >= MOVING_RANGE][:limit]
@@ -83,9 +86,9 @@ def plot_channel_curves(
     """Write a PNG line plot of channel curves over time (seconds), drawn with Pillow.
 
     ``channels`` are names (case-insensitive) from :data:`~express4d_dataset.arkit.CHANNEL_NAMES`;
-    default :func:`curve_channels` (the blendshapes this motion moves most, and the head rotations).  Blendshapes (0..1) and rotations (radians) get
-    separate panels with their own y axis; a legend names each curve.  ``size`` is
-    ``(width, height)`` of the PNG in pixels.  Returns the path written.
+    default :func:`curve_channels` (the blendshapes this motion moves most, and the head rotations).
+    Blendshapes (0..1) and rotations (radians) get separate panels with their own y axis; a legend names
+    each curve.  ``size`` is ``(width, height)`` of the PNG in pixels.  Returns the path written.
     """
     arr = check_frames(frames)
     if fps is None or fps <= 0:
