@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "metrics"))
 
+from pipelines.pipeline_utils import guided_prediction  # noqa: E402  (the pipelines' own plain guidance)
+
 QUICKSTART = "A person is smiling softly and then raising their eyebrows"
 DEFAULT_VARIANTS = "plain:5,plain:1,first:0.5:5,late:0.2:5,projected:5,projected:7.5"
 
@@ -71,7 +73,7 @@ class Variant:
             s = 1.0
         if self.kind == "projected":
             return projected(uncond, cond, s, mask)
-        return uncond + s * (cond - uncond)
+        return guided_prediction(uncond, cond, s, 0.0, mask)
 
 
 @contextmanager

@@ -25,7 +25,8 @@ def _learning_rate_rows(config, phases: list[dict]) -> list[str]:
     """One row for a run trained under one schedule; one row per phase for a run resumed under another."""
     if len(phases) <= 1:
         # a schedule planned over more steps than it ran (a run stopped early) says so
-        planned = phases[0].get("max_train_steps") if phases and phases[0].get("max_train_steps") != phases[0]["end"] else None
+        planned = phases[0].get("max_train_steps") if phases else None
+        planned = planned if phases and planned != phases[0]["end"] else None
         schedule = _schedule(config.lr_scheduler, config.lr_warmup_steps, planned)
         return [f"| learning rate | {config.learning_rate:g} ({schedule}) |"]
     rows = []

@@ -99,8 +99,8 @@ def generate_requests(
     lengths are rounded up to the pipeline's ``length_multiple`` (T2M-GPT: frames per code) and cropped back.
     ``num_inference_steps`` goes to pipelines that support it (``pipe.supports``); ``guidance_scale`` and
     ``guidance_rescale`` (the pipeline's defaults when None) only to one that has them (``ValueError``
-    otherwise).  The texts the requests need are encoded once and passed as ``prompt_embeds``.  ``cache_dir``: where finished batches are kept
-    (files of another model, seed or step count there are ignored).
+    otherwise).  The texts the requests need are encoded once and passed as ``prompt_embeds``.  ``cache_dir``:
+    where finished batches are kept (files of another model, seed or step count there are ignored).
     """
     import torch
     from tqdm.auto import tqdm

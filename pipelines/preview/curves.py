@@ -31,6 +31,7 @@ MAX_CURVE_BLENDSHAPES = 10
 """Blendshape curves drawn when none are named (with the three head rotations: one colour each)."""
 MOVING_RANGE = 0.1
 """A blendshape whose values span at least this much (max - min) counts as moving."""
+_FALLBACK_BLENDSHAPES = [CHANNEL_NAMES.index(n) for n in DEFAULT_CURVE_CHANNELS if n in BLENDSHAPE_NAMES]
 
 
 def curve_channels(frames, limit: int = MAX_CURVE_BLENDSHAPES) -> list[str]:
@@ -41,15 +42,9 @@ def curve_channels(frames, limit: int = MAX_CURVE_BLENDSHAPES) -> list[str]:
     if not 1 <= int(limit) <= MAX_CURVE_BLENDSHAPES:
         raise ValueError(f"curve_channels: limit must be between 1 and {MAX_CURVE_BLENDSHAPES} (one colour per "
                          f"curve), got {limit}")
-    arr = check_frames(frames)
-    span = arr[:, : len(BLENDSHAPE_NAMES)].max(axis=0) - arr[:, : len(BLENDSHAPE_NAMES)].min(axis=0)
+    span = np.ptp(check_frames(frames)[:, : len(BLENDSHAPE_NAMES)], axis=0)
     moving = [int(i) for i in np.argsort(-span, kind="stable") if span[i] >= MOVING_RANGE][:limit]
-    for name in DEFAULT_CURVE_CHANNELS:
-        i = CHANNEL_NAMES.index(name)
-        if len(moving) >= limit:
-            break
-        if name in BLENDSHAPE_NAMES and i not in moving:
-            moving.append(i)
+    moving += [i for i in _FALLBACK_BLENDSHAPES if i not in moving][: limit - len(moving)]
     return [CHANNEL_NAMES[i] for i in sorted(moving)] + list(ROTATION_NAMES[:3])
 
 _CURVE_COLOURS = (
