@@ -32,6 +32,11 @@ def bundled():
     (PROMPTS[:1], [0], dict(seconds=6, output_fps=60)),  # the README's command
     (PROMPTS, [5, 6, 7], dict(seconds=[2, 6, 3.5], num_inference_steps=7, guidance_scale=2.5)),  # padding, lengths
     (PROMPTS[1:2], None, dict(num_frames=30, guidance_scale=1.0, output_fps=30)),  # no guidance, one generator
+    # staged prompts beside a whole one (prompt_stages="auto"): three windows, two, and one sentence
+    (["She smiles, then raises her eyebrows, and finally opens her mouth", "A person frowns",
+      "First he looks up. After that, he puffs out his cheeks."], [1, 2, 3],
+     dict(seconds=[6, 4, 5], num_inference_steps=6, prompt_stages="auto")),
+    (["A person smiles and then frowns"], [4], dict(seconds=6, num_inference_steps=5, prompt_stages="auto", guidance_scale=1.0)),
 ])
 def test_same_motions_as_the_pipeline(bundled, prompts, seeds, kwargs):
     light, pipe = bundled

@@ -35,6 +35,7 @@ from express4d_dataset.motion import MotionStats
 from ..models.mdm_network import MDMNetwork
 from ..models.text_encoding import NORMALIZE_ATTR, TextEmbeddings, _ALIASES, encode_text, resolve_text_encoder_path
 from ..pipeline_output import MotionFiles, finalize_motions
+from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages
 from ..pipeline_utils import (check_generator, check_guidance_rescale, check_output_fps, check_prompts, guided_prediction,
                               repeat_per_prompt, resolve_num_frames)
 
@@ -216,7 +217,7 @@ class LightMDMSampler:
     equal to ``Express4DPipeline.from_pretrained(folder)(prompts, ...)``'s motions, fps and captions.
     """
 
-    supports = ("num_inference_steps", "guidance_scale", "guidance_rescale", "set_sampler")
+    supports = ("num_inference_steps", "guidance_scale", "guidance_rescale", "set_sampler", "prompt_stages")
     """The ``express4d generate`` options it honours (``set_sampler``: ``"dpm++"`` only)."""
 
     def __init__(self, folder):
@@ -228,6 +229,8 @@ class LightMDMSampler:
         self.default_guidance_scale = float(index.get("default_guidance_scale", 2.5))
         self.default_guidance_rescale = check_guidance_rescale(index.get("default_guidance_rescale", 0.0),
                                                                "default_guidance_rescale (model_index.json)")
+        self.default_prompt_stages = check_prompt_stages(index.get("default_prompt_stages", "off"),
+                                                         "default_prompt_stages (model_index.json)")
         self.denoiser = _Denoiser(folder / "denoiser")
         self.num_train_timesteps = int(json.loads((folder / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
                                        .get("num_train_timesteps", 1000))
@@ -274,10 +277,10 @@ class LightMDMSampler:
 
     @torch.no_grad()
     def __call__(self, prompt, seconds=None, num_inference_steps=None, guidance_scale=None, generator=None,
-                 output_fps=None, output_type="np", num_frames=None, guidance_rescale=None) -> LightOutput:
+                 output_fps=None, output_type="np", num_frames=None, guidance_rescale=None, prompt_stages=None) -> LightOutput:
         """``Express4DPipeline.__call__(prompt, num_frames=, seconds=, num_inference_steps=, guidance_scale=,
-        guidance_rescale=, generator=, output_type=, output_fps=)``: one motion per prompt, the same steps in the
-        same order."""
+        guidance_rescale=, generator=, output_type=, output_fps=, prompt_stages=)``: one motion per prompt, the same
+        steps in the same order."""
         prompts = check_prompts(prompt)
         out_fps = check_output_fps(output_fps, self.fps)
         lengths = resolve_num_frames(prompts, num_frames, seconds, fps=self.fps, max_frames=self.max_frames)
@@ -289,12 +292,19 @@ class LightMDMSampler:
         steps = 20 if num_inference_steps is None else int(num_inference_steps)
         if not 1 <= steps <= self.num_train_timesteps:
             raise ValueError(f"num_inference_steps: must be between 1 and {self.num_train_timesteps}, got {steps}")
+        stages_mode = check_prompt_stages(self.default_prompt_stages if prompt_stages is None else prompt_stages)
         guided = scale != 1.0
 
-        cond = encode_text(self.text_encoder, self.tokenizer, prompts, device="cpu", dtype=torch.float32)
-        text_in = TextEmbeddings.cat([cond.unconditional_like(), cond]) if guided else cond
+        stages = plan_prompt_stages(prompts, lengths, self.fps) if stages_mode == "auto" else None
+        texts = prompts if stages is None else [t for s in stages for t in s]
+        cond = encode_text(self.text_encoder, self.tokenizer, texts, device="cpu", dtype=torch.float32)
         max_len = max(lengths)
         mask = torch.arange(max_len)[None, :] < torch.tensor(lengths)[:, None]
+        blend = None
+        if stages is not None:
+            blend = StageBlend(stages, lengths, 1, self.fps, max_len)
+            cond, mask = cond[blend.rows], blend.mask
+        text_in = TextEmbeddings.cat([cond.unconditional_like(), cond]) if guided else cond
         mask_in = torch.cat([mask, mask]) if guided else mask
 
         scheduler = _DPMSolverPP2M(self.num_train_timesteps, steps)
@@ -305,11 +315,14 @@ class LightMDMSampler:
             latents = torch.randn(shape, generator=generator, dtype=torch.float32)
         latents = latents * 1.0  # the scheduler's init_noise_sigma
         for i, t in enumerate(scheduler.timesteps):
-            model_in = torch.cat([latents, latents]) if guided else latents
+            x = latents if blend is None else blend.crop(latents)
+            model_in = torch.cat([x, x]) if guided else x
             x0 = self.denoiser.predict_x0(model_in, t, text_in, attention_mask=mask_in).to(latents.dtype)
             if guided:
                 x0_uncond, x0_cond = x0.chunk(2)
                 x0 = guided_prediction(x0_uncond, x0_cond, scale, rescale, mask)
+            if blend is not None:
+                x0 = blend.blend(x0)
             latents = scheduler.step(x0, i, latents)
         stats = MotionStats(mean=self.denoiser.config.motion_mean, std=self.denoiser.config.motion_std)
         motions = finalize_motions(latents, repeat_per_prompt(lengths, 1), stats, self.fps, out_fps, output_type)

@@ -22,6 +22,7 @@ from express4d_dataset.motion import MotionStats
 from ..models.modeling_mdm import MDMDenoiser
 from ..models.text_encoding import TextEmbeddings
 from ..pipeline_output import Express4DPipelineOutput, finalize_motions
+from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages
 from ..pipeline_utils import (
     LengthInput,
     PromptEncodingMixin,
@@ -83,22 +84,25 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
     _callback_tensor_inputs = ["latents", "x0_pred"]
     supports = (
         "negative_prompt", "num_inference_steps", "guidance_scale", "guidance_rescale", "prompt_embeds", "negative_prompt_embeds",
-        "callback_on_step_end", "latents", "motion_prefix", "keyframes", "keyframe_mask", "set_sampler",
+        "callback_on_step_end", "latents", "motion_prefix", "keyframes", "keyframe_mask", "set_sampler", "prompt_stages",
     )
     """The optional contract arguments and extras this pipeline honours (``T2MGPTPipeline.supports`` differs)."""
 
     def __init__(self, denoiser, scheduler, text_encoder=None, tokenizer=None, default_guidance_scale: float = DEFAULT_GUIDANCE_SCALE,
-                 default_guidance_rescale: float = 0.0):
-        """``default_guidance_scale`` / ``default_guidance_rescale``: what ``guidance_scale=None`` /
-        ``guidance_rescale=None`` sample with (the paper's 2.5 and no rescale unless set; saved in
-        ``model_index.json``, so a model can ship the values chosen for it on a validation split)."""
+                 default_guidance_rescale: float = 0.0, default_prompt_stages: str = "off"):
+        """``default_guidance_scale`` / ``default_guidance_rescale`` / ``default_prompt_stages``: what
+        ``guidance_scale=None`` / ``guidance_rescale=None`` / ``prompt_stages=None`` sample with (the paper's 2.5,
+        no rescale and one sentence per prompt unless set; saved in ``model_index.json``, so a model can ship the
+        values chosen for it)."""
         super().__init__()
         self.check_denoiser(denoiser)
         self.check_guidance_scale(default_guidance_scale, "default_guidance_scale (model_index.json)")
         check_guidance_rescale(default_guidance_rescale, "default_guidance_rescale (model_index.json)")
+        check_prompt_stages(default_prompt_stages, "default_prompt_stages (model_index.json)")
         self.register_modules(denoiser=denoiser, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
         self.register_to_config(default_guidance_scale=float(default_guidance_scale),
-                                default_guidance_rescale=float(default_guidance_rescale))
+                                default_guidance_rescale=float(default_guidance_rescale),
+                                default_prompt_stages=str(default_prompt_stages))
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -245,6 +249,11 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         return float(self.config.default_guidance_scale)  # registered by __init__, also for folders saved without it
 
     @property
+    def default_prompt_stages(self) -> str:
+        """What ``prompt_stages=None`` uses (``model_index.json``; ``"off"`` unless set)."""
+        return str(self.config.get("default_prompt_stages", "off"))
+
+    @property
     def default_guidance_rescale(self) -> float:
         """The guidance rescale ``guidance_rescale=None`` uses (``model_index.json``; 0, plain guidance, unless set)."""
         return float(self.config.get("default_guidance_rescale", 0.0))
@@ -298,10 +307,10 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         self.scheduler = classes[name].from_config(self.scheduler.config)
 
     def describe(self, num_inference_steps: int | None = None, guidance_scale: float | None = None,
-                 guidance_rescale: float | None = None) -> str:
+                 guidance_rescale: float | None = None, prompt_stages: str | None = None) -> str:
         """A short label for tables and logs, e.g. ``"MDM (small, tokens, DPM-Solver++ 20 steps)"``; a guidance
         scale other than the paper's 2.5 is named too (``"..., guidance 5"``): ``guidance_scale``, or when None
-        the pipeline's :attr:`default_guidance_scale`."""
+        the pipeline's :attr:`default_guidance_scale`; ``", prompt stages"`` ends it when staged prompts are split."""
         cfg = self.denoiser.config
         name = type(self.scheduler).__name__
         steps = num_inference_steps if num_inference_steps is not None else self._default_num_inference_steps()
@@ -310,6 +319,8 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         rescale = self.default_guidance_rescale if guidance_rescale is None else float(guidance_rescale)
         if scale != DEFAULT_GUIDANCE_SCALE or rescale:
             parts.append(f"guidance {scale:g}" + (f" rescaled {rescale:g}" if rescale else ""))
+        if (self.default_prompt_stages if prompt_stages is None else prompt_stages) == "auto":
+            parts.append("prompt stages")
         return f"MDM ({', '.join(parts)})"
 
     # ------------------------------------------------------------------ sampling
@@ -336,6 +347,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         keyframes=None,
         keyframe_mask=None,
         guidance_rescale: float | None = None,
+        prompt_stages: str | None = None,
     ):
         """Generate facial motions from text.
 
@@ -368,6 +380,12 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
                 list per prompt); its frames are kept exactly.
             keyframes, keyframe_mask: ``[K, 61]`` values with a ``[K]`` or ``[K, 61]`` bool mask of the frames /
                 channels to keep (in-betweening by inpainting the x0 prediction at every step).
+            prompt_stages: ``"auto"``: a prompt written as stages ("X, then Y, and finally Z", "Before Y, X", separate
+                sentences) is split into them (:func:`~pipelines.mdm.prompt_stages.split_prompt_stages`) and each stage
+                is generated in its own equal share of the clip, the shares denoised together and blended over
+                2 x :data:`~pipelines.mdm.prompt_stages.STAGE_OVERLAP_SECONDS`; ``"off"``: the whole prompt conditions
+                the whole clip.  Default: :attr:`default_prompt_stages`.  Only texts the pipeline encodes are split
+                (not ``prompt_embeds``).
 
         Returns:
             :class:`~pipelines.pipeline_output.Express4DPipelineOutput`: ``motions`` (one ``[T, 61]`` array per
@@ -393,6 +411,9 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         guidance_rescale = check_guidance_rescale(
             self.default_guidance_rescale if guidance_rescale is None else guidance_rescale,
             "default_guidance_rescale (model_index.json)" if guidance_rescale is None else "guidance_rescale")
+        prompt_stages = check_prompt_stages(
+            self.default_prompt_stages if prompt_stages is None else prompt_stages,
+            "default_prompt_stages (model_index.json)" if prompt_stages is None else "prompt_stages")
         known, known_masks = prepare_known_frames(lengths, motion_prefix, keyframes, keyframe_mask)
         max_len = max(lengths)
         self.check_inputs(num_inference_steps, guidance_scale, batch_size, latents, max_len)
@@ -411,17 +432,30 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         dtype = torch.float32  # latents and scheduler maths stay float32 even for a bfloat16/float16 denoiser
         stats = self.motion_stats
 
-        # 2. text: once per call (or precomputed)
-        cond, uncond = self.encode_prompt(
-            request.prompts if request.embeds is None else None, device, n, self.do_classifier_free_guidance,
-            negative_prompt, request.embeds, negative_prompt_embeds,
-        )
+        # 2. text: once per call (or precomputed); a prompt of several stages: one text per stage
+        stages = None
+        if prompt_stages == "auto" and request.embeds is None:
+            stages = plan_prompt_stages(request.prompts, lengths, self.fps)
+        if stages is None:
+            cond, uncond = self.encode_prompt(
+                request.prompts if request.embeds is None else None, device, n, self.do_classifier_free_guidance,
+                negative_prompt, request.embeds, negative_prompt_embeds,
+            )
+        else:
+            owner = [i for i, s in enumerate(stages) for _ in s]
+            negatives = None if negative_prompt is None else [check_prompts(negative_prompt, "negative_prompt")[i] for i in owner]
+            negative_embeds = None if negative_prompt_embeds is None else negative_prompt_embeds[owner]
+            cond, uncond = self.encode_prompt([t for s in stages for t in s], device, 1, self.do_classifier_free_guidance,
+                                              negatives, None, negative_embeds)
+        blend = None
+        if stages is not None:  # one clip per stage window, each with its stage's text
+            blend = StageBlend(stages, repeat_per_prompt(lengths, n), n, self.fps, max(lengths), device)
+            cond, uncond = cond[blend.rows], None if uncond is None else uncond[blend.rows]
         text_in = TextEmbeddings.cat([uncond, cond]) if self.do_classifier_free_guidance else cond
 
         # 3. lengths -> padding mask; editing constraints in normalised space
         lengths_all = repeat_per_prompt(lengths, n)
         mask = torch.arange(max_len, device=device)[None, :] < torch.tensor(lengths_all, device=device)[:, None]
-        mask_in = torch.cat([mask, mask]) if self.do_classifier_free_guidance else mask
         known_values = known_mask = None
         if any(k is not None for k in known):
             known_values = torch.zeros(batch_size, max_len, NUM_CHANNELS, dtype=dtype)
@@ -442,7 +476,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         was_training = self.denoiser.training
         self.denoiser.eval()
         try:
-            latents = self._denoise(request, latents, timesteps, text_in, mask_in, known_values, known_mask, generator)
+            latents = self._denoise(request, latents, timesteps, text_in, mask, known_values, known_mask, generator, blend)
         finally:
             self.denoiser.train(was_training)
 
@@ -456,18 +490,25 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
             return (motions, request.output_fps, request.captions)
         return Express4DPipelineOutput(motions=motions, fps=request.output_fps, captions=request.captions)
 
-    def _denoise(self, request, latents, timesteps, text_in, mask_in, known_values, known_mask, generator):
+    def _denoise(self, request, latents, timesteps, text_in, mask, known_values, known_mask, generator, blend=None):
+        """The denoising loop; with a :class:`~pipelines.mdm.prompt_stages.StageBlend` the denoiser sees each stage window
+        as a clip of its own (with its stage's text) and the scheduler steps the blend of their predictions."""
+        if blend is not None:
+            mask = blend.mask
+        mask_in = torch.cat([mask, mask]) if self.do_classifier_free_guidance else mask
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
-                model_in = torch.cat([latents, latents]) if self.do_classifier_free_guidance else latents
+                x = latents if blend is None else blend.crop(latents)
+                model_in = torch.cat([x, x]) if self.do_classifier_free_guidance else x
                 model_in = self.scheduler.scale_model_input(model_in, t)
                 x0_pred = self.denoiser(model_in, t, text_in, attention_mask=mask_in).sample.to(latents.dtype)
                 if self.do_classifier_free_guidance:
                     x0_uncond, x0_cond = x0_pred.chunk(2)
-                    x0_pred = guided_prediction(x0_uncond, x0_cond, self._guidance_scale, self._guidance_rescale,
-                                                mask_in[: len(x0_cond)])
+                    x0_pred = guided_prediction(x0_uncond, x0_cond, self._guidance_scale, self._guidance_rescale, mask)
+                if blend is not None:
+                    x0_pred = blend.blend(x0_pred)
                 if known_mask is not None:
                     x0_pred = torch.where(known_mask, known_values, x0_pred)
                 latents = self.scheduler.step(x0_pred, t, latents, generator=generator, return_dict=False)[0]
