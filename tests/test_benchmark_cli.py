@@ -65,8 +65,10 @@ class FakePipeline:
 
     def __call__(self, prompt, num_frames=None, num_motions_per_prompt=1, generator=None, output_type="np",
                  prompt_embeds=None, **kwargs):
-        assert list(prompt_embeds) == [f"emb:{p}" for p in prompt]  # the precomputed encodings of these prompts
-        self.calls.append(dict(prompt=list(prompt), num_frames=list(num_frames), n=num_motions_per_prompt, **kwargs))
+        if prompt_embeds is not None or "prompt_stages" not in self.supports:
+            assert list(prompt_embeds) == [f"emb:{p}" for p in prompt]  # the precomputed encodings of these prompts
+        self.calls.append(dict(prompt=list(prompt), num_frames=list(num_frames), n=num_motions_per_prompt,
+                               embeds=prompt_embeds is not None, **kwargs))
         assert output_type == "np" and len(generator) == len(prompt) * num_motions_per_prompt
         motions = []
         for k, gen in enumerate(generator):
@@ -307,6 +309,26 @@ def test_guidance_scale_reaches_only_pipelines_that_have_it(tmp_path):
         _gen(FakePipeline(), texts, lengths, guidance_scale=5.0)
 
 
+def test_staged_prompts_reach_the_pipeline_as_text_and_are_cached_apart(tmp_path):
+    texts, lengths, cache = ["a, then b", "c"], [8, 12], tmp_path / "gen"
+    staged = FakePipeline(diffusion=True)
+    staged.supports = ("num_inference_steps", "prompt_stages")
+    staged.default_prompt_stages = "auto"
+    _gen(staged, texts, lengths, seed=0, cache_dir=cache)
+    assert staged.encoded == [] and [c["embeds"] for c in staged.calls] == [False]  # only texts can be split
+    assert "prompt_stages" not in staged.calls[0]  # the pipeline's own default
+    _gen(staged, texts, lengths, seed=0, cache_dir=cache, prompt_stages="off")
+    assert staged.encoded == [texts] and staged.calls[1]["embeds"] and staged.calls[1]["prompt_stages"] == "off"
+    _gen(staged, texts, lengths, seed=0, cache_dir=cache, prompt_stages="auto")
+    assert len(staged.calls) == 2  # "auto" is the default's generations: read back from the cache
+    staged.calls.clear()
+    staged.default_prompt_stages = "off"
+    _gen(staged, texts, lengths, seed=0, cache_dir=cache)
+    assert staged.calls == []  # the default is now "off": those generations are cached too
+    with pytest.raises(ValueError, match="prompt_stages: Fake does not split prompts into stages"):
+        _gen(FakePipeline(), texts, lengths, prompt_stages="auto")
+
+
 def test_run_benchmark_guidance_names_the_row_and_skips_models_without_it(dataset, evaluator_dir, tmp_path):
     from mdm_tiny import tiny_pipeline
 
@@ -328,3 +350,6 @@ def test_run_benchmark_guidance_names_the_row_and_skips_models_without_it(datase
     assert rescaled.config["guidance_rescale"] == 0.7 and result.config["guidance_rescale"] is None
     assert any("has no guidance rescale; it generates without" in w for w in rescaled.warnings)
     assert rescaled.rows[rescaled_row]["FID"] != result.rows[mdm_row]["FID"]  # other generations
+    staged = run_benchmark([mdm, gpt], prompt_stages="auto", **common)
+    assert list(staged.rows)[1] == mdm.describe(2, prompt_stages="auto") and list(staged.rows)[1].endswith(", prompt stages)")
+    assert staged.config["prompt_stages"] == "auto" and any("has no prompt stages" in w for w in staged.warnings)

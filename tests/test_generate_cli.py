@@ -80,3 +80,23 @@ def test_generate_prompts_file_and_errors(saved_pipelines, tmp_path, capsys, mon
     assert "or pass --model FOLDER|HUB_ID" in err
     assert cli.main(["evaluate", "--model", str(saved_pipelines / "mdm")]) == 2  # default --evaluator is bundled too
     assert "--evaluator evaluator: the bundled default model 'evaluator' is not in this installation" in capsys.readouterr().err
+
+
+def test_generate_prompt_stages(saved_pipelines, tmp_path, capsys):
+    """--prompt-stages reaches the MDM (auto and off give other motions for a staged prompt; a whole one is the
+    same) and is refused, before anything is generated, for T2M-GPT."""
+    from pipelines.cli import main
+
+    def frames(prompt, mode):
+        out = tmp_path / f"{mode}-{len(prompt)}"
+        assert main(["generate", prompt, "--model", str(saved_pipelines / "mdm"), "--seconds", "2", "--steps", "2",
+                     "--prompt-stages", mode, "--out", str(out), "--no-mp4", "--size", "32"]) == 0
+        return read_livelink_csv(next(out.glob("*.csv"))).frames
+
+    staged = "A person smiles, then frowns"
+    assert not np.allclose(frames(staged, "auto"), frames(staged, "off"), atol=1e-3)
+    np.testing.assert_array_equal(frames("A person frowns", "auto"), frames("A person frowns", "off"))
+    capsys.readouterr()
+    assert main(["generate", staged, "--model", str(saved_pipelines / "t2m_gpt"), "--prompt-stages", "auto",
+                 "--out", str(tmp_path / "gpt")]) == 2
+    assert "--prompt-stages: T2M-GPT" in capsys.readouterr().err and not list((tmp_path / "gpt").glob("*.csv"))

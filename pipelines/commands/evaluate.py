@@ -43,6 +43,9 @@ def add_parser(sub) -> None:
                     "models without guidance (T2M-GPT) generate as usual")
     ev.add_argument("--guidance-rescale", type=float, default=None,
                     help="guidance rescale of MDM models, 0-1 (default: each model's default_guidance_rescale)")
+    ev.add_argument("--prompt-stages", choices=["auto", "off"], default=None,
+                    help="MDM models: auto generates a prompt written as stages (\"X, then Y\") one stage after the other, "
+                    "off generates every caption whole (default: each model's default_prompt_stages)")
     ev.add_argument("--seed", type=int, default=0, help="seed of generation and metric draws (default 0)")
     ev.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: the models generate in bfloat16, about 2x faster on a CPU with native bfloat16 "
@@ -82,7 +85,8 @@ def run(args) -> int:
         models, evaluator=evaluator, dataset=args.dataset, split=args.split, dataset_config=args.dataset_config,
         protocol=args.protocol, replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
         mm_repeats=args.mm_repeats, mm_replications=args.mm_replications, num_inference_steps=args.steps,
-        guidance_scale=args.guidance, guidance_rescale=args.guidance_rescale, seed=args.seed, batch_size=args.batch_size,
+        guidance_scale=args.guidance, guidance_rescale=args.guidance_rescale, prompt_stages=args.prompt_stages, seed=args.seed,
+        batch_size=args.batch_size,
         out_dir=args.out, model_names=args.name, max_captions_per_item=args.max_captions, limit=args.limit,
         device=args.device, run_info=run_info, precision=args.precision,
     )

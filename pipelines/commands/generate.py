@@ -62,6 +62,10 @@ def add_parser(sub) -> None:
     gen.add_argument("--guidance-rescale", type=float, default=None,
                      help="0-1: pull the guided prediction's spread back to the conditional one's, which softens "
                      "switches (MDM only; default: the model's default_guidance_rescale)")
+    gen.add_argument("--prompt-stages", choices=["auto", "off"], default=None,
+                     help="auto: a prompt written as stages (\"X, then Y, and finally Z\") is generated one stage after the "
+                     "other; off: the whole prompt drives the whole clip (MDM only; default: the model's, auto for the "
+                     "bundled MDM)")
     gen.add_argument("--seed", type=int, default=0, help="seed; motion k uses seed + k (default 0)")
     gen.add_argument("--out", default="express4d_out", help="output folder (default: express4d_out); earlier files in "
                      "it are kept: new ones take the next free numbers")
@@ -151,7 +155,8 @@ def run(args) -> int:
     pipe = load_generator(model, args.sampler)
     options = {"--sampler": ("set_sampler", args.sampler), "--steps": ("num_inference_steps", args.steps),
                "--guidance": ("guidance_scale", args.guidance),
-               "--guidance-rescale": ("guidance_rescale", args.guidance_rescale)}
+               "--guidance-rescale": ("guidance_rescale", args.guidance_rescale),
+               "--prompt-stages": ("prompt_stages", args.prompt_stages)}
     for flag, (feature, value) in options.items():
         if value is not None and feature not in pipe.supports:
             raise ValueError(f"{flag}: {pipe.describe()} has no {feature.replace('set_', '')} (only MDM models do); leave it out")
@@ -163,6 +168,8 @@ def run(args) -> int:
     for first in range(0, len(requests), BATCH_MOTIONS):
         batch = requests[first : first + BATCH_MOTIONS]
         rescale = {} if args.guidance_rescale is None else {"guidance_rescale": args.guidance_rescale}
+        if args.prompt_stages is not None:
+            rescale["prompt_stages"] = args.prompt_stages
         out = pipe(
             [p for p, _ in batch], seconds=args.seconds, num_inference_steps=args.steps, guidance_scale=args.guidance,
             generator=[torch.Generator().manual_seed(seed) for _, seed in batch], output_fps=60, output_type="np",

@@ -306,6 +306,7 @@ def run_benchmark(
     run_info: dict | None = None,
     precision: str = "fp32",
     guidance_rescale: float | None = None,
+    prompt_stages: str | None = None,
 ) -> BenchmarkResult:
     """Score the real test motions and each model; see the module docstring for the protocols.
 
@@ -320,6 +321,7 @@ def run_benchmark(
         guidance_scale: classifier-free guidance scale for pipelines that have it (MDM; their default when None);
             models without it generate as usual, with a warning.  Part of the row's name and of the results.
         guidance_rescale: the same for the guidance rescale (``Express4DPipeline``'s ``guidance_rescale``).
+        prompt_stages: ``"auto"`` / ``"off"`` for pipelines that split staged prompts (MDM; their default when None).
         batch_size: motions per generation batch (results do not depend on it: every motion has its own seed).
         out_dir: where ``results.json`` / ``results.md`` and the resumable generation caches go.
         limit: use only the first ``limit`` test rows (quick checks).
@@ -412,14 +414,16 @@ def run_benchmark(
             pipe.to(dtype=torch.bfloat16)
         guidance = guidance_scale if "guidance_scale" in pipe.supports else None
         rescale = guidance_rescale if "guidance_rescale" in pipe.supports else None
+        stages = prompt_stages if "prompt_stages" in pipe.supports else None
         for asked, kept, what in ((guidance_scale, guidance, "classifier-free guidance"),
-                                  (guidance_rescale, rescale, "guidance rescale")):
+                                  (guidance_rescale, rescale, "guidance rescale"), (prompt_stages, stages, "prompt stages")):
             if asked is not None and kept is None:
-                msg = f"{what} {asked:g}: {pipe.describe()} has no {what}; it generates without"
+                msg = f"{what} {asked}: {pipe.describe()} has no {what}; it generates without"
                 logger.warning(msg)
                 warnings.append(msg)
         # describe() of a pipeline without guidance takes neither guidance argument
-        own = {k: v for k, v in (("guidance_scale", guidance), ("guidance_rescale", rescale)) if v is not None}
+        own = {k: v for k, v in (("guidance_scale", guidance), ("guidance_rescale", rescale), ("prompt_stages", stages))
+               if v is not None}
         label = pipe.describe(num_inference_steps, **own)
         if k < len(names):
             name = names[k]
@@ -432,7 +436,7 @@ def run_benchmark(
         pipe.set_progress_bar_config(disable=True)  # one bar per model over all its motions instead
         motions = generate_requests(
             pipe, requests, entries.texts, entries.lengths, fps=entries.fps, num_inference_steps=num_inference_steps,
-            seed=seed, batch_size=batch_size, guidance_scale=guidance, guidance_rescale=rescale,
+            seed=seed, batch_size=batch_size, guidance_scale=guidance, guidance_rescale=rescale, prompt_stages=stages,
             cache_dir=_cache_dir(out_dir, name, label),
             progress=progress, desc=f"generate [{name}]",
         )
@@ -454,7 +458,7 @@ def run_benchmark(
         "dataset": str(dataset) if isinstance(dataset, (str, os.PathLike)) else type(dataset).__name__,
         "dataset_config": dataset_config, "split": split, "replications": replications, "seed": seed,
         "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
-        "guidance_rescale": guidance_rescale, "precision": precision,
+        "guidance_rescale": guidance_rescale, "prompt_stages": prompt_stages, "precision": precision,
         "multimodality": multimodality,
         "mm_texts": mm_texts if multimodality else None, "mm_repeats": mm_repeats if multimodality else None,
         "mm_replications": (mm_reps if protocol == "paper" else 1) if multimodality else None,

@@ -91,6 +91,7 @@ def generate_requests(
     guidance_rescale: float | None = None,
     progress: bool = True,
     desc: str = "generate",
+    prompt_stages: str | None = None,
 ) -> dict[GenerationRequest, np.ndarray]:
     """``{request: [T, 61] float32 motion at fps}`` for every request.
 
@@ -101,6 +102,8 @@ def generate_requests(
     ``guidance_rescale`` (the pipeline's defaults when None) only to one that has them (``ValueError``
     otherwise).  The texts the requests need are encoded once and passed as ``prompt_embeds``.  ``cache_dir``:
     where finished batches are kept (files of another model, seed or step count there are ignored).
+    ``prompt_stages``: ``"auto"`` / ``"off"`` for a pipeline that splits staged prompts (``Express4DPipeline``;
+    None: its default); when it splits them, the texts are passed as text (only texts the pipeline encodes are split).
     """
     import torch
     from tqdm.auto import tqdm
@@ -111,6 +114,9 @@ def generate_requests(
         raise ValueError(f"guidance_scale: {pipe.describe()} has no classifier-free guidance; leave it out")
     if guidance_rescale is not None and "guidance_rescale" not in pipe.supports:
         raise ValueError(f"guidance_rescale: {pipe.describe()} has no guidance rescale; leave it out")
+    if prompt_stages is not None and "prompt_stages" not in pipe.supports:
+        raise ValueError(f"prompt_stages: {pipe.describe()} does not split prompts into stages; leave it out")
+    staged = "prompt_stages" in pipe.supports and (prompt_stages or pipe.default_prompt_stages) == "auto"
     requests = sorted(set(requests))
     num_frames = [int(n) for n in num_frames]
     pipe_fps = float(getattr(pipe, "fps", fps) or fps)
@@ -121,6 +127,8 @@ def generate_requests(
     extra = () if guidance_scale is None else (("guidance_scale", float(guidance_scale)),)  # old caches stay valid
     if guidance_rescale is not None:
         extra += (("guidance_rescale", float(guidance_rescale)),)
+    if staged:
+        extra += (("prompt_stages", "auto"),)
     header = _cache_key(fingerprint, int(seed), num_inference_steps, float(fps), *extra)
     done = _read_cache(cache_dir, header)
     todo = [r for r in requests if r.key not in done]
@@ -131,17 +139,19 @@ def generate_requests(
         kwargs["guidance_scale"] = float(guidance_scale)
     if guidance_rescale is not None:
         kwargs["guidance_rescale"] = float(guidance_rescale)
+    if prompt_stages is not None:
+        kwargs["prompt_stages"] = prompt_stages
     bar = tqdm(total=len(requests), initial=len(requests) - len(todo), desc=desc, unit="motion", disable=not progress)
     if todo:
         entries = sorted({r.entry for r in todo})
         row_of = {e: i for i, e in enumerate(entries)}
-        embeds = pipe.encode_prompt([texts[e] for e in entries], do_classifier_free_guidance=False)[0]
+        embeds = None if staged else pipe.encode_prompt([texts[e] for e in entries], do_classifier_free_guidance=False)[0]
         todo.sort(key=lambda r: (want[r.entry], r))  # similar lengths together: less padding
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             out = pipe(
                 [texts[r.entry] for r in batch],
-                prompt_embeds=embeds[[row_of[r.entry] for r in batch]],
+                prompt_embeds=None if embeds is None else embeds[[row_of[r.entry] for r in batch]],
                 num_frames=[want[r.entry] for r in batch],
                 generator=[torch.Generator().manual_seed(request_seed(seed, r)) for r in batch],
                 **kwargs,
