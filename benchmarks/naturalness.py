@@ -37,13 +37,15 @@ def stand_in_test_takes(num: int, seed: int):
     return takes
 
 
-def generate(pipe, prompts, seconds, seed: int, guidance=None):
+def generate(pipe, prompts, seconds, seed: int, guidance=None, prompt_stages=None):
     import torch
 
     out_motions, fps = [], None
     for start in range(0, len(prompts), 32):
         frames = [max(int(round(s * pipe.fps)), 1) for s in seconds[start:start + 32]]
         kwargs = {"guidance_scale": guidance} if guidance is not None else {}
+        if prompt_stages is not None:
+            kwargs["prompt_stages"] = prompt_stages
         out = pipe(prompts[start:start + 32], num_frames=frames, generator=torch.Generator().manual_seed(seed + start), **kwargs)
         out_motions += [np.asarray(m) for m in out.motions]
         fps = out.fps
@@ -58,6 +60,8 @@ def main(argv=None) -> int:
     parser.add_argument("--prompts", nargs="+", help="generate from these prompts instead (6 s each)")
     parser.add_argument("--seeds", type=int, default=8, help="generations per --prompts prompt")
     parser.add_argument("--guidance", type=float, default=None, help="the MDM's guidance scale (default: the model's)")
+    parser.add_argument("--prompt-stages", choices=("auto", "off"), action="append",
+                        help="the MDM's prompt_stages (repeatable: one row each; default: the model's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -84,10 +88,13 @@ def main(argv=None) -> int:
         pipe.set_progress_bar_config(disable=True)
         start = time.perf_counter()
         is_mdm = "T2MGPT" not in type(pipe).__name__
-        motions = generate(pipe, prompts, seconds, args.seed, args.guidance if is_mdm else None)
-        timings.append(f"{model}: {len(motions)} generations in {time.perf_counter() - start:.0f} s")
-        label = f"{model}" + (f", guidance {args.guidance:g}" if is_mdm and args.guidance is not None else "")
-        rows.append(naturalness(motions, label))
+        for stages in (args.prompt_stages or [None]) if is_mdm else [None]:
+            motions = generate(pipe, prompts, seconds, args.seed, args.guidance if is_mdm else None, stages)
+            timings.append(f"{model}: {len(motions)} generations in {time.perf_counter() - start:.0f} s")
+            label = f"{model}" + (f", guidance {args.guidance:g}" if is_mdm and args.guidance is not None else "")
+            label += f", prompt_stages={stages}" if stages else ""
+            rows.append(naturalness(motions, label))
+            start = time.perf_counter()
     print(naturalness_markdown(rows))
     print("\n" + "; ".join(timings))
     return 0
