@@ -1,6 +1,6 @@
 """Make docs/demo.png: the browser demo with the bundled MDM, one prompt, in a real headless Chromium.
 
-    python docs/make_demo_screenshot.py                       # the demo's second example prompt, 6 s, seed 0
+    python docs/make_demo_screenshot.py                       # the demo's third example prompt (three stages), 6 s, seed 0
     python docs/make_demo_screenshot.py --prompt "She beams, then raises her eyebrows" --seed 3 --out /tmp/demo.png
 
 Needs Debian's chromium (/usr/bin/chromium) and the test extra (playwright, gradio). Starts
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     from pipelines.commands.demo import EXAMPLES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompt", default=EXAMPLES[1])
+    parser.add_argument("--prompt", default=EXAMPLES[2])
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="mdm")

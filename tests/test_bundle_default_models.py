@@ -55,11 +55,12 @@ def test_bundle_copies_swaps_sampler_and_writes_cards(tmp_path, capsys):
     assert not (out / "mdm" / "denoiser" / "modeling_x.py").exists() and (out / "mdm" / "pipeline_express4d.py").is_file()
     assert json.loads((out / "mdm" / "denoiser" / "config.json").read_text()) == {"a": 1}
     index = json.loads((out / "mdm" / "model_index.json").read_text())
-    assert index["scheduler"] == ["diffusers", "DPMSolverMultistepScheduler"]
+    assert index["scheduler"] == ["diffusers", "DPMSolverMultistepScheduler"] and index["default_prompt_stages"] == "auto"
     sched = DPMSolverMultistepScheduler.from_pretrained(out / "mdm" / "scheduler")
     assert sched.config.prediction_type == "sample" and sched.config.beta_schedule == "squaredcos_cap_v2"
     card = (out / "mdm" / "README.md").read_text()
     assert REAL_CORPUS_HEADING in card and "--model mdm --config training/configs/mdm_small.json" in card
+    assert "## Staged prompts" in card and 'prompt_stages="off"' in card  # the bundle's default, said in its card
     assert card.index(REAL_CORPUS_HEADING) < card.index("## Full configuration")
     assert "mdm" in capsys.readouterr().out
 

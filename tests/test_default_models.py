@@ -48,7 +48,8 @@ def test_bundled_models_load_from_python():
 
 MDM_INDEX = json.loads((DEFAULT_MODELS_DIR / "mdm" / "model_index.json").read_text(encoding="utf-8"))
 MDM_LABEL = "MDM (small, tokens, DPM-Solver++ 20 steps" + (
-    f", guidance {MDM_INDEX['default_guidance_scale']:g})" if MDM_INDEX.get("default_guidance_scale", 2.5) != 2.5 else ")")
+    f", guidance {MDM_INDEX['default_guidance_scale']:g}" if MDM_INDEX.get("default_guidance_scale", 2.5) != 2.5 else "") + (
+    ", prompt stages)" if MDM_INDEX.get("default_prompt_stages") == "auto" else ")")
 
 
 def test_bundled_mdm_default_guidance_matches_its_card():

@@ -48,7 +48,7 @@ MAX_LOADED_MODELS = 2
 EXAMPLES = (
     "A person is smiling and then raising their eyebrows",
     "The person sticks their tongue out, then frowns",
-    "A person frowns while looking to the left",
+    "She smiles, then raises her eyebrows, and finally opens her mouth wide",
 )
 
 class DemoInputError(ValueError):

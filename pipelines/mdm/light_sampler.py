@@ -35,9 +35,9 @@ from express4d_dataset.motion import MotionStats
 from ..models.mdm_network import MDMNetwork
 from ..models.text_encoding import NORMALIZE_ATTR, TextEmbeddings, _ALIASES, encode_text, resolve_text_encoder_path
 from ..pipeline_output import MotionFiles, finalize_motions
-from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages
 from ..pipeline_utils import (check_generator, check_guidance_rescale, check_output_fps, check_prompts, guided_prediction,
                               repeat_per_prompt, resolve_num_frames)
+from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages
 
 ACCEPTED_SCHEDULER = {
     "_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "dpmsolver++", "beta_schedule": "squaredcos_cap_v2",

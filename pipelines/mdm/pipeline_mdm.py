@@ -22,7 +22,6 @@ from express4d_dataset.motion import MotionStats
 from ..models.modeling_mdm import MDMDenoiser
 from ..models.text_encoding import TextEmbeddings
 from ..pipeline_output import Express4DPipelineOutput, finalize_motions
-from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages
 from ..pipeline_utils import (
     LengthInput,
     PromptEncodingMixin,
@@ -38,6 +37,7 @@ from ..pipeline_utils import (
     repeat_per_prompt,
     run_callback,
 )
+from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages
 
 logger = logging.getLogger(__name__)
 
