@@ -417,11 +417,10 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         known, known_masks = prepare_known_frames(lengths, motion_prefix, keyframes, keyframe_mask)
         max_len = max(lengths)
         self.check_inputs(num_inference_steps, guidance_scale, batch_size, latents, max_len)
-        if negative_prompt is not None and len(check_prompts(negative_prompt, "negative_prompt")) != len(request.prompts):
-            raise ValueError(
-                f"negative_prompt: got {len(check_prompts(negative_prompt))} prompts for {len(request.prompts)} prompts; "
-                "pass one per prompt"
-            )
+        negatives = None if negative_prompt is None else check_prompts(negative_prompt, "negative_prompt")
+        if negatives is not None and len(negatives) != len(request.prompts):
+            raise ValueError(f"negative_prompt: got {len(negatives)} prompts for {len(request.prompts)} prompts; "
+                             "pass one per prompt")
         self._guidance_scale = float(guidance_scale)
         self._guidance_rescale = guidance_rescale
         self._interrupt = False
@@ -432,29 +431,28 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         dtype = torch.float32  # latents and scheduler maths stay float32 even for a bfloat16/float16 denoiser
         stats = self.motion_stats
 
-        # 2. text: once per call (or precomputed); a prompt of several stages: one text per stage
-        stages = None
-        if prompt_stages == "auto" and request.embeds is None:
-            stages = plan_prompt_stages(request.prompts, lengths, self.fps)
+        # 2. text: once per call (or precomputed); a prompt of several stages: one text per stage window
+        lengths_all = repeat_per_prompt(lengths, n)
+        split = prompt_stages == "auto" and request.embeds is None  # only texts this call encodes can be split
+        stages = plan_prompt_stages(request.prompts, lengths, self.fps) if split else None
+        blend = None
         if stages is None:
             cond, uncond = self.encode_prompt(
                 request.prompts if request.embeds is None else None, device, n, self.do_classifier_free_guidance,
                 negative_prompt, request.embeds, negative_prompt_embeds,
             )
         else:
-            owner = [i for i, s in enumerate(stages) for _ in s]
-            negatives = None if negative_prompt is None else [check_prompts(negative_prompt, "negative_prompt")[i] for i in owner]
-            negative_embeds = None if negative_prompt_embeds is None else negative_prompt_embeds[owner]
-            cond, uncond = self.encode_prompt([t for s in stages for t in s], device, 1, self.do_classifier_free_guidance,
-                                              negatives, None, negative_embeds)
-        blend = None
-        if stages is not None:  # one clip per stage window, each with its stage's text
-            blend = StageBlend(stages, repeat_per_prompt(lengths, n), n, self.fps, max(lengths), device)
+            owner = [i for i, s in enumerate(stages) for _ in s]  # the prompt of each stage text
+            cond, uncond = self.encode_prompt(
+                [t for s in stages for t in s], device, 1, self.do_classifier_free_guidance,
+                None if negatives is None else [negatives[i] for i in owner], None,
+                None if negative_prompt_embeds is None else negative_prompt_embeds[owner],
+            )
+            blend = StageBlend(stages, lengths_all, n, self.fps, max_len, device)
             cond, uncond = cond[blend.rows], None if uncond is None else uncond[blend.rows]
         text_in = TextEmbeddings.cat([uncond, cond]) if self.do_classifier_free_guidance else cond
 
         # 3. lengths -> padding mask; editing constraints in normalised space
-        lengths_all = repeat_per_prompt(lengths, n)
         mask = torch.arange(max_len, device=device)[None, :] < torch.tensor(lengths_all, device=device)[:, None]
         known_values = known_mask = None
         if any(k is not None for k in known):

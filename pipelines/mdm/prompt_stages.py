@@ -79,7 +79,7 @@ def split_prompt_stages(prompt: str) -> list[str]:
     >>> split_prompt_stages("A person smiles and then raises their eyebrows")
     ['A person smiles', 'A person raises their eyebrows']
     >>> split_prompt_stages("Before frowning, she looks up")
-    ['She looks up', 'She frowning']
+    ['She looks up', 'She is frowning']
     """
     text = " ".join(str(prompt).split())
     if not text:
@@ -133,7 +133,7 @@ def _subject_of(stage: str) -> str | None:
     first = stage.split()[0]
     if first.lower() in _POSSESSIVE_SUBJECT:
         return _POSSESSIVE_SUBJECT[first.lower()]
-    if first[0].isupper() and first.lower() not in ("first", "then", "next", "finally") and len(stage.split()) > 1:
+    if first[0].isupper() and len(stage.split()) > 1:  # (sequencing words were stripped before)
         second = stage.split()[1].lower()
         if re.match(r"^[a-z]+(?:s|ed)$", second) or second in ("is", "was", "starts", "makes", "gives"):
             return first  # a name: "Maria smiles"
