@@ -309,7 +309,9 @@ def test_guidance_scale_reaches_only_pipelines_that_have_it(tmp_path):
         _gen(FakePipeline(), texts, lengths, guidance_scale=5.0)
 
 
-def test_staged_prompts_reach_the_pipeline_as_text_and_are_cached_apart(tmp_path):
+def test_staged_prompts_reach_the_pipeline_as_text_and_are_cached_apart(tmp_path, monkeypatch):
+    from pipelines.mdm import prompt_stages
+
     texts, lengths, cache = ["a, then b", "c"], [8, 12], tmp_path / "gen"
     staged = FakePipeline(diffusion=True)
     staged.supports = ("num_inference_steps", "prompt_stages")
@@ -325,6 +327,9 @@ def test_staged_prompts_reach_the_pipeline_as_text_and_are_cached_apart(tmp_path
     staged.default_prompt_stages = "off"
     _gen(staged, texts, lengths, seed=0, cache_dir=cache)
     assert staged.calls == []  # the default is now "off": those generations are cached too
+    monkeypatch.setattr(prompt_stages, "STAGE_STEPS_SHARE", 1.0)  # another stage layout: generated again
+    _gen(staged, texts, lengths, seed=0, cache_dir=cache, prompt_stages="auto")
+    assert len(staged.calls) == 1 and staged.calls[0]["prompt_stages"] == "auto"
     with pytest.raises(ValueError, match="prompt_stages: Fake does not split prompts into stages"):
         _gen(FakePipeline(), texts, lengths, prompt_stages="auto")
 

@@ -8,11 +8,13 @@ import torch
 
 from express4d_dataset.synthetic.captions import caption_plan_with_swaps
 from express4d_dataset.synthetic.plan import sample_plan
+from pipelines.mdm import prompt_stages
 from pipelines.mdm.prompt_stages import (
     StageBlend,
     check_prompt_stages,
     plan_prompt_stages,
     split_prompt_stages,
+    stage_steps,
     stage_windows,
 )
 from tests.mdm_tiny import tiny_pipeline
@@ -119,32 +121,62 @@ def pipe(tmp_path_factory):
     return tiny_pipeline(tmp_path_factory.mktemp("stages"))
 
 
-def test_each_stage_window_is_denoised_with_its_own_text(pipe):
-    """A denoiser stand-in returns, for every frame of a clip, the clip's pooled text vector: the staged motion is the
-    first stage's text in its window, the second's in its own, and a ramp between them."""
-    texts = ["A person smiles", "A person frowns"]
-    embeds = pipe.encode_prompt(texts, do_classifier_free_guidance=False)[0]
-    seen = []
-
+def _pooled_denoiser(pipe, seen):
+    """A denoiser stand-in that returns, for every frame of a clip, the first value of its text's pooled vector."""
     def fake_forward(sample, timestep, text, attention_mask=None, **_):
-        seen.append((sample.shape, text.pooled.clone()))
+        seen.append((tuple(sample.shape[:2]), text.pooled.clone()))
         value = text.pooled[:, None, :1].expand(-1, sample.shape[1], sample.shape[2])
         return type("Out", (), {"sample": value})()
+    return fake_forward
 
-    real_forward = pipe.denoiser.forward
-    pipe.denoiser.forward = fake_forward
-    try:
-        out = pipe("A person smiles and then frowns", num_frames=40, num_inference_steps=2, guidance_scale=1.0,
-                   generator=torch.Generator().manual_seed(0), output_type="pt", prompt_stages="auto")
-    finally:
-        pipe.denoiser.forward = real_forward
-    shape, pooled = seen[-1]
-    assert shape[0] == 2 and shape[1] == 30  # two windows of 20 frames + 10 shared (0.5 s at 20 fps)
-    torch.testing.assert_close(pooled, embeds.pooled)
-    yaw = pipe.motion_stats.normalize(out.motions[0].numpy())[:, 52]  # HeadYaw (not clipped), in normalised units
+
+def _staged_yaw(pipe, monkeypatch, steps, seen):
+    monkeypatch.setattr(pipe.denoiser, "forward", _pooled_denoiser(pipe, seen))
+    out = pipe("A person smiles and then frowns", num_frames=40, num_inference_steps=steps, guidance_scale=1.0,
+               generator=torch.Generator().manual_seed(0), output_type="pt", prompt_stages="auto")
+    return pipe.motion_stats.normalize(out.motions[0].numpy())[:, 52]  # HeadYaw (not clipped), in normalised units
+
+
+def test_each_stage_window_is_denoised_with_its_own_text(pipe, monkeypatch):
+    """With stage windows at every step the staged motion is the first stage's text in its window, the second's in
+    its own, and a ramp between them."""
+    monkeypatch.setattr(prompt_stages, "STAGE_STEPS_SHARE", 1.0)
+    embeds = pipe.encode_prompt(["A person smiles", "A person frowns"], do_classifier_free_guidance=False)[0]
+    seen = []
+    yaw = _staged_yaw(pipe, monkeypatch, 2, seen)
+    assert [shape for shape, _ in seen] == [(2, 30)] * 2  # two windows of 20 frames + 10 shared (0.5 s at 20 fps)
+    torch.testing.assert_close(seen[-1][1], embeds.pooled)
     a, b = embeds.pooled[0, 0].item(), embeds.pooled[1, 0].item()
     share = np.clip((np.arange(40) + 0.5 - 10) / 20, 0, 1)  # the second window's weight: 0 until frame 10, 1 from 30
     np.testing.assert_allclose(yaw, (1 - share) * a + share * b, atol=1e-4)
+
+
+@pytest.mark.parametrize("steps,staged", [(4, 2), (5, 3), (1, 1)])
+def test_later_steps_see_the_whole_clip_with_the_whole_prompt(pipe, monkeypatch, steps, staged):
+    """The first half of the steps (rounded up) denoise the stage windows with the stages' texts; the rest denoise
+    the whole clip with the whole prompt, whose prediction is then the motion."""
+    prompt = "A person smiles and then frowns"
+    embeds = pipe.encode_prompt(["A person smiles", "A person frowns", prompt], do_classifier_free_guidance=False)[0]
+    assert stage_steps(steps) == staged
+    seen = []
+    yaw = _staged_yaw(pipe, monkeypatch, steps, seen)
+    assert [shape for shape, _ in seen] == [(2, 30)] * staged + [(1, 40)] * (steps - staged)
+    for _, pooled in seen[:staged]:
+        torch.testing.assert_close(pooled, embeds.pooled[:2])
+    for _, pooled in seen[staged:]:
+        torch.testing.assert_close(pooled, embeds.pooled[2:])
+    if steps > staged:
+        np.testing.assert_allclose(yaw, np.full(40, embeds.pooled[2, 0].item()), atol=1e-4)
+
+
+def test_blend_texts_rows_and_owners():
+    """Stage texts come first, prompt by prompt, then the whole prompts of the staged ones; a one-stage prompt's whole
+    row is its only text."""
+    blend = StageBlend([["a", "b"], ["C"], ["d", "e", "f"]], [40, 40, 60], num_per_prompt=1, fps=20, num_frames=60)
+    assert blend.texts(["A, then B", "C", "D, E, then F"]) == ["a", "b", "C", "d", "e", "f", "A, then B", "D, E, then F"]
+    assert blend.owners == [0, 0, 1, 2, 2, 2, 0, 2]
+    assert blend.whole_rows.tolist() == [6, 2, 7]
+    assert blend.rows.tolist() == [0, 1, 2, 3, 4, 5]
 
 
 def test_staged_prompts_change_only_staged_prompts(pipe):

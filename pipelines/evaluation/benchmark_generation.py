@@ -127,8 +127,10 @@ def generate_requests(
     extra = () if guidance_scale is None else (("guidance_scale", float(guidance_scale)),)  # old caches stay valid
     if guidance_rescale is not None:
         extra += (("guidance_rescale", float(guidance_rescale)),)
-    if staged:
-        extra += (("prompt_stages", "auto"),)
+    if staged:  # the stage layout's constants too: generations made under other ones are other generations
+        from ..mdm import prompt_stages as ps
+
+        extra += (("prompt_stages", "auto", ps.STAGE_OVERLAP_SECONDS, ps.STAGE_STEPS_SHARE),)
     header = _cache_key(fingerprint, int(seed), num_inference_steps, float(fps), *extra)
     done = _read_cache(cache_dir, header)
     todo = [r for r in requests if r.key not in done]

@@ -37,7 +37,7 @@ from ..models.text_encoding import NORMALIZE_ATTR, TextEmbeddings, _ALIASES, enc
 from ..pipeline_output import MotionFiles, finalize_motions
 from ..pipeline_utils import (check_generator, check_guidance_rescale, check_output_fps, check_prompts, guided_prediction,
                               repeat_per_prompt, resolve_num_frames)
-from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages
+from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages, stage_steps
 
 ACCEPTED_SCHEDULER = {
     "_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "dpmsolver++", "beta_schedule": "squaredcos_cap_v2",
@@ -296,16 +296,19 @@ class LightMDMSampler:
         guided = scale != 1.0
 
         stages = plan_prompt_stages(prompts, lengths, self.fps) if stages_mode == "auto" else None
-        texts = prompts if stages is None else [t for s in stages for t in s]
-        cond = encode_text(self.text_encoder, self.tokenizer, texts, device="cpu", dtype=torch.float32)
         max_len = max(lengths)
+        blend = None if stages is None else StageBlend(stages, lengths, 1, self.fps, max_len)
+        texts = prompts if blend is None else blend.texts(prompts)
+        cond = encode_text(self.text_encoder, self.tokenizer, texts, device="cpu", dtype=torch.float32)
         mask = torch.arange(max_len)[None, :] < torch.tensor(lengths)[:, None]
-        blend = None
-        if stages is not None:
-            blend = StageBlend(stages, lengths, 1, self.fps, max_len)
-            cond, mask = cond[blend.rows], blend.mask
-        text_in = TextEmbeddings.cat([cond.unconditional_like(), cond]) if guided else cond
-        mask_in = torch.cat([mask, mask]) if guided else mask
+        staged_steps = 0 if blend is None else stage_steps(steps)
+        phases = []  # (text, mask) of the stage windows' steps, then of the whole clip's
+        if blend is not None:
+            phases.append((cond[blend.rows], blend.mask))
+            cond = cond[blend.whole_rows]
+        phases.append((cond, mask))
+        phases = [(TextEmbeddings.cat([c.unconditional_like(), c]) if guided else c, m, torch.cat([m, m]) if guided else m)
+                  for c, m in phases]
 
         scheduler = _DPMSolverPP2M(self.num_train_timesteps, steps)
         shape = (len(prompts), max_len, self.denoiser.config.num_channels)
@@ -315,13 +318,15 @@ class LightMDMSampler:
             latents = torch.randn(shape, generator=generator, dtype=torch.float32)
         latents = latents * 1.0  # the scheduler's init_noise_sigma
         for i, t in enumerate(scheduler.timesteps):
-            x = latents if blend is None else blend.crop(latents)
+            staged = i < staged_steps
+            text_in, step_mask, mask_in = phases[0 if staged else -1]
+            x = blend.crop(latents) if staged else latents
             model_in = torch.cat([x, x]) if guided else x
             x0 = self.denoiser.predict_x0(model_in, t, text_in, attention_mask=mask_in).to(latents.dtype)
             if guided:
                 x0_uncond, x0_cond = x0.chunk(2)
-                x0 = guided_prediction(x0_uncond, x0_cond, scale, rescale, mask)
-            if blend is not None:
+                x0 = guided_prediction(x0_uncond, x0_cond, scale, rescale, step_mask)
+            if staged:
                 x0 = blend.blend(x0)
             latents = scheduler.step(x0, i, latents)
         stats = MotionStats(mean=self.denoiser.config.motion_mean, std=self.denoiser.config.motion_std)

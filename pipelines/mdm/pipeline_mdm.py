@@ -37,7 +37,7 @@ from ..pipeline_utils import (
     repeat_per_prompt,
     run_callback,
 )
-from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages
+from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages, stage_steps
 
 logger = logging.getLogger(__name__)
 
@@ -383,8 +383,9 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
             prompt_stages: ``"auto"``: a prompt written as stages ("X, then Y, and finally Z", "Before Y, X", separate
                 sentences) is split into them (:func:`~pipelines.mdm.prompt_stages.split_prompt_stages`) and each stage
                 is generated in its own equal share of the clip, the shares denoised together and blended over
-                2 x :data:`~pipelines.mdm.prompt_stages.STAGE_OVERLAP_SECONDS`; ``"off"``: the whole prompt conditions
-                the whole clip.  Default: :attr:`default_prompt_stages`.  Only texts the pipeline encodes are split
+                2 x :data:`~pipelines.mdm.prompt_stages.STAGE_OVERLAP_SECONDS`, in the first half of the steps
+                (:func:`~pipelines.mdm.prompt_stages.stage_steps`); the later steps denoise the whole clip with the
+                whole prompt; ``"off"``: the whole prompt conditions the whole clip at every step.  Default: :attr:`default_prompt_stages`.  Only texts the pipeline encodes are split
                 (not ``prompt_embeds``).
 
         Returns:
@@ -435,22 +436,23 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         lengths_all = repeat_per_prompt(lengths, n)
         split = prompt_stages == "auto" and request.embeds is None  # only texts this call encodes can be split
         stages = plan_prompt_stages(request.prompts, lengths, self.fps) if split else None
-        blend = None
+        blend = stage_text_in = None
         if stages is None:
             cond, uncond = self.encode_prompt(
                 request.prompts if request.embeds is None else None, device, n, self.do_classifier_free_guidance,
                 negative_prompt, request.embeds, negative_prompt_embeds,
             )
-        else:
-            owner = [i for i, s in enumerate(stages) for _ in s]  # the prompt of each stage text
+        else:  # stage texts, then the whole prompts (the later steps)
+            blend = StageBlend(stages, lengths_all, n, self.fps, max_len, device)
+            owner = blend.owners  # the prompt of each text
             cond, uncond = self.encode_prompt(
-                [t for s in stages for t in s], device, 1, self.do_classifier_free_guidance,
+                blend.texts(request.prompts), device, 1, self.do_classifier_free_guidance,
                 None if negatives is None else [negatives[i] for i in owner], None,
                 None if negative_prompt_embeds is None else negative_prompt_embeds[owner],
             )
-            blend = StageBlend(stages, lengths_all, n, self.fps, max_len, device)
-            cond, uncond = cond[blend.rows], None if uncond is None else uncond[blend.rows]
-        text_in = TextEmbeddings.cat([uncond, cond]) if self.do_classifier_free_guidance else cond
+            stage_text_in = self._text_in(cond[blend.rows], None if uncond is None else uncond[blend.rows])
+            cond, uncond = cond[blend.whole_rows], None if uncond is None else uncond[blend.whole_rows]
+        text_in = self._text_in(cond, uncond)
 
         # 3. lengths -> padding mask; editing constraints in normalised space
         mask = torch.arange(max_len, device=device)[None, :] < torch.tensor(lengths_all, device=device)[:, None]
@@ -474,7 +476,8 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         was_training = self.denoiser.training
         self.denoiser.eval()
         try:
-            latents = self._denoise(request, latents, timesteps, text_in, mask, known_values, known_mask, generator, blend)
+            latents = self._denoise(request, latents, timesteps, text_in, mask, known_values, known_mask, generator,
+                                   blend, stage_text_in)
         finally:
             self.denoiser.train(was_training)
 
@@ -488,24 +491,32 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
             return (motions, request.output_fps, request.captions)
         return Express4DPipelineOutput(motions=motions, fps=request.output_fps, captions=request.captions)
 
-    def _denoise(self, request, latents, timesteps, text_in, mask, known_values, known_mask, generator, blend=None):
-        """The denoising loop; with a :class:`~pipelines.mdm.prompt_stages.StageBlend` the denoiser sees each stage window
-        as a clip of its own (with its stage's text) and the scheduler steps the blend of their predictions."""
-        if blend is not None:
-            mask = blend.mask
-        mask_in = torch.cat([mask, mask]) if self.do_classifier_free_guidance else mask
+    def _text_in(self, cond, uncond):
+        return TextEmbeddings.cat([uncond, cond]) if self.do_classifier_free_guidance else cond
+
+    def _denoise(self, request, latents, timesteps, text_in, mask, known_values, known_mask, generator, blend=None,
+                 stage_text_in=None):
+        """The denoising loop; with a :class:`~pipelines.mdm.prompt_stages.StageBlend`, in its first
+        :func:`~pipelines.mdm.prompt_stages.stage_steps` steps the denoiser sees each stage window as a clip of its own
+        (with its stage's text, ``stage_text_in``) and the scheduler steps the blend of their predictions; the later
+        steps see the whole clip with ``text_in`` (the whole prompts)."""
+        staged_steps = 0 if blend is None else stage_steps(len(timesteps))
+        doubled = (lambda m: torch.cat([m, m])) if self.do_classifier_free_guidance else (lambda m: m)
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
-                x = latents if blend is None else blend.crop(latents)
+                staged = i < staged_steps
+                x, step_mask = (blend.crop(latents), blend.mask) if staged else (latents, mask)
                 model_in = torch.cat([x, x]) if self.do_classifier_free_guidance else x
                 model_in = self.scheduler.scale_model_input(model_in, t)
-                x0_pred = self.denoiser(model_in, t, text_in, attention_mask=mask_in).sample.to(latents.dtype)
+                x0_pred = self.denoiser(model_in, t, stage_text_in if staged else text_in,
+                                        attention_mask=doubled(step_mask)).sample.to(latents.dtype)
                 if self.do_classifier_free_guidance:
                     x0_uncond, x0_cond = x0_pred.chunk(2)
-                    x0_pred = guided_prediction(x0_uncond, x0_cond, self._guidance_scale, self._guidance_rescale, mask)
-                if blend is not None:
+                    x0_pred = guided_prediction(x0_uncond, x0_cond, self._guidance_scale, self._guidance_rescale,
+                                                step_mask)
+                if staged:
                     x0_pred = blend.blend(x0_pred)
                 if known_mask is not None:
                     x0_pred = torch.where(known_mask, known_values, x0_pred)

@@ -7,12 +7,15 @@ three stages more often than it keeps it.  :func:`split_prompt_stages` finds the
 returns each stage as a sentence with its subject ("and then raises her brows" -> "She raises her brows").
 Simultaneous wording ("while", "as", "at the same time", a bare "and") is never split.
 :func:`stage_windows` lays the stages out over a clip: one window each, in order, overlapping so that the
-pipeline can blend one into the next, and :class:`StageBlend` does that blending at every denoising step
-(``Express4DPipeline(..., prompt_stages="auto")`` and the light sampler of ``express4d generate``).
+pipeline can blend one into the next, and :class:`StageBlend` does that blending in the first denoising steps,
+which lay the motion out in time (:func:`stage_steps`); the steps after them denoise the whole clip with the
+whole prompt, which joins the stages the way the corpus's takes do (``Express4DPipeline(..., prompt_stages="auto")``
+and the light sampler of ``express4d generate``).
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -25,6 +28,10 @@ STAGE_OVERLAP_SECONDS = 0.5
 """How far each stage's window reaches into its neighbours' (the blend between two stages takes twice this)."""
 MIN_STAGE_SECONDS = 1.0
 """A prompt whose stages would each get less than this is generated as one sentence."""
+STAGE_STEPS_SHARE = 0.5
+"""The share of the denoising steps (the first ones) that denoise stage windows; the rest denoise the whole clip
+with the whole prompt (fixed generations, bundled MDM: FID 1.094 -> 0.971 against stage windows at every step,
+order 0.946 -> 0.939; docs/free_wording.md)."""
 
 # "X <connective> Y": Y comes after X ...
 _FORWARD = (
@@ -204,6 +211,12 @@ def stage_windows(num_frames: int, num_stages: int, overlap: int) -> list[tuple[
     return windows
 
 
+def stage_steps(num_inference_steps: int) -> int:
+    """How many of ``num_inference_steps`` denoising steps, the first ones, denoise stage windows:
+    :data:`STAGE_STEPS_SHARE` of them, rounded up, at least one."""
+    return max(1, math.ceil(STAGE_STEPS_SHARE * int(num_inference_steps) - 1e-9))
+
+
 def check_prompt_stages(value, name: str = "prompt_stages") -> str:
     """``value`` if it is one of :data:`PROMPT_STAGES`, else raise naming ``name``."""
     if value not in PROMPT_STAGES:
@@ -226,16 +239,25 @@ def plan_prompt_stages(prompts: list[str], num_frames: list[int], fps: float) ->
 class StageBlend:
     """The stage windows of a batch of motions, denoised as one batch of clips and blended back.
 
-    ``stages``: each prompt's texts (:func:`plan_prompt_stages`); :attr:`rows` are the windows' rows in the flattened
-    list of all stage texts (prompt by prompt).  Motions are grouped prompt by prompt, ``num_per_prompt`` each, with
-    ``lengths`` native frames.  At every step :meth:`crop` cuts each window's frames out of ``[B, T, C]`` latents
-    (zeros past its end; :attr:`mask` marks its frames), and :meth:`blend` averages the windows' predictions back
-    into ``[B, T, C]`` with :func:`stage_windows`' weights (MultiDiffusion over time, Bar-Tal et al. 2023).
+    ``stages``: each prompt's texts (:func:`plan_prompt_stages`).  The texts to encode are :meth:`texts`: every
+    prompt's stage texts, prompt by prompt, then the whole prompt of each staged one; :attr:`owners` gives each
+    text's prompt, :attr:`rows` each window's text row and :attr:`whole_rows` each motion's whole-prompt row (a
+    one-stage prompt's only text).  Motions are grouped prompt by prompt, ``num_per_prompt`` each, with ``lengths``
+    native frames.  In the first :func:`stage_steps` steps :meth:`crop` cuts each window's frames out of
+    ``[B, T, C]`` latents (zeros past its end; :attr:`mask` marks its frames), and :meth:`blend` averages the
+    windows' predictions back into ``[B, T, C]`` with :func:`stage_windows`' weights (MultiDiffusion over time,
+    Bar-Tal et al. 2023); the later steps see the whole clip with :attr:`whole_rows`' texts.
     """
 
     def __init__(self, stages: list[list[str]], lengths: list[int], num_per_prompt: int, fps: float, num_frames: int,
                  device=None, dtype=torch.float32):
         first_row = np.cumsum([0] + [len(s) for s in stages])
+        self._stages = [list(s) for s in stages]
+        self._staged = [p for p, s in enumerate(stages) if len(s) > 1]  # their whole prompts follow all stage texts
+        whole_row = {p: int(first_row[p]) for p in range(len(stages))}
+        whole_row.update({p: int(first_row[-1]) + k for k, p in enumerate(self._staged)})
+        self.owners = [p for p, s in enumerate(stages) for _ in s] + self._staged
+        self.whole_rows = torch.tensor([whole_row[m // num_per_prompt] for m in range(len(lengths))], device=device)
         overlap = int(round(STAGE_OVERLAP_SECONDS * fps))
         windows = []  # (motion, text row, start, end, weights)
         for motion, length in enumerate(lengths):
@@ -257,6 +279,10 @@ class StageBlend:
         total = torch.zeros(self.batch * self.num_frames, 1, dtype=dtype, device=device)
         total.index_add_(0, self._index, weight.reshape(-1, 1))
         self._total = total.clamp_min(1e-12)
+
+    def texts(self, prompts: list[str]) -> list[str]:
+        """The texts to encode, in row order: the stage texts, then the whole ``prompts`` of the staged ones."""
+        return [t for s in self._stages for t in s] + [prompts[p] for p in self._staged]
 
     def crop(self, latents: torch.Tensor) -> torch.Tensor:
         """``[B, T, C]`` -> ``[W, width, C]``: each window's frames (zeros past its end)."""
