@@ -14,6 +14,7 @@ from pipelines.mdm.prompt_stages import (
     check_prompt_stages,
     plan_prompt_stages,
     split_prompt_stages,
+    stage_seconds,
     stage_steps,
     stage_windows,
 )
@@ -102,6 +103,42 @@ def test_windows_refuse_impossible_splits():
         stage_windows(2, 3, 1)
     with pytest.raises(ValueError, match="overlap must be >= 0"):
         stage_windows(20, 2, -1)
+    with pytest.raises(ValueError, match="50 frames cannot give 3 stages 20 frames each"):
+        stage_windows(50, 3, 5, [1, 1, 1], min_frames=20)
+    with pytest.raises(ValueError, match="expected 2 positive weights"):
+        stage_windows(50, 2, 5, [1, 0])
+
+
+@pytest.mark.parametrize("stage,seconds", [
+    ("She frowns for about three seconds", 3.0), ("He holds the smile for 2.5 seconds", 2.5),
+    ("They squint for a couple of seconds", 2.0), ("She smiles for a second", 1.0),
+    ("She winks for half a second", 0.5), ("He nods for 4 long seconds", 4.0),
+    # no named duration: the untimed default (speed words are the model's to follow)
+    ("She smiles briefly", 1.75), ("They slowly raise their brows", 1.75), ("A person smiles softly", 1.75),
+    ("A second later she frowns", 1.75),
+])
+def test_stage_seconds_reads_named_seconds(stage, seconds):
+    assert stage_seconds(stage) == seconds
+
+
+def test_windows_share_the_clip_by_weight_above_a_floor():
+    """Each stage gets ``min_frames``, and the rest in proportion to its weight; equal weights are equal shares."""
+    windows = stage_windows(100, 2, 0, [3.0, 1.0], min_frames=20)
+    assert [(s, e) for s, e, _ in windows] == [(0, 65), (65, 100)]  # 20 + 60 * 3/4, 20 + 60 * 1/4
+    windows = stage_windows(120, 3, 5, [1.0, 2.0, 1.0])
+    assert [(s, e) for s, e, _ in windows] == [(0, 35), (25, 95), (85, 120)]  # bounds 30 and 90, 5 frames each way
+    for (s0, e0, w0), (s1, e1, w1) in zip(stage_windows(120, 3, 5, [2.0, 2.0, 2.0]), stage_windows(120, 3, 5)):
+        assert (s0, e0) == (s1, e1) and np.array_equal(w0, w1)
+
+
+def test_blend_gives_stages_shares_by_their_named_seconds():
+    """A stage that names its seconds gets its share of the clip by them (each at least MIN_STAGE_SECONDS); without
+    named seconds the shares are equal."""
+    blend = StageBlend([["She smiles for about four seconds", "She frowns"], ["She smiles briefly", "She frowns slowly"]],
+                       [120, 120], num_per_prompt=1, fps=20, num_frames=120)
+    ends = blend.mask.sum(1).tolist()  # window lengths: [smile 4 s, frown, brief smile, slow frown]
+    first = 20 + 80 * (4 + 0.3) / (4 + 0.3 + 1.75 + 0.3)  # 74 frames, then 10 into the frown's
+    assert ends == [round(first) + 10, 120 - round(first) + 10, 70, 70]
 
 
 def test_blend_of_the_crops_gives_the_motion_back():

@@ -130,7 +130,8 @@ def generate_requests(
     if staged:  # the stage layout's constants too: generations made under other ones are other generations
         from ..mdm import prompt_stages as ps
 
-        extra += (("prompt_stages", "auto", ps.STAGE_OVERLAP_SECONDS, ps.STAGE_STEPS_SHARE),)
+        extra += (("prompt_stages", "auto", ps.STAGE_OVERLAP_SECONDS, ps.STAGE_STEPS_SHARE, ps.UNTIMED_STAGE_SECONDS,
+                   ps.STAGE_GAP_SECONDS, ps.MIN_STAGE_SECONDS),)
     header = _cache_key(fingerprint, int(seed), num_inference_steps, float(fps), *extra)
     done = _read_cache(cache_dir, header)
     todo = [r for r in requests if r.key not in done]

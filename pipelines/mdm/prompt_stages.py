@@ -28,6 +28,12 @@ STAGE_OVERLAP_SECONDS = 0.5
 """How far each stage's window reaches into its neighbours' (the blend between two stages takes twice this)."""
 MIN_STAGE_SECONDS = 1.0
 """A prompt whose stages would each get less than this is generated as one sentence."""
+UNTIMED_STAGE_SECONDS = 1.75
+"""How long a stage that names no duration is expected to take (the stand-in corpus's attack + hold + release at
+normal speed, midpoint).  A stage that names its seconds ("for about two seconds") takes those; the clip is
+shared among its stages in proportion to these plus :data:`STAGE_GAP_SECONDS` each (:func:`stage_seconds`)."""
+STAGE_GAP_SECONDS = 0.3
+"""The rest expected after each stage (the stand-in corpus's pauses between actions: 0.1-0.45 s)."""
 STAGE_STEPS_SHARE = 0.5
 """The share of the denoising steps (the first ones) that denoise stage windows; the rest denoise the whole clip
 with the whole prompt (fixed generations, bundled MDM: FID 1.094 -> 0.971 against stage windows at every step,
@@ -184,9 +190,33 @@ def _with_subject(stage: str, subject: str) -> str:
     return f"{subject} {stage[0].lower()}{stage[1:]}"
 
 
-def stage_windows(num_frames: int, num_stages: int, overlap: int) -> list[tuple[int, int, np.ndarray]]:
-    """Split ``num_frames`` among ``num_stages`` equal stages: ``[(start, end, weights)]``, one window per stage.
+_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+            "nine": 9, "ten": 10, "a couple of": 2, "a few": 3, "half a": 0.5}
+_NAMED_SECONDS = re.compile(
+    r"\bfor\s+(?:about|around|roughly|approximately|nearly|almost|maybe|some|a\s+good|a\s+full|just|only)?\s*"
+    r"(?P<n>\d+(?:\.\d+)?|" + "|".join(k.replace(" ", r"\s+") for k in sorted(_NUMBERS, key=len, reverse=True)) +
+    r")\s+(?:full\s+|whole\s+|long\s+)?seconds?\b", re.IGNORECASE)
 
+def stage_seconds(stage: str) -> float:
+    """How long ``stage`` is expected to take, in seconds: what it names ("for about two seconds", "for 3 seconds",
+    "for half a second"), else :data:`UNTIMED_STAGE_SECONDS`.  Speed words ("briefly", "slowly") are left to the model.
+
+        >>> stage_seconds("She frowns for about three seconds"), stage_seconds("She smiles briefly")
+        (3.0, 1.75)
+    """
+    named = _NAMED_SECONDS.search(stage)
+    if not named:
+        return UNTIMED_STAGE_SECONDS
+    n = re.sub(r"\s+", " ", named.group("n").lower())
+    return float(_NUMBERS[n]) if n in _NUMBERS else float(n)
+
+
+def stage_windows(num_frames: int, num_stages: int, overlap: int, weights=None,
+                  min_frames: int = 0) -> list[tuple[int, int, np.ndarray]]:
+    """Split ``num_frames`` among ``num_stages`` stages: ``[(start, end, weights)]``, one window per stage.
+
+    Each stage gets ``min_frames`` and a share of the rest in proportion to its ``weights`` (equal shares when
+    None; :class:`StageBlend` passes each stage's :func:`stage_seconds` + :data:`STAGE_GAP_SECONDS`).
     Each window reaches ``overlap`` frames into its neighbours; ``weights`` (``end - start`` values) are 1 inside
     and ramp linearly across the shared frames, so that at every frame the weights of the windows covering it sum
     to 1 and a blend of the stages' predictions changes from one to the next over ``2 * overlap`` frames.
@@ -195,7 +225,13 @@ def stage_windows(num_frames: int, num_stages: int, overlap: int) -> list[tuple[
         raise ValueError(f"stage_windows: cannot split {num_frames} frames into {num_stages} stages")
     if overlap < 0:
         raise ValueError(f"stage_windows: overlap must be >= 0, got {overlap}")
-    bounds = [round(k * num_frames / num_stages) for k in range(num_stages + 1)]
+    if num_frames < num_stages * min_frames:
+        raise ValueError(f"stage_windows: {num_frames} frames cannot give {num_stages} stages {min_frames} frames each")
+    share = np.ones(num_stages) if weights is None else np.asarray(weights, dtype=np.float64)
+    if share.shape != (num_stages,) or not np.all(share > 0):
+        raise ValueError(f"stage_windows: expected {num_stages} positive weights, got {weights!r}")
+    ends = np.cumsum(min_frames + (num_frames - num_stages * min_frames) * share / share.sum())
+    bounds = [0] + [int(round(e)) for e in ends[:-1]] + [num_frames]
     windows = []
     for k in range(num_stages):
         start = bounds[k] - overlap if k > 0 else 0
@@ -258,11 +294,14 @@ class StageBlend:
         whole_row.update({p: int(first_row[-1]) + k for k, p in enumerate(self._staged)})
         self.owners = [p for p, s in enumerate(stages) for _ in s] + self._staged
         self.whole_rows = torch.tensor([whole_row[m // num_per_prompt] for m in range(len(lengths))], device=device)
-        overlap = int(round(STAGE_OVERLAP_SECONDS * fps))
+        overlap, min_frames = int(round(STAGE_OVERLAP_SECONDS * fps)), int(MIN_STAGE_SECONDS * fps)
+        seconds = [[stage_seconds(t) + STAGE_GAP_SECONDS for t in s] for s in stages]
         windows = []  # (motion, text row, start, end, weights)
         for motion, length in enumerate(lengths):
             prompt = motion // num_per_prompt
-            for k, (start, end, weights) in enumerate(stage_windows(length, len(stages[prompt]), overlap)):
+            layout = stage_windows(length, len(stages[prompt]), overlap, seconds[prompt],
+                                   min(min_frames, length // len(stages[prompt])))
+            for k, (start, end, weights) in enumerate(layout):
                 windows.append((motion, int(first_row[prompt]) + k, start, end, weights))
         width = max(end - start for _, _, start, end, _ in windows)
         self.batch, self.num_frames = len(lengths), int(num_frames)
