@@ -11,8 +11,9 @@ softly", "She gives a big smile", ...), several seeds each, and its peaks are se
     python benchmarks/intensity.py --model runs/my-mdm --actions smile frown
 
 Prints one table per model: per level, the corpus's mean and 10th-90th percentile range of peaks, the
-model's mean peak and the share of its peaks inside the corpus's range, then whether the model's means are
-ordered slight < soft < normal < strong and each inside the corpus's range.
+model's mean peak (with a 95% interval, 1.96 std / sqrt(n)) and the share of its peaks inside the corpus's
+range, then whether the model's means are ordered slight < soft < normal < strong and each inside the corpus's
+range.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def model_peaks(pipe, captions: dict, seed: int, guidance=None) -> dict:
 
 def table(name: str, actions, corpus: dict, model: dict) -> tuple[str, bool]:
     lines = [f"### {name}", "",
-             "| level | corpus mean peak | corpus range (p10-p90) | model mean peak | model peaks in corpus range |",
+             "| level | corpus mean peak | corpus range (p10-p90) | model mean peak (± 95%) | model peaks in corpus range |",
              "|---|---|---|---|---|"]
     means, inside = [], []
     for level in LEVELS:
@@ -89,7 +90,9 @@ def table(name: str, actions, corpus: dict, model: dict) -> tuple[str, bool]:
         m = np.concatenate([model[a, level] for a in actions])
         means.append(float(m.mean()))
         inside.append(lo <= m.mean() <= hi)
-        lines.append(f"| {level} | {c.mean():.3f} | {lo:.3f}-{hi:.3f} | {m.mean():.3f} | {np.mean((m >= lo) & (m <= hi)):.2f} |")
+        half = 1.96 * m.std(ddof=1) / np.sqrt(len(m)) if len(m) > 1 else float("nan")  # normal interval of the mean
+        lines.append(f"| {level} | {c.mean():.3f} | {lo:.3f}-{hi:.3f} | {m.mean():.3f} ± {half:.3f} | "
+                     f"{np.mean((m >= lo) & (m <= hi)):.2f} |")
     ordered = all(a < b for a, b in zip(means, means[1:]))
     lines += ["", f"ordered slight < soft < normal < strong: {'yes' if ordered else 'no'}; "
                   f"every level's mean inside the corpus's range: {'yes' if all(inside) else 'no'}"]
