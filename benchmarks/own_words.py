@@ -9,6 +9,12 @@ every named action is active (the stand-in corpus's own action definitions and t
     python benchmarks/own_words.py                         # the bundled MDM, 3 seeds per sentence
     python benchmarks/own_words.py --model runs/mdm --model mdm --seeds 6 --verbose
 
+The last column, *leak*, is how often another stage's action shows inside a stage: the share of each stage's
+core frames (its equal share of the clip, 0.5 s or, in short clips, a quarter of it trimmed from each end) in
+which another named action is active, averaged over stages, actions and motions (0 for a clean sequence).
+``--stage-steps-share S`` generates with
+``prompt_stages.STAGE_STEPS_SHARE = S`` (the share of denoising steps that see the stage windows; repeatable).
+
 These sentences are a spot check of free wording, never used in training; the benchmark's held-out-wording
 rows (``express4d evaluate``) are the systematic measure.  The first set (``--set first``) was also read while
 the grammar of :mod:`pipelines.mdm.prompt_stages` was written, so it flatters ``prompt_stages="auto"``; the second
@@ -71,6 +77,21 @@ SECOND_SENTENCES: tuple[tuple[str, tuple[str, ...]], ...] = (
 SETS = {"first": SENTENCES, "second": SECOND_SENTENCES}
 
 
+def leak(motion: np.ndarray, keys: tuple[str, ...], trim_seconds: float = 0.5) -> float:
+    """Mean share of a stage's core frames (equal shares, ``trim_seconds`` off each end) where another of ``keys``
+    is active: 0 when each action keeps to its own stage."""
+    from express4d_metrics.prompt_following import action_activity, action_thresholds
+
+    thresholds = action_thresholds()
+    active = {k: action_activity(motion, k) >= thresholds[k] for k in keys}
+    n = len(keys)
+    bounds = [round(j * len(motion) / n) for j in range(n + 1)]
+    trim = min(int(round(trim_seconds * FPS)), (len(motion) // n) // 4)  # short clips keep half of each stage
+    shares = [float(active[other][bounds[j] + trim: bounds[j + 1] - trim].mean())
+              for j in range(n) for other in keys if other != keys[j]]
+    return float(np.mean(shares))
+
+
 def follows(motion: np.ndarray, keys: tuple[str, ...]) -> tuple[bool, list]:
     """(every action active and centred in the named order, the centres in seconds or None)."""
     from benchmarks.prompt_order import centres  # the quickstart check's own reading of when an action happens
@@ -91,27 +112,34 @@ def main(argv=None) -> int:
                         help="which sentences (repeatable; default both; see the module docstring)")
     parser.add_argument("--prompt-stages", choices=("auto", "off"), action="append",
                         help="MDM: split staged prompts or not (repeatable: one row each; default the model's own)")
+    parser.add_argument("--stage-steps-share", type=float, action="append",
+                        help="MDM: generate with prompt_stages.STAGE_STEPS_SHARE set to this (repeatable: one row each)")
     args = parser.parse_args(argv)
 
     import torch
 
     from pipelines import load_motion_pipeline
+    from pipelines.mdm import prompt_stages
 
-    print("| model | sentences | two steps in order | three steps in order | all |")
-    print("|---|---|---|---|---|")
-    for model, stages, name in [(m, st, n) for m in args.model or ["mdm"] for st in args.prompt_stages or [None]
-                                for n in args.set or sorted(SETS)]:
+    print("| model | sentences | two steps in order | three steps in order | all | leak |")
+    print("|---|---|---|---|---|---|")
+    default_share = prompt_stages.STAGE_STEPS_SHARE
+    for model, stages, share, name in [(m, st, sh, n) for m in args.model or ["mdm"] for st in args.prompt_stages or [None]
+                                       for sh in args.stage_steps_share or [None] for n in args.set or sorted(SETS)]:
         pipe = load_motion_pipeline(model)
         pipe.set_progress_bar_config(disable=True)
         kwargs = {} if stages is None else {"prompt_stages": stages}
         label = model if stages is None else f"{model}, prompt_stages={stages}"
-        counts = {2: [0, 0], 3: [0, 0]}
+        label += "" if share is None else f", stage steps {share:g}"
+        prompt_stages.STAGE_STEPS_SHARE = default_share if share is None else share
+        counts, leaks = {2: [0, 0], 3: [0, 0]}, []
         for sentence, keys in SETS[name]:
             hits = 0
             for seed in range(args.seeds):
                 motion = pipe(sentence, seconds=args.seconds, output_fps=FPS,
                               generator=torch.Generator().manual_seed(seed), **kwargs).motions[0]
                 ok, centres = follows(np.asarray(motion), keys)
+                leaks.append(leak(np.asarray(motion), keys))
                 hits += ok
                 if args.verbose:
                     shown = ", ".join(f"{k} {'never' if c is None else f'{c:.1f} s'}" for k, c in zip(keys, centres))
@@ -119,7 +147,9 @@ def main(argv=None) -> int:
             counts[len(keys)][0] += hits
             counts[len(keys)][1] += args.seeds
         two, three = counts[2], counts[3]
-        print(f"| {label} | {name} | {two[0]}/{two[1]} | {three[0]}/{three[1]} | {two[0] + three[0]}/{two[1] + three[1]} |")
+        print(f"| {label} | {name} | {two[0]}/{two[1]} | {three[0]}/{three[1]} | {two[0] + three[0]}/{two[1] + three[1]} | "
+              f"{np.mean(leaks):.3f} |", flush=True)
+    prompt_stages.STAGE_STEPS_SHARE = default_share
     return 0
 
 
