@@ -385,8 +385,8 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
                 is generated in its own equal share of the clip, the shares denoised together and blended over
                 2 x :data:`~pipelines.mdm.prompt_stages.STAGE_OVERLAP_SECONDS`, in the first half of the steps
                 (:func:`~pipelines.mdm.prompt_stages.stage_steps`); the later steps denoise the whole clip with the
-                whole prompt; ``"off"``: the whole prompt conditions the whole clip at every step.  Default: :attr:`default_prompt_stages`.  Only texts the pipeline encodes are split
-                (not ``prompt_embeds``).
+                whole prompt; ``"off"``: the whole prompt conditions the whole clip at every step.  Default:
+                :attr:`default_prompt_stages`.  Only texts the pipeline encodes are split (not ``prompt_embeds``).
 
         Returns:
             :class:`~pipelines.pipeline_output.Express4DPipelineOutput`: ``motions`` (one ``[T, 61]`` array per

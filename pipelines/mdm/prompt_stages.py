@@ -36,8 +36,8 @@ STAGE_GAP_SECONDS = 0.3
 """The rest expected after each stage (the stand-in corpus's pauses between actions: 0.1-0.45 s)."""
 STAGE_STEPS_SHARE = 0.5
 """The share of the denoising steps (the first ones) that denoise stage windows; the rest denoise the whole clip
-with the whole prompt (fixed generations, bundled MDM: FID 1.094 -> 0.971 against stage windows at every step,
-order 0.946 -> 0.939; docs/free_wording.md)."""
+with the whole prompt (bundled MDM against stage windows at every step: paper protocol FID 1.432 -> 1.301, three
+steps in order 0.888 -> 0.906, order 0.942 -> 0.943; docs/free_wording.md)."""
 
 # "X <connective> Y": Y comes after X ...
 _FORWARD = (
@@ -196,6 +196,7 @@ _NAMED_SECONDS = re.compile(
     r"\bfor\s+(?:about|around|roughly|approximately|nearly|almost|maybe|some|a\s+good|a\s+full|just|only)?\s*"
     r"(?P<n>\d+(?:\.\d+)?|" + "|".join(k.replace(" ", r"\s+") for k in sorted(_NUMBERS, key=len, reverse=True)) +
     r")\s+(?:full\s+|whole\s+|long\s+)?seconds?\b", re.IGNORECASE)
+
 
 def stage_seconds(stage: str) -> float:
     """How long ``stage`` is expected to take, in seconds: what it names ("for about two seconds", "for 3 seconds",
