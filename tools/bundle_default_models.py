@@ -34,10 +34,9 @@ STAGES_SECTION = (
     "mouth wide\"; \"after that\", \"followed by\", \"before\", \"after\", separate sentences) one stage after the "
     "other: `default_prompt_stages` is `\"auto\"` in `model_index.json`. The pipeline splits the prompt by its "
     "connectives, gives each stage an equal share of the clip (a stage that names its seconds, \"for about three "
-    "seconds\", a share by them) and denoises the shares as one batch, blended over "
-    "1 s, for the first half of the denoising steps (they lay the motion out in time); the second half denoises the "
-    "whole clip with the whole prompt. \"while\" and \"as\" are never split, and a one-stage prompt is generated "
-    "whole. "
+    "seconds\", a share by them) and denoises the shares as one batch, blended over 1 s, for the first half of the "
+    "denoising steps (they lay the motion out in time); the second half denoises the whole clip with the whole "
+    "prompt. \"while\" and \"as\" are never split, and a one-stage prompt is generated whole. "
     "`pipe(..., prompt_stages=\"off\")` (or `express4d generate --prompt-stages off`) gives the whole prompt to the "
     "whole clip. The benchmark tables in this card are of the default."
 )

@@ -165,15 +165,14 @@ def run(args) -> int:
     # one (prompt, seed) per motion, generated and written in batches: memory stays flat however many are asked for
     requests = [(p, args.seed + k) for k, p in enumerate(p for p in prompts for _ in range(args.num))]
     number = 0 if args.overwrite else next_free_index(out_dir)
+    extras = {k: v for k, v in (("guidance_rescale", args.guidance_rescale), ("prompt_stages", args.prompt_stages))
+              if v is not None}
     for first in range(0, len(requests), BATCH_MOTIONS):
         batch = requests[first : first + BATCH_MOTIONS]
-        rescale = {} if args.guidance_rescale is None else {"guidance_rescale": args.guidance_rescale}
-        if args.prompt_stages is not None:
-            rescale["prompt_stages"] = args.prompt_stages
         out = pipe(
             [p for p, _ in batch], seconds=args.seconds, num_inference_steps=args.steps, guidance_scale=args.guidance,
             generator=[torch.Generator().manual_seed(seed) for _, seed in batch], output_fps=60, output_type="np",
-            **rescale,
+            **extras,
         )
         paths = out.save_livelink_csv(out_dir, overwrite=args.overwrite, start=number)
         number += len(paths)

@@ -101,7 +101,8 @@ def generate_requests(
     ``num_inference_steps`` goes to pipelines that support it (``pipe.supports``); ``guidance_scale`` and
     ``guidance_rescale`` (the pipeline's defaults when None) only to one that has them (``ValueError``
     otherwise).  The texts the requests need are encoded once and passed as ``prompt_embeds``.  ``cache_dir``:
-    where finished batches are kept (files of another model, seed or step count there are ignored).
+    where finished batches are kept (files of another model, seed, step count or stage layout there are
+    ignored).
     ``prompt_stages``: ``"auto"`` / ``"off"`` for a pipeline that splits staged prompts (``Express4DPipeline``;
     None: its default); when it splits them, the texts are passed as text (only texts the pipeline encodes are split).
     """
@@ -127,11 +128,10 @@ def generate_requests(
     extra = () if guidance_scale is None else (("guidance_scale", float(guidance_scale)),)  # old caches stay valid
     if guidance_rescale is not None:
         extra += (("guidance_rescale", float(guidance_rescale)),)
-    if staged:  # the stage layout's constants too: generations made under other ones are other generations
-        from ..mdm import prompt_stages as ps
+    if staged:
+        from ..mdm.prompt_stages import stage_layout
 
-        extra += (("prompt_stages", "auto", ps.STAGE_OVERLAP_SECONDS, ps.STAGE_STEPS_SHARE, ps.UNTIMED_STAGE_SECONDS,
-                   ps.STAGE_GAP_SECONDS, ps.MIN_STAGE_SECONDS),)
+        extra += (("prompt_stages", "auto", *stage_layout()),)
     header = _cache_key(fingerprint, int(seed), num_inference_steps, float(fps), *extra)
     done = _read_cache(cache_dir, header)
     todo = [r for r in requests if r.key not in done]

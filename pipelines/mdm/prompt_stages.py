@@ -254,6 +254,12 @@ def stage_steps(num_inference_steps: int) -> int:
     return max(1, math.ceil(STAGE_STEPS_SHARE * int(num_inference_steps) - 1e-9))
 
 
+def stage_layout() -> tuple:
+    """The constants that lay stages out and schedule them, as one value: generations made under other ones are other
+    generations (the benchmark's generation cache keys on it)."""
+    return (STAGE_OVERLAP_SECONDS, STAGE_STEPS_SHARE, UNTIMED_STAGE_SECONDS, STAGE_GAP_SECONDS, MIN_STAGE_SECONDS)
+
+
 def check_prompt_stages(value, name: str = "prompt_stages") -> str:
     """``value`` if it is one of :data:`PROMPT_STAGES`, else raise naming ``name``."""
     if value not in PROMPT_STAGES:
