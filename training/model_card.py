@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .checkpointing import CONSTANT_SCHEDULES
@@ -154,5 +155,10 @@ def _initial_training(folder) -> list[str]:
     if start is None:
         return ["", "### Training of the initial weights", "", f"Not recorded (no model card with a Training section in `{folder}`)."]
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    table = [line for line in lines[start + 1:end] if line.startswith("|")]  # its table, not its remarks
-    return ["", "### Training of the initial weights", "", *table]
+    rows = [line for line in lines[start + 1:end] if line.startswith("|")]  # its tables, not its remarks
+    out = []
+    for i, line in enumerate(rows):  # a table starts at a header row followed by a separator: the chain of fine-tunes
+        if i + 1 < len(rows) and re.fullmatch(r"\|(\s*-+\s*\|)+", rows[i + 1].strip()):
+            out += ["", "### Training of the initial weights", ""]
+        out.append(line)
+    return out
