@@ -36,8 +36,8 @@ STAGE_GAP_SECONDS = 0.3
 """The rest expected after each stage (the stand-in corpus's pauses between actions: 0.1-0.45 s)."""
 STAGE_STEPS_SHARE = 0.5
 """The share of the denoising steps (the first ones) that denoise stage windows; the rest denoise the whole clip
-with the whole prompt (bundled MDM against stage windows at every step: paper protocol FID 1.432 -> 1.301, three
-steps in order 0.888 -> 0.906, order 0.942 -> 0.943; docs/free_wording.md)."""
+with the whole prompt (the second free-wording MDM against stage windows at every step: paper protocol FID 1.432 ->
+1.301, three steps in order 0.888 -> 0.906, order 0.942 -> 0.943; docs/free_wording.md)."""
 
 # "X <connective> Y": Y comes after X ...
 _FORWARD = (
