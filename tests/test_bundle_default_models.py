@@ -9,7 +9,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools.bundle_default_models import BENCHMARK_HEADING, REAL_CORPUS_HEADING, replace_section, main  # noqa: E402
+from tools.bundle_default_models import (  # noqa: E402
+    BENCHMARK_HEADING, CARRIED_NOTE, GUIDANCE_HEADING, REAL_CORPUS_HEADING, main, replace_section,
+)
 
 CARD = "---\nlicense: apache-2.0\n---\n# Model\n\n## Training\n\ntext\n\n## Full configuration\n\n```json\n{}\n```\n"
 
@@ -97,3 +99,44 @@ def test_replace_section_appends_when_missing():
     card = replace_section("# T\n\ntext\n", "## New", "body")
     assert card == "# T\n\ntext\n\n## New\n\nbody\n\n"
     assert replace_section(card, "## New", "other") == "# T\n\ntext\n\n## New\n\nother\n\n"
+
+
+def test_a_fine_tune_of_the_bundled_mdm_keeps_its_guidance_choice(tmp_path, capsys):
+    out = tmp_path / "bundle"
+    assert main(["--mdm", str(fake_mdm_run(tmp_path / "runs" / "first")), "--out", str(out)]) == 0
+    # what tools/choose_guidance.py --write leaves in the bundled folder
+    index_path = out / "mdm" / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index_path.write_text(json.dumps({**index, "default_guidance_scale": 5.0, "default_guidance_rescale": 0.0}))
+    card_path = out / "mdm" / "README.md"
+    card_path.write_text(replace_section(card_path.read_text(), GUIDANCE_HEADING, "samples with **5**\n\n| Guidance |\n|---|\n| 5 |"))
+
+    tune = fake_mdm_run(tmp_path / "runs" / "tune")
+    (tune / "training_config.json").write_text(json.dumps({"init_from": str(out / "mdm")}))
+    assert main(["--mdm", str(tune), "--out", str(out)]) == 0
+    index = json.loads(index_path.read_text())
+    assert index["default_guidance_scale"] == 5.0 and index["default_guidance_rescale"] == 0.0
+    assert index["default_prompt_stages"] == "auto"
+    card = card_path.read_text()
+    assert card.count(GUIDANCE_HEADING) == 1 and "samples with **5**" in card and "| 5 |" in card
+    assert card.count(CARRIED_NOTE) == 1 and card.index(GUIDANCE_HEADING) < card.index("## Full configuration")
+    assert "kept {'default_guidance_scale': 5.0" in capsys.readouterr().out
+
+    # bundling the fine-tune's own fine-tune again does not repeat the note
+    (tmp_path / "runs" / "tune2").mkdir()
+    tune2 = fake_mdm_run(tmp_path / "runs" / "tune2" / "run")
+    (tune2 / "training_config.json").write_text(json.dumps({"init_from": str(out / "mdm")}))
+    assert main(["--mdm", str(tune2), "--out", str(out)]) == 0
+    assert card_path.read_text().count(CARRIED_NOTE) == 1
+
+    # a run trained from elsewhere (or from scratch) starts without a guidance choice: choose_guidance.py makes one
+    other = fake_mdm_run(tmp_path / "runs" / "other")
+    (other / "training_config.json").write_text(json.dumps({"init_from": str(tmp_path / "runs" / "first")}))
+    assert main(["--mdm", str(other), "--out", str(out)]) == 0
+    assert "default_guidance_scale" not in json.loads(index_path.read_text())
+    assert GUIDANCE_HEADING not in card_path.read_text()
+
+    # --keep_guidance carries the choice over whatever the run was trained from
+    index_path.write_text(json.dumps({**json.loads(index_path.read_text()), "default_guidance_scale": 3.5}))
+    assert main(["--mdm", str(other), "--out", str(out), "--keep_guidance"]) == 0
+    assert json.loads(index_path.read_text())["default_guidance_scale"] == 3.5

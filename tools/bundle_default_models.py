@@ -4,7 +4,8 @@ Two steps, both documented in the README::
 
     # 1. copy the final models (no checkpoints, logs or text-encoder weights); MDM gets DPM-Solver++
     python tools/bundle_default_models.py --mdm runs/mdm --t2m_gpt runs/t2m_gpt --evaluator runs/evaluator
-    # (then choose the MDM's default guidance scale on the validation split: tools/choose_guidance.py)
+    # (then choose the MDM's default guidance scale on the validation split: tools/choose_guidance.py; a fine-tune of
+    # the bundled MDM keeps the bundled choice: automatic when its init_from is the bundle, else --keep_guidance)
     # 2. benchmark the bundled models, then put the table into each model card
     express4d evaluate --model mdm --model t2m_gpt --out runs/benchmark-paper
     express4d evaluate --model mdm --model t2m_gpt --protocol fixed-generations --multimodality --out runs/benchmark-fixed
@@ -29,6 +30,10 @@ SKIP = {"checkpoints", "logs"}  # training state and TensorBoard logs stay in th
 BENCHMARK_HEADING = "## Benchmark (`express4d evaluate`)"
 REAL_CORPUS_HEADING = "## Training on the real Express4D corpus"
 STAGES_HEADING = "## Staged prompts"
+GUIDANCE_HEADING = "## Default guidance scale"  # written by tools/choose_guidance.py
+GUIDANCE_KEYS = ("default_guidance_scale", "default_guidance_rescale")
+CARRIED_NOTE = ("Fine-tunes of the weights this scale was chosen for keep it without a new search (the bundle tool carries "
+                "it over when a run's `init_from` is the folder it replaces); the table is of those weights.")
 STAGES_SECTION = (
     "This bundle generates a prompt written as stages (\"She smiles, then raises her eyebrows, and finally opens her "
     "mouth wide\"; \"after that\", \"followed by\", \"before\", \"after\", separate sentences) one stage after the "
@@ -121,6 +126,42 @@ def use_fast_sampler(mdm_dir: Path) -> None:
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def fine_tuned_from(run: Path, dest: Path) -> bool:
+    """Whether ``run`` was trained with ``--init_from`` pointing at ``dest`` (the bundle folder it is about to replace)."""
+    config_path = run / "training_config.json"
+    if not dest.is_dir() or not config_path.is_file():
+        return False
+    init_from = json.loads(config_path.read_text(encoding="utf-8")).get("init_from")
+    if not init_from:
+        return False
+    # a relative init_from was relative to where the training ran: the repository root, or here
+    candidates = [Path(init_from)] if Path(init_from).is_absolute() else [ROOT / init_from, Path.cwd() / init_from]
+    return any(c.is_dir() and c.resolve() == dest.resolve() for c in candidates)
+
+
+def guidance_choice(mdm_dir: Path) -> tuple[dict, str | None]:
+    """The guidance keys of a bundled MDM's ``model_index.json`` and its card's guidance section (None if absent)."""
+    index = json.loads((mdm_dir / "model_index.json").read_text(encoding="utf-8"))
+    keys = {k: index[k] for k in GUIDANCE_KEYS if k in index}
+    card_path = mdm_dir / "README.md"
+    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
+    match = re.search(rf"^{re.escape(GUIDANCE_HEADING)}\n(.*?)(?=^## |\Z)", card, re.S | re.M)
+    return keys, match.group(1).strip() if match else None
+
+
+def restore_guidance(mdm_dir: Path, keys: dict, section: str | None) -> None:
+    """Write a carried-over guidance choice into a freshly copied MDM (its index, and its card when it had one)."""
+    index_path = mdm_dir / "model_index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index.update(keys)
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if section is not None:
+        if CARRIED_NOTE not in section:
+            section = f"{section}\n\n{CARRIED_NOTE}"
+        card_path = mdm_dir / "README.md"
+        card_path.write_text(replace_section(card_path.read_text(encoding="utf-8"), GUIDANCE_HEADING, section), encoding="utf-8")
+
+
 def replace_section(card: str, heading: str, body: str) -> str:
     """Replace (or append) the ``heading`` section of a Markdown card, up to the next ``## `` heading."""
     section = f"{heading}\n\n{body.strip()}\n\n"
@@ -179,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="--out folder of `express4d evaluate` (results.md/json) to put into the cards (repeatable: "
                         "one table per run, e.g. both protocols)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"bundle folder (default {DEFAULT_OUT})")
+    parser.add_argument("--keep_guidance", action="store_true",
+                        help="carry the replaced MDM's default guidance scale and its card section over to the new one "
+                        "(automatic when the --mdm run was fine-tuned from the folder it replaces, its init_from)")
     parser.add_argument("--max_mb", type=float, default=60.0, help="fail when the bundle exceeds this size (default 60)")
     args = parser.parse_args(argv)
 
@@ -190,10 +234,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--results {results}: no results.md (the --out folder of `express4d evaluate`)")
     args.out.mkdir(parents=True, exist_ok=True)
     for name, run in runs.items():
+        # a fine-tune of the bundled MDM keeps its guidance choice (made on the validation split by choose_guidance.py)
+        keep = name == "mdm" and (args.keep_guidance or fine_tuned_from(run, args.out / name))
+        carried = guidance_choice(args.out / name) if keep and (args.out / name / "model_index.json").is_file() else None
         copy_run(run, args.out / name)
         strip_remote_code(args.out / name)
         if name == "mdm":
             use_fast_sampler(args.out / name)
+            if carried and carried[0]:
+                restore_guidance(args.out / name, *carried)
+                print(f"mdm: kept {carried[0]} (the run was fine-tuned from {args.out / name})")
     write_cards(args.out, args.results)
 
     total = 0

@@ -35,11 +35,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere: the repository root
 
 from express4d_dataset.atomic_file import atomic_path  # noqa: E402
-from tools.bundle_default_models import replace_section  # noqa: E402
+from tools.bundle_default_models import GUIDANCE_HEADING, replace_section  # noqa: E402
 
 PAPER_SCALE = 2.5
 TIE = 0.005
-CARD_HEADING = "## Default guidance scale"
+CARD_HEADING = GUIDANCE_HEADING
 
 
 @dataclass
