@@ -101,7 +101,7 @@ def test_replace_section_appends_when_missing():
     assert replace_section(card, "## New", "other") == "# T\n\ntext\n\n## New\n\nother\n\n"
 
 
-def test_a_fine_tune_of_the_bundled_mdm_keeps_its_guidance_choice(tmp_path, capsys):
+def test_a_fine_tune_of_the_bundled_mdm_keeps_its_guidance_choice(tmp_path, capsys, monkeypatch):
     out = tmp_path / "bundle"
     assert main(["--mdm", str(fake_mdm_run(tmp_path / "runs" / "first")), "--out", str(out)]) == 0
     # what tools/choose_guidance.py --write leaves in the bundled folder
@@ -122,11 +122,14 @@ def test_a_fine_tune_of_the_bundled_mdm_keeps_its_guidance_choice(tmp_path, caps
     assert card.count(CARRIED_NOTE) == 1 and card.index(GUIDANCE_HEADING) < card.index("## Full configuration")
     assert "kept {'default_guidance_scale': 5.0" in capsys.readouterr().out
 
-    # bundling the fine-tune's own fine-tune again does not repeat the note
+    # bundling the fine-tune's own fine-tune again does not repeat the note; init_from as training wrote it,
+    # relative to where it ran
     (tmp_path / "runs" / "tune2").mkdir()
     tune2 = fake_mdm_run(tmp_path / "runs" / "tune2" / "run")
-    (tune2 / "training_config.json").write_text(json.dumps({"init_from": str(out / "mdm")}))
+    (tune2 / "training_config.json").write_text(json.dumps({"init_from": "bundle/mdm"}))
+    monkeypatch.chdir(tmp_path)
     assert main(["--mdm", str(tune2), "--out", str(out)]) == 0
+    assert json.loads(index_path.read_text())["default_guidance_scale"] == 5.0
     assert card_path.read_text().count(CARRIED_NOTE) == 1
 
     # a run trained from elsewhere (or from scratch) starts without a guidance choice: choose_guidance.py makes one
