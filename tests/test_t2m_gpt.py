@@ -267,7 +267,7 @@ def test_trust_remote_code_loading_in_a_fresh_process(tmp_path):
 @pytest.mark.slow
 def test_faithful_presets_build_and_run():
     """The T2M-GPT-sized models (~19M VQ-VAE, ~228M prior) instantiate, train one step and sample."""
-    vq = Express4DVQVAE.from_preset("t2m_gpt")
+    vq = Express4DVQVAE.from_preset("paper")
     assert 18e6 < sum(p.numel() for p in vq.parameters()) < 20e6
     vq.train()
     out = vq(torch.randn(2, 64, 61), generator=torch.Generator().manual_seed(0))
