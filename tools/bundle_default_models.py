@@ -109,11 +109,12 @@ def strip_remote_code(dest: Path) -> None:
             config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def use_fast_sampler(mdm_dir: Path) -> None:
+def use_fast_sampler(mdm_dir: Path, keep: dict | None = None) -> None:
     """Switch a saved MDM pipeline from the 1000-step DDPM of training to DPM-Solver++ (20 steps by default), and
     have it generate staged prompts ("X, then Y") one stage after the other (``default_prompt_stages="auto"``).
 
-    Only the scheduler config and ``model_index.json`` change; the weights are not touched.
+    Only the scheduler config and ``model_index.json`` change (``keep``: more keys for it, a carried-over guidance
+    choice); the weights are not touched.
     """
     from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 
@@ -123,6 +124,7 @@ def use_fast_sampler(mdm_dir: Path) -> None:
     index = json.loads(index_path.read_text(encoding="utf-8"))
     index["scheduler"] = ["diffusers", "DPMSolverMultistepScheduler"]
     index["default_prompt_stages"] = "auto"
+    index.update(keep or {})
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -144,28 +146,19 @@ def guidance_choice(mdm_dir: Path) -> tuple[dict, str | None]:
     index = json.loads((mdm_dir / "model_index.json").read_text(encoding="utf-8"))
     keys = {k: index[k] for k in GUIDANCE_KEYS if k in index}
     card_path = mdm_dir / "README.md"
-    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
-    match = re.search(rf"^{re.escape(GUIDANCE_HEADING)}\n(.*?)(?=^## |\Z)", card, re.S | re.M)
+    match = _section_pattern(GUIDANCE_HEADING).search(card_path.read_text(encoding="utf-8") if card_path.is_file() else "")
     return keys, match.group(1).strip() if match else None
 
 
-def restore_guidance(mdm_dir: Path, keys: dict, section: str | None) -> None:
-    """Write a carried-over guidance choice into a freshly copied MDM (its index, and its card when it had one)."""
-    index_path = mdm_dir / "model_index.json"
-    index = json.loads(index_path.read_text(encoding="utf-8"))
-    index.update(keys)
-    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    if section is not None:
-        if CARRIED_NOTE not in section:
-            section = f"{section}\n\n{CARRIED_NOTE}"
-        card_path = mdm_dir / "README.md"
-        card_path.write_text(replace_section(card_path.read_text(encoding="utf-8"), GUIDANCE_HEADING, section), encoding="utf-8")
+def _section_pattern(heading: str) -> re.Pattern:
+    """A Markdown card's ``heading`` section up to the next ``## `` heading; group 1 is its body."""
+    return re.compile(rf"^{re.escape(heading)}\n(.*?)(?=^## |\Z)", re.S | re.M)
 
 
 def replace_section(card: str, heading: str, body: str) -> str:
     """Replace (or append) the ``heading`` section of a Markdown card, up to the next ``## `` heading."""
     section = f"{heading}\n\n{body.strip()}\n\n"
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = _section_pattern(heading)
     if pattern.search(card):
         return pattern.sub(lambda _: section, card, count=1)
     anchor = card.find("\n## Full configuration")
@@ -196,13 +189,16 @@ def benchmark_section(results_dirs: list[Path]) -> str:
     )
 
 
-def write_cards(out: Path, results_dirs: list[Path]) -> None:
-    """Add (or refresh) the benchmark tables and the real-corpus recipe in each bundled model card."""
+def write_cards(out: Path, results_dirs: list[Path], guidance_sections: dict[str, str] | None = None) -> None:
+    """Add (or refresh) the benchmark tables and the real-corpus recipe in each bundled model card, and the guidance
+    sections carried over from the models they replace (``{name: body}``)."""
     for name in NAMES:
         card_path = out / name / "README.md"
         if not card_path.is_file():
             continue
         card = card_path.read_text(encoding="utf-8")
+        if name in (guidance_sections or {}):  # first: where it was before the bundle's first --results
+            card = replace_section(card, GUIDANCE_HEADING, guidance_sections[name])
         if results_dirs:
             card = replace_section(card, BENCHMARK_HEADING, benchmark_section(results_dirs))
         card = replace_section(card, REAL_CORPUS_HEADING, real_corpus_section(name))
@@ -233,18 +229,24 @@ def main(argv: list[str] | None = None) -> int:
         if not (results / "results.md").is_file():
             parser.error(f"--results {results}: no results.md (the --out folder of `express4d evaluate`)")
     args.out.mkdir(parents=True, exist_ok=True)
+    carried_sections = {}  # model name -> the guidance section its card keeps
     for name, run in runs.items():
         # a fine-tune of the bundled MDM keeps its guidance choice (made on the validation split by choose_guidance.py)
-        keep = name == "mdm" and (args.keep_guidance or fine_tuned_from(run, args.out / name))
-        carried = guidance_choice(args.out / name) if keep and (args.out / name / "model_index.json").is_file() else None
-        copy_run(run, args.out / name)
-        strip_remote_code(args.out / name)
+        dest = args.out / name
+        fine_tune = name == "mdm" and fine_tuned_from(run, dest)
+        keys, section = ({}, None)
+        if (fine_tune or (name == "mdm" and args.keep_guidance)) and (dest / "model_index.json").is_file():
+            keys, section = guidance_choice(dest)
+        copy_run(run, dest)
+        strip_remote_code(dest)
         if name == "mdm":
-            use_fast_sampler(args.out / name)
-            if carried and carried[0]:
-                restore_guidance(args.out / name, *carried)
-                print(f"mdm: kept {carried[0]} (the run was fine-tuned from {args.out / name})")
-    write_cards(args.out, args.results)
+            use_fast_sampler(dest, keep=keys)
+        if keys:
+            if section is not None:
+                carried_sections[name] = section if CARRIED_NOTE in section else f"{section}\n\n{CARRIED_NOTE}"
+            why = f"the run was fine-tuned from {dest}" if fine_tune else "--keep_guidance"
+            print(f"mdm: kept {keys} ({why})")
+    write_cards(args.out, args.results, carried_sections)
 
     total = 0
     print(f"{'model':<10} {'MB':>7}  folder")
