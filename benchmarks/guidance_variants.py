@@ -3,12 +3,14 @@ buys (prompt following) without what it costs (expressions switching within a fr
 
     python benchmarks/guidance_variants.py                    # the bundled MDM, all 240 validation motions
     python benchmarks/guidance_variants.py --model runs/mdm --captions 96 --variants plain:5,projected:5
+    python benchmarks/guidance_variants.py --variants plain:5,split:0.5:3.5:5 --evaluate runs/variants
 
 Variants (``--variants``, comma-separated):
 
 * ``plain:S``: ``uncond + S (cond - uncond)`` at every step (``plain:1`` is no guidance);
 * ``first:F:S``: scale S in the first fraction F of the steps (the noisiest), none after;
 * ``late:F:S``: none in the first fraction F of the steps, scale S after;
+* ``split:F:S1:S2``: scale S1 in the first fraction F of the steps, S2 after;
 * ``projected:S``: adaptive projected guidance (Sadat et al., ICLR 2025) with eta 0: per motion, the part of
   ``cond - uncond`` along the conditional prediction (which only makes the prediction more of what it
   already is) is dropped and the rest is scaled by ``S - 1``.
@@ -19,6 +21,11 @@ wording recall / order (the prompt-following metric), the changes over 0.2 per 1
 99.9th percentile of the per-frame change (naturalness, 30 fps), and the quickstart prompt's largest one-frame
 change of the smile (4 seeds, mean).  None of these variants is in the pipelines: none beat plain guidance
 (docs/free_wording.md).  About 1 min per variant per 100 captions on one CPU thread.
+
+``--evaluate OUT`` scores each variant with the benchmark instead: ``express4d evaluate --split validation
+--protocol fixed-generations --precision bf16`` (every validation caption, the diffusers pipeline with its default
+sampler and prompt stages; R@3, FID and the prompt-following table), one folder per variant under OUT, then one
+table of them.  About 3 min per variant on two CPU threads.
 """
 
 from __future__ import annotations
@@ -57,11 +64,16 @@ class Variant:
     def __init__(self, spec: str):
         parts = spec.split(":")
         kind, args = parts[0], [float(p) for p in parts[1:]]
-        wanted = {"plain": 1, "first": 2, "late": 2, "projected": 1}
+        wanted = {"plain": 1, "first": 2, "late": 2, "split": 3, "projected": 1}
         if kind not in wanted or len(args) != wanted[kind]:
-            raise ValueError(f"--variants: bad {spec!r}; use plain:S, first:F:S, late:F:S or projected:S")
+            raise ValueError(f"--variants: bad {spec!r}; use plain:S, first:F:S, late:F:S, split:F:S1:S2 or projected:S")
         self.spec, self.kind, self.scale = spec, kind, args[-1]
-        self.fraction = args[0] if kind in ("first", "late") else None
+        self.fraction = args[0] if kind in ("first", "late", "split") else None
+        self.early = args[1] if kind == "split" else None
+        if kind == "split" and self.scale == 1.0:  # the sampler guides only when the scale it is given is not 1
+            self.scale, self.late_scale = self.early, 1.0
+        else:
+            self.late_scale = self.scale
         self.step, self.steps = 0, 20
 
     def __call__(self, uncond, cond, scale, rescale, mask):  # the light sampler's guided_prediction signature
@@ -71,6 +83,8 @@ class Variant:
             s = 1.0
         if self.kind == "late" and i < self.fraction * self.steps:
             s = 1.0
+        if self.kind == "split":
+            s = self.early if i < self.fraction * self.steps else self.late_scale
         if self.kind == "projected":
             return projected(uncond, cond, s, mask)
         return guided_prediction(uncond, cond, s, 0.0, mask)
@@ -89,6 +103,50 @@ def sampling_with(variant: Variant):
         light.guided_prediction = original
 
 
+@contextmanager
+def pipeline_sampling_with(variant: Variant):
+    """The diffusers pipeline's guidance replaced by ``variant``, its step count restarted at each denoising loop."""
+    import pipelines.mdm.pipeline_mdm as pm
+
+    original_loop, original_guidance = pm.Express4DPipeline._denoise, pm.guided_prediction
+
+    def loop(pipe, request, latents, timesteps, *args, **kwargs):
+        variant.step, variant.steps = 0, len(timesteps)
+        return original_loop(pipe, request, latents, timesteps, *args, **kwargs)
+
+    pm.Express4DPipeline._denoise, pm.guided_prediction = loop, variant
+    try:
+        yield
+    finally:
+        pm.Express4DPipeline._denoise, pm.guided_prediction = original_loop, original_guidance
+
+
+def evaluate_variants(model: str, variants: list[Variant], out: Path, dataset: str) -> None:
+    """``express4d evaluate`` on the validation split once per variant (``OUT/<variant>``), then one table."""
+    import json
+
+    from pipelines.commands.express4d_cli import main as express4d
+
+    print("| guidance | R@3 | FID | action recall | order | order, held-out pairs | recall / order, held-out wording "
+          "| three steps in order |")
+    print("|---|---|---|---|---|---|---|---|")
+    for variant in variants:
+        folder = out / variant.spec.replace(":", "_")
+        name = f"{model}, guidance {variant.spec}"  # the generation cache is named after the row: one per variant
+        with pipeline_sampling_with(variant):
+            rc = express4d(["evaluate", "--model", model, "--name", name, "--dataset", dataset, "--split", "validation",
+                            "--protocol", "fixed-generations", "--precision", "bf16", "--guidance", f"{variant.scale:g}",
+                            "--out", str(folder)])
+        if rc:
+            raise SystemExit(rc)
+        results = json.loads((folder / "results.json").read_text())
+        row, pf = results["rows"][name], results["prompt_following"][name]
+        print(f"| {variant.spec} | {row['R_precision_top3']['mean']:.3f} | {row['FID']['mean']:.3f} "
+              f"| {pf['action_recall']:.3f} | {pf['order_accuracy']:.3f} | {pf['order_accuracy_held_out']:.3f} "
+              f"| {pf['action_recall_held_out_wording']:.3f} / {pf['order_accuracy_held_out_wording']:.3f} "
+              f"| {pf['order_accuracy_three_step']:.3f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="mdm", help="mdm (default) or an MDM folder")
@@ -96,12 +154,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--captions", type=int, default=240, help="validation motions to use (default 240, all)")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated (default {DEFAULT_VARIANTS})")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--evaluate", type=Path, metavar="OUT",
+                        help="score each variant with express4d evaluate on the validation split instead, under OUT")
     args = parser.parse_args(argv)
-    variants = [Variant(v.strip()) for v in args.variants.split(",") if v.strip()]
+    try:
+        variants = [Variant(v.strip()) for v in args.variants.split(",") if v.strip()]
+    except ValueError as e:
+        parser.error(str(e))
     if args.captions < 1:
         parser.error("--captions must be at least 1")
 
     import torch
+
+    torch.set_num_threads(args.threads)
+    if args.evaluate is not None:
+        evaluate_variants(args.model, variants, args.evaluate, args.dataset)
+        return 0
 
     from express4d_dataset.arkit import CHANNEL_NAMES
     from express4d_dataset.load import load_express4d
@@ -110,7 +178,6 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.auto_pipeline import resolve_model_path
     from pipelines.mdm.light_sampler import LightMDMSampler
 
-    torch.set_num_threads(args.threads)
     val = load_express4d(args.dataset, "fps20")["validation"]
     rng = np.random.default_rng(0)
     picked = rng.permutation(len(val))[: args.captions]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.guidance_variants import Variant, projected, sampling_with  # noqa: E402
+from benchmarks.guidance_variants import Variant, pipeline_sampling_with, projected, sampling_with  # noqa: E402
 
 
 def _pair(seed=0, shape=(2, 10, 61)):
@@ -43,7 +43,45 @@ def test_step_schedules_and_plain_guidance():
     assert torch.equal(Variant("plain:5")(uncond, cond, 5, 0, None), plain)
 
 
-@pytest.mark.parametrize("spec", ["plain", "first:0.5", "late:5", "projected:5:1", "other:5"])
+def test_a_split_schedule_guides_with_one_scale_then_another():
+    uncond, cond = _pair(2)
+    split = Variant("split:0.25:3:5")
+    got = [split(uncond, cond, 5, 0, None) for _ in range(20)]
+    for i, g in enumerate(got):
+        torch.testing.assert_close(g, uncond + (3 if i < 5 else 5) * (cond - uncond))
+    # the sampler must be asked to guide even when the later scale is 1
+    assert Variant("split:0.5:5:1").scale == 5 and Variant("split:0.5:1:5").scale == 5
+
+
+def test_the_pipeline_takes_the_variant_and_restarts_its_steps_at_each_call(tmp_path):
+    from tests.mdm_tiny import tiny_pipeline
+    import pipelines.mdm.pipeline_mdm as pm
+
+    pipe = tiny_pipeline(tmp_path / "tok")
+    scales = []
+
+    class Recording(Variant):
+        def __call__(self, uncond, cond, scale, rescale, mask):
+            scales.append(self.early if self.step < self.fraction * self.steps else self.late_scale)
+            return super().__call__(uncond, cond, scale, rescale, mask)
+
+    variant = Recording("split:0.5:3:1")
+    original = pm.guided_prediction
+    with pipeline_sampling_with(variant):
+        for seed in (0, 1):  # two calls: the second starts at step 0 again
+            pipe("A person smiles", num_frames=8, num_inference_steps=4, guidance_scale=variant.scale,
+                 generator=torch.Generator().manual_seed(seed))
+    assert scales == [3, 3, 1, 1] * 2
+    assert pm.guided_prediction is original  # restored
+    plain = pipe("A person smiles", num_frames=8, num_inference_steps=4, guidance_scale=3,
+                 generator=torch.Generator().manual_seed(0)).motions[0]
+    with pipeline_sampling_with(Variant("plain:3")):
+        same = pipe("A person smiles", num_frames=8, num_inference_steps=4, guidance_scale=3,
+                    generator=torch.Generator().manual_seed(0)).motions[0]
+    np.testing.assert_array_equal(plain, same)
+
+
+@pytest.mark.parametrize("spec", ["plain", "first:0.5", "late:5", "split:0.5:5", "projected:5:1", "other:5"])
 def test_bad_variants_are_named(spec):
     with pytest.raises(ValueError, match="--variants"):
         Variant(spec)
