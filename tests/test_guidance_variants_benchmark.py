@@ -1,7 +1,9 @@
-"""benchmarks/guidance_variants.py: the variants' formulas and step schedules on hand-built predictions."""
+"""benchmarks/guidance_variants.py: the variants' formulas and step schedules on hand-built predictions, the pipeline
+taking a variant, and the evaluate mode on tiny parts."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -10,7 +12,8 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.guidance_variants import Variant, pipeline_sampling_with, projected, sampling_with  # noqa: E402
+from benchmarks.guidance_variants import (  # noqa: E402
+    Variant, evaluate_variants, pipeline_sampling_with, projected, sampling_with)
 
 
 def _pair(seed=0, shape=(2, 10, 61)):
@@ -54,7 +57,7 @@ def test_a_split_schedule_guides_with_one_scale_then_another():
 
 
 def test_the_pipeline_takes_the_variant_and_restarts_its_steps_at_each_call(tmp_path):
-    from tests.mdm_tiny import tiny_pipeline
+    from mdm_tiny import tiny_pipeline
     import pipelines.mdm.pipeline_mdm as pm
 
     pipe = tiny_pipeline(tmp_path / "tok")
@@ -96,3 +99,32 @@ def test_the_sampler_is_restored():
             assert light.guided_prediction is not original
             raise RuntimeError("boom")
     assert light.guided_prediction is original
+
+
+def test_evaluate_mode_scores_each_variant_in_its_own_folder(tmp_path, capsys):
+    import datasets
+    from mdm_tiny import tiny_evaluator, tiny_pipeline
+
+    rng = np.random.default_rng(0)
+    rows = [{"id": f"take{i}", "motion": rng.normal(size=(20, 61)).astype(np.float32).tolist(), "num_frames": 20,
+             "fps": 20.0, "captions": [f"a person smiles {i}", f"the face frowns {i}"]} for i in range(8)]
+    data = tmp_path / "corpus"
+    data.mkdir()
+    datasets.Dataset.from_list(rows).to_parquet(str(data / "validation.parquet"))
+    tiny_pipeline(tmp_path / "vocab").save_pretrained(tmp_path / "mdm")
+    tiny_evaluator(tmp_path / "vocab_eval").save_pretrained(tmp_path / "evaluator")
+    variants = [Variant("plain:3"), Variant("split:0.5:3:1")]
+    evaluate_variants(str(tmp_path / "mdm"), variants, tmp_path / "out", str(data),
+                      extra_args=["--evaluator", str(tmp_path / "evaluator"), "--steps", "4", "--replications", "2"])
+    table = capsys.readouterr().out.splitlines()
+    rows = [line for line in table if line.startswith("| plain:3 ") or line.startswith("| split:0.5:3:1 ")]
+    assert len(rows) == 2 and table.index(rows[0]) < table.index(rows[1])
+    fids = []
+    for variant, row in zip(variants, rows):
+        saved = json.loads((tmp_path / "out" / variant.spec.replace(":", "_") / "results.json").read_text())
+        (name,) = [n for n in saved["rows"] if n != "Real motion"]
+        assert name.endswith(f"guidance {variant.spec}") and saved["config"]["split"] == "validation"
+        fid = saved["rows"][name]["FID"]["mean"]
+        assert f"| {fid:.3f} |" in row
+        fids.append(fid)
+    assert fids[0] != fids[1]  # the split schedule reached the pipeline: other motions, another FID
