@@ -59,32 +59,26 @@ def projected(uncond, cond, scale: float, mask):
 
 
 class Variant:
-    """One way of combining the two predictions at denoising step ``i`` of ``steps``."""
+    """One way of combining the two predictions at denoising step ``i`` of ``steps``: every kind is a schedule, scale
+    ``early`` in the first ``fraction`` of the steps and ``late_scale`` after (``first`` ends with none, ``late``
+    starts with none, ``plain`` and ``projected`` keep one scale throughout)."""
 
     def __init__(self, spec: str):
         parts = spec.split(":")
         kind, args = parts[0], [float(p) for p in parts[1:]]
-        wanted = {"plain": 1, "first": 2, "late": 2, "split": 3, "projected": 1}
-        if kind not in wanted or len(args) != wanted[kind]:
+        schedules = {"plain": lambda s: (1.0, s, s), "first": lambda f, s: (f, s, 1.0), "late": lambda f, s: (f, 1.0, s),
+                     "split": lambda f, s1, s2: (f, s1, s2), "projected": lambda s: (1.0, s, s)}
+        if kind not in schedules or len(args) != schedules[kind].__code__.co_argcount:
             raise ValueError(f"--variants: bad {spec!r}; use plain:S, first:F:S, late:F:S, split:F:S1:S2 or projected:S")
-        self.spec, self.kind, self.scale = spec, kind, args[-1]
-        self.fraction = args[0] if kind in ("first", "late", "split") else None
-        self.early = args[1] if kind == "split" else None
-        if kind == "split" and self.scale == 1.0:  # the sampler guides only when the scale it is given is not 1
-            self.scale, self.late_scale = self.early, 1.0
-        else:
-            self.late_scale = self.scale
+        self.spec, self.kind = spec, kind
+        self.fraction, self.early, self.late_scale = schedules[kind](*args)
+        # the scale the sampler is given: it guides only when that is not 1
+        self.scale = self.late_scale if self.late_scale != 1.0 else self.early
         self.step, self.steps = 0, 20
 
     def __call__(self, uncond, cond, scale, rescale, mask):  # the light sampler's guided_prediction signature
         i, self.step = self.step, self.step + 1
-        s = self.scale
-        if self.kind == "first" and i >= self.fraction * self.steps:
-            s = 1.0
-        if self.kind == "late" and i < self.fraction * self.steps:
-            s = 1.0
-        if self.kind == "split":
-            s = self.early if i < self.fraction * self.steps else self.late_scale
+        s = self.early if i < self.fraction * self.steps else self.late_scale
         if self.kind == "projected":
             return projected(uncond, cond, s, mask)
         return guided_prediction(uncond, cond, s, 0.0, mask)
