@@ -2,7 +2,8 @@
 
 For each source, over 14 slow expression channels at 30 rows/s (``express4d_dataset.naturalness``): the
 per-frame change's 50th / 99th / 99.9th percentiles, changes over 0.2 per 1,000 channel-frames, and the
-10-90% rise and 90-10% fall times of every action-sized movement (p10 / p50 / p90, seconds).
+10-90% rise and 90-10% fall times of every action-sized movement (p10 / p50 / p90, seconds); and over the lids,
+blinks per minute with the median blink's peak (counted as ``benchmarks/realism.py`` counts them).
 
     python benchmarks/naturalness.py                          # real fixtures, stand-in corpus, bundled MDM and T2M-GPT
     python benchmarks/naturalness.py --model runs/my-mdm --num 96 --guidance 3.5

@@ -68,6 +68,34 @@ def test_gaps_break_differences_and_small_channels_are_no_action():
     assert stats.channel_frames == (39 + 44) * len(EXPRESSION_CHANNELS)
 
 
+def blinking(fps: float, seconds: float, at: list[float]) -> np.ndarray:
+    """A still face whose lids close (1.0 for 0.1 s, half-closed rows either side) at each time in ``at``."""
+    m = flat(int(round(seconds * fps)))
+    for t in at:
+        i = int(round(t * fps))
+        for ch in ("EyeBlinkLeft", "EyeBlinkRight"):
+            m[i - 1, channel_index(ch)] = m[i + 3, channel_index(ch)] = 0.5
+            m[i:i + 3, channel_index(ch)] = 1.0
+    return m
+
+
+def test_blinks_per_minute_on_hand_built_blinks():
+    shallow = blinking(30.0, 6.0, [1.0, 3.0])
+    shallow[:, [channel_index("EyeBlinkLeft"), channel_index("EyeBlinkRight")]] *= 0.4  # lids 40% closed at most
+    assert naturalness([(shallow, 30.0)]).blink_peak == pytest.approx(0.4)
+    stats = naturalness([(blinking(30.0, 6.0, [1.0, 3.0, 5.0]), 30.0)])  # 3 blinks in 6 s
+    assert stats.blinks_per_minute == pytest.approx(30.0) and stats.blink_peak == 1.0
+    # the same face at 60 fps and, with a 10 s still take beside it, 3 blinks in 16 s
+    two = naturalness([(blinking(60.0, 6.0, [1.0, 3.0, 5.0]), 60.0), (flat(300), 30.0)])
+    assert two.blinks_per_minute == pytest.approx(3 / 16 * 60, rel=0.02)
+    still = naturalness([(flat(), 30.0)])
+    assert still.blinks_per_minute == 0.0 and np.isnan(still.blink_peak)
+    # a closure held for 2 s is one peak, not a train of blinks
+    held = flat(180)
+    held[60:120, channel_index("EyeBlinkLeft")] = held[60:120, channel_index("EyeBlinkRight")] = 1.0
+    assert naturalness([(held, 30.0)]).blinks_per_minute == pytest.approx(10.0)
+
+
 def test_errors_and_table():
     with pytest.raises(ValueError, match="no motions"):
         naturalness([])
@@ -77,3 +105,5 @@ def test_errors_and_table():
     m[30:60, SMILE] = 0.9
     table = naturalness_markdown([naturalness([(m, 30.0)], "steps")])
     assert table.splitlines()[2].startswith("| steps | 1 | 0.000 / ") and "| 1.61 |" in table  # 2 jumps in 89 x 14 channel-frames
+    assert table.splitlines()[0].endswith("| blinks per minute (median peak) |")
+    assert table.splitlines()[2].endswith("| 0.0 (nan) |")
