@@ -30,7 +30,7 @@ import numpy as np
 
 from .arkit import NUM_CHANNELS, channel_index
 from .motion import to_fps
-from .realism import _segments, blink_statistics
+from .realism import BlinkStatistics, blink_statistics, valid_segments
 
 RATE = 30.0
 JUMP = 0.2
@@ -84,15 +84,22 @@ class Naturalness:
     jumps: int = 0
     rises: list = field(default_factory=list)
     falls: list = field(default_factory=list)
-    blinks_per_minute: float = float("nan")
-    """Blinks per minute of footage (:func:`~express4d_dataset.realism.blink_statistics`)."""
-    blink_peak: float = float("nan")
-    """The median blink's peak (1 = the lids fully closed)."""
+    blinks: BlinkStatistics | None = None
+    """The lids' blinks (:func:`~express4d_dataset.realism.blink_statistics`); None without a long enough take."""
 
     @property
     def jump_rate(self) -> float:
         """Changes over :data:`JUMP` per 1,000 channel-frames."""
         return 1000.0 * self.jumps / self.channel_frames if self.channel_frames else float("nan")
+
+    @property
+    def blinks_per_minute(self) -> float:
+        return self.blinks.rate_per_minute if self.blinks else float("nan")
+
+    @property
+    def blink_peak(self) -> float:
+        """The median blink's peak (1 = the lids fully closed)."""
+        return self.blinks.median_peak if self.blinks else float("nan")
 
     def rise_range(self) -> tuple[float, float, float]:
         """(10th, 50th, 90th percentile) of the 10-90% rise times, seconds (NaN without actions)."""
@@ -112,13 +119,13 @@ def naturalness(motions: Iterable[tuple[np.ndarray, float]], name: str = "", rat
                 channels: Sequence[int] = EXPRESSION_CHANNELS) -> Naturalness:
     """Statistics of ``motions``, an iterable of ``([T, 61] frames, fps)`` (NaN rows: untracked gaps)."""
     changes: list[np.ndarray] = []
-    rises, falls, n, lids = [], [], 0, []
+    rises, falls, n, segments = [], [], 0, []
     for frames, fps in motions:
         x = np.asarray(frames, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != NUM_CHANNELS:
             raise ValueError(f"naturalness: motion {n} has shape {x.shape}; expected [T, {NUM_CHANNELS}]")
         full, x = x, to_fps(x[:, list(channels)], float(fps), rate)
-        lids += _segments(full, float(fps), rate, min_rows=3)
+        segments += valid_segments(full, float(fps), rate, min_rows=3)
         n += 1
         d = np.abs(np.diff(x, axis=0))
         changes.append(d[np.isfinite(d)])
@@ -132,9 +139,8 @@ def naturalness(motions: Iterable[tuple[np.ndarray, float]], name: str = "", rat
         raise ValueError("naturalness: no motions given")
     d = np.concatenate(changes) if changes else np.zeros(0)
     pct = {p: float(np.percentile(d, p)) if len(d) else float("nan") for p in (50.0, 99.0, 99.9)}
-    blinks = blink_statistics(lids, rate) if lids else None
-    return Naturalness(name, n, int(len(d)), pct, int((d > JUMP).sum()), rises, falls,
-                       blinks.rate_per_minute if blinks else float("nan"), blinks.median_peak if blinks else float("nan"))
+    blinks = blink_statistics(segments, rate) if segments else None
+    return Naturalness(name, n, int(len(d)), pct, int((d > JUMP).sum()), rises, falls, blinks)
 
 
 def naturalness_markdown(rows: Sequence[Naturalness], decimals: int = 3) -> str:

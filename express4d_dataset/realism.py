@@ -167,8 +167,9 @@ def read_corpus_takes(raw_dir: str | os.PathLike, limit: int | None = None) -> l
 # --------------------------------------------------------------------------------------------
 
 
-def _segments(frames: np.ndarray, fps: float, rate: float, min_rows: int = 8) -> list[np.ndarray]:
-    """Runs of valid rows of one take, each resampled to ``rate`` (only the compared channels)."""
+def valid_segments(frames: np.ndarray, fps: float, rate: float, min_rows: int = 8) -> list[np.ndarray]:
+    """Runs of valid rows of one take, each resampled to ``rate`` (only the compared channels, :data:`CHANNELS`);
+    the input of :func:`blink_statistics`."""
     x = np.asarray(frames, dtype=np.float64)[:, CHANNELS]
     valid = np.isfinite(x).all(axis=1)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(np.int8), [0]])))
@@ -276,7 +277,7 @@ def corpus_statistics(takes: Iterable[tuple[np.ndarray, float]], rate: float = C
     trim = int(np.ceil(3 * sigma))
     is_bs = np.array([c < NUM_BLENDSHAPES for c in CHANNELS])
     for frames, fps in takes:
-        segments = _segments(frames, fps, rate)
+        segments = valid_segments(frames, fps, rate)
         if not segments:
             continue
         num_takes += 1
