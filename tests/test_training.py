@@ -483,12 +483,18 @@ def test_flip_augmentation_finds_the_mirrored_captions(corpus, tmp_path):
     from training.config import TrainingConfig
     from training.data import load_training_dataset
     from training.task import TaskData
+    from training.task_evaluator import EvaluatorTask
     from training.task_mdm import MDMTask
 
     fake = {"train": {"captions": [["A person winks their LEFT eye", "Someone smiles"]]}, "test": {"captions": [None]}}
     assert corpus_captions(fake) == ["A person winks their LEFT eye", "Someone smiles"]
     assert corpus_captions(fake, mirrored=True) == ["A person winks their LEFT eye", "A person winks their RIGHT eye",
                                                     "Someone smiles"]
+    staged = {"train": {"captions": [["She smiles and then frowns"]],
+                        "annotations": ['{"swapped_captions": ["She frowns and then smiles"]}']}}
+    assert corpus_captions(staged) == ["She frowns and then smiles", "She smiles and then frowns"]
+    assert corpus_captions(staged, swapped=False) == ["She smiles and then frowns"]  # only the evaluator reads them
+    assert MDMTask.reads_swapped_captions is False and EvaluatorTask.reads_swapped_captions is True
 
     ds = load_training_dataset(corpus["dataset"], "fps20")
     config = TrainingConfig(model="mdm", dataset=corpus["dataset"], text_encoder=corpus["text_encoder"], max_frames=40,

@@ -140,9 +140,9 @@ def _read(path: Path, captions: list[str], encoder_name: str) -> "CaptionEmbeddi
     return CaptionEmbeddings(pooled, tokens, data["pooled"].shape[1], data["tokens"].shape[1], encoder_name)
 
 
-def split_captions(split) -> list[str]:
-    """Every caption of a dataset split, and its step-swapped version where the annotations have one
-    (the stand-in corpus' hard negatives for the evaluator)."""
+def split_captions(split, swapped: bool = True) -> list[str]:
+    """Every caption of a dataset split, and (``swapped``) its step-swapped version where the annotations have
+    one (the stand-in corpus' hard negatives for the evaluator)."""
     from express4d_dataset.motion import row_caption_pairs
 
     columns = getattr(split, "column_names", None) or list(split)
@@ -150,19 +150,20 @@ def split_captions(split) -> list[str]:
     annotations = split["annotations"] if "annotations" in columns else [None] * len(captions)
     out = []
     for caps, annotation in zip(captions, annotations):
-        for caption, swapped in row_caption_pairs({"captions": caps, "annotations": annotation}):
-            out += [caption] if swapped is None else [caption, swapped]
+        for caption, reversed_ in row_caption_pairs({"captions": caps, "annotations": annotation}):
+            out += [caption] if reversed_ is None or not swapped else [caption, reversed_]
     return out
 
 
-def corpus_captions(dataset, mirrored: bool = False) -> list[str]:
+def corpus_captions(dataset, mirrored: bool = False, swapped: bool = True) -> list[str]:
     """Every distinct caption of every split of ``dataset``, sorted.
 
+    ``swapped`` adds the step-reversed captions of the stand-in corpus (only the evaluator trains on them).
     ``mirrored`` adds each caption with left/right swapped
     (:func:`~express4d_dataset.arkit.mirror_caption`), the caption flip augmentation pairs with a
     mirrored motion, so a run with ``flip_prob > 0`` finds every caption it can draw in the table.
     """
-    captions = {c for name in dataset for c in split_captions(dataset[name])}
+    captions = {c for name in dataset for c in split_captions(dataset[name], swapped)}
     if mirrored:
         from express4d_dataset.arkit import mirror_caption
 

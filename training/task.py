@@ -105,12 +105,17 @@ class TrainingTask:
         model.load_state_dict(state)
         return files[0]
 
+    reads_swapped_captions = False
+    """Whether the task looks up the step-reversed captions (the evaluator's hard negatives); only then are
+    they encoded."""
+
     def caption_embeddings(self, mirrored: bool | None = None) -> CaptionEmbeddings:
         """Embeddings of every caption of the dataset; ``mirrored`` (default: ``flip_prob > 0``) adds the
         left/right-swapped captions that flip augmentation feeds the model."""
         if mirrored is None:
             mirrored = self.config.flip_prob > 0
-        return CaptionEmbeddings.build(self.config.text_encoder, corpus_captions(self.data.dataset, mirrored))
+        return CaptionEmbeddings.build(self.config.text_encoder,
+                                       corpus_captions(self.data.dataset, mirrored, swapped=self.reads_swapped_captions))
 
     def train_dataset(self):
         """``(dataset, collate_fn)``; the collate function has ``set_epoch``.

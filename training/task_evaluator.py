@@ -15,6 +15,7 @@ class EvaluatorTask(TrainingTask):
     name = "evaluator"
     library_name = "transformers"
     output_class = "pipelines.models.modeling_evaluator:Express4DEvaluator"
+    reads_swapped_captions = True
 
     def __init__(self, data):
         super().__init__(data)
