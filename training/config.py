@@ -59,6 +59,11 @@ class TrainingConfig:
     """Stand-in corpus only: add this many composed takes to the training split, each two single-action takes of
     one performer joined in time and captioned "X and then Y" by the corpus' caption generator (never a
     held-out pair; :mod:`express4d_dataset.synthetic.compose`).  0 (default) trains on the corpus as it is."""
+    extra_captions: int = 0
+    """Stand-in corpus only: draw this many more captions for every training take from its recorded plan, with
+    the corpus' caption generator and training wording only (never a held-out phrasing or connective;
+    :mod:`express4d_dataset.synthetic.recaption`).  The motions are unchanged; each action meets each of its
+    words in more sentences.  0 (default) trains on the corpus' own captions."""
     compose_three_step_share: float = 0.0
     """Share of the composed takes that join three single-action takes ("X, then Y, and finally Z") instead of
     two; 0 (default) composes two-step takes only."""
@@ -128,7 +133,7 @@ class TrainingConfig:
         for key in ("train_batch_size", "gradient_accumulation_steps", "max_train_steps", "checkpointing_steps",
                     "validation_steps", "max_frames", "metrics_num_samples", "metrics_inference_steps"):
             need(isinstance(getattr(self, key), int) and getattr(self, key) >= 1, key, "must be a positive integer")
-        for key in ("lr_warmup_steps", "dataloader_num_workers", "compose_takes"):
+        for key in ("lr_warmup_steps", "dataloader_num_workers", "compose_takes", "extra_captions"):
             need(isinstance(getattr(self, key), int) and getattr(self, key) >= 0, key, "must be an integer >= 0")
         need(self.learning_rate > 0, "learning_rate", "must be > 0")
         need(0.0 <= self.flip_prob <= 1.0, "flip_prob", "must be in [0, 1]")

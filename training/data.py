@@ -231,6 +231,18 @@ class CodeCollator:
         return {"codes": codes, "lengths": lengths, "captions": captions, "ids": ids}
 
 
+def recaptioned_training_split(train_rows, config):
+    """``train_rows`` with ``config.extra_captions`` more captions per take
+    (:func:`express4d_dataset.synthetic.recaption.with_more_captions`, seeded by ``config.seed``)."""
+    from express4d_dataset.synthetic.recaption import with_more_captions
+
+    try:
+        return with_more_captions(train_rows, config.extra_captions, config.seed)
+    except ValueError as e:
+        raise ValueError(f"--extra_captions {config.extra_captions} (--dataset {config.dataset!r}): {e}; pass "
+                         "--extra_captions 0") from None
+
+
 def composed_training_split(train_rows, config, fps: float):
     """``train_rows`` and ``config.compose_takes`` composed takes
     (:func:`express4d_dataset.synthetic.compose.with_composed_takes`, seeded by ``config.seed``)."""

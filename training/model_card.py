@@ -106,6 +106,8 @@ def render_model_card(task, config, summary: dict) -> str:
         *([f"| loss channel weights | {_channel_weights(config.loss_channel_weights)} |"] if config.loss_channel_weights else []),
         *([f"| velocity loss weight | {config.loss_velocity_weight:g} (MSE of frame-to-frame differences) |"]
           if getattr(config, "loss_velocity_weight", 0) else []),
+        *([f"| extra captions | {config.extra_captions} per training take, drawn from its recorded plan (training "
+            "wording only) |"] if getattr(config, "extra_captions", 0) else []),
         *([f"| composed takes | {config.compose_takes} added to the training split ({_composed(config)}; never a "
             "held-out pair) |"] if config.compose_takes else []),
         f"| seed | {config.seed} |",

@@ -50,6 +50,7 @@ from training.config import TrainingConfig, parse_training_args  # noqa: E402
 from training.data import (  # noqa: E402
     EpochSampler,
     composed_training_split,
+    recaptioned_training_split,
     dataset_card_text,
     is_stand_in_corpus,
     load_training_dataset,
@@ -176,6 +177,11 @@ def train(config: TrainingConfig) -> dict:
     train_rows = dataset[config.train_split]
     stats, stats_source = resolve_stats(config.dataset, config.dataset_config, train_rows, config.stats)
     fps = float(train_rows[0]["fps"]) if "fps" in train_rows.column_names else 20.0
+    if config.extra_captions:  # captions only: the motions, and so the statistics, are the corpus's
+        train_rows = dataset[config.train_split] = recaptioned_training_split(train_rows, config)
+        logger.info("Training split: %d captions per take on average (%d drawn afresh per take)",
+                    sum(len(c) for c in train_rows["captions"]) / max(len(train_rows), 1), config.extra_captions,
+                    main_process_only=True)
     if config.compose_takes:  # after the statistics: they describe the corpus, not the augmentation
         dataset[config.train_split] = composed_training_split(train_rows, config, fps)
         logger.info("Training split: %d takes + %d composed ones", len(train_rows), config.compose_takes,
