@@ -578,3 +578,32 @@ def test_init_from_fine_tunes_the_saved_weights(corpus, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no .safetensors weights in .*empty.denoiser or .*empty"):
         (tmp_path / "empty").mkdir()
         train_module.main(tiny_argv("mdm", corpus, tmp_path / "z", steps=1, init_from=tmp_path / "empty"))
+
+
+def test_bfloat16_on_a_cpu_without_it_is_warned_about(corpus, tmp_path, monkeypatch, caplog):
+    """--mixed_precision bf16 on a CPU without bfloat16 instructions trains (emulated, slowly) and says so,
+    naming the fix; with them, or where PyTorch cannot tell, nothing is said."""
+    import logging
+
+    from pipelines.pipeline_utils import cpu_bfloat16_is_native, slow_bfloat16_warning
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert cpu_bfloat16_is_native() is False
+    text = slow_bfloat16_warning("--precision bf16", "--precision fp32")
+    assert text.startswith("--precision bf16 on this CPU: it has no bfloat16 instructions") and "pass --precision fp32" in text
+    with caplog.at_level(logging.WARNING):
+        summary = train_module.main(tiny_argv("mdm", corpus, tmp_path / "run", steps=1, mixed_precision="bf16"))
+    assert summary["global_step"] == 1
+    assert "--mixed_precision bf16 on this CPU" in caplog.text and "pass --mixed_precision no" in caplog.text
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert cpu_bfloat16_is_native() is True and slow_bfloat16_warning("--precision bf16", "--precision fp32") is None
+
+    def broken():
+        raise RuntimeError("probe failed")
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", broken, raising=False)
+    assert cpu_bfloat16_is_native() is None and slow_bfloat16_warning("--precision bf16", "--precision fp32") is None
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert cpu_bfloat16_is_native() is None

@@ -157,6 +157,11 @@ def train(config: TrainingConfig) -> dict:
     if not accelerator.is_main_process:
         logging.getLogger().setLevel(logging.WARNING)
     logger.info("%s", accelerator.state, main_process_only=True)
+    if config.mixed_precision == "bf16" and accelerator.device.type == "cpu":
+        from pipelines.pipeline_utils import slow_bfloat16_warning
+
+        if (warning := slow_bfloat16_warning("--mixed_precision bf16", "--mixed_precision no")) is not None:
+            logger.warning(warning, main_process_only=True)
     set_seed(config.seed)
     fresh = check_output_dir(output_dir, config.resume_from_checkpoint, config.overwrite_output_dir)
     validate_model_config(config.model, config.model_config)  # before any heavy work

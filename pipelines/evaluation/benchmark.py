@@ -411,6 +411,11 @@ def run_benchmark(
         if precision == "bf16":
             import torch
 
+            if k == 0 and str(getattr(pipe, "device", "cpu")).startswith("cpu"):
+                from ..pipeline_utils import slow_bfloat16_warning
+
+                if (warning := slow_bfloat16_warning("--precision bf16", "--precision fp32")) is not None:
+                    logger.warning(warning)
             pipe.to(dtype=torch.bfloat16)
         guidance = guidance_scale if "guidance_scale" in pipe.supports else None
         rescale = guidance_rescale if "guidance_rescale" in pipe.supports else None
