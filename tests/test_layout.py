@@ -23,6 +23,11 @@ def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+CROSS_CPU_ATOL = 1e-5
+"""The fixture's outputs were recorded on one CPU; another (AVX2 against AVX-512) sums in another order and
+differs by about 1e-6.  A wrong module or weight differs by far more."""
+
+
 def test_fixture_names_the_old_module_paths():
     """The point of the fixture: it was written by the flat layout, so it names the old modules."""
     assert '"pipelines.denoiser_mdm"' in (SAVED / "mdm" / "model_index.json").read_text()
@@ -37,7 +42,7 @@ def test_mdm_folder_saved_before_the_move_generates_the_same(expected):
     pipe = Express4DPipeline.from_pretrained(SAVED / "mdm")
     pipe.set_progress_bar_config(disable=True)
     out = pipe(PROMPT, num_frames=6, num_inference_steps=2, generator=gen())
-    np.testing.assert_allclose(out.motions[0], expected["mdm"], atol=1e-6)
+    np.testing.assert_allclose(out.motions[0], expected["mdm"], atol=CROSS_CPU_ATOL)
 
 
 def test_t2m_gpt_folder_saved_before_the_move_generates_the_same(expected):
@@ -45,7 +50,7 @@ def test_t2m_gpt_folder_saved_before_the_move_generates_the_same(expected):
 
     pipe = T2MGPTPipeline.from_pretrained(SAVED / "t2m_gpt")
     pipe.set_progress_bar_config(disable=True)
-    np.testing.assert_allclose(pipe(PROMPT, num_frames=8, generator=gen()).motions[0], expected["t2m_gpt"], atol=1e-6)
+    np.testing.assert_allclose(pipe(PROMPT, num_frames=8, generator=gen()).motions[0], expected["t2m_gpt"], atol=CROSS_CPU_ATOL)
     codes = pipe.vqvae.encode(torch.from_numpy(expected["vqvae_input"]))
     assert codes.tolist() == expected["vqvae_codes"].tolist()
 
@@ -72,7 +77,7 @@ def test_custom_pipeline_shim_saved_before_the_move_loads(name, shim, tmp_path, 
     pipe.set_progress_bar_config(disable=True)
     steps = dict(num_inference_steps=2) if name == "mdm" else {}
     out = pipe(PROMPT, num_frames=6 if name == "mdm" else 8, generator=gen(), **steps)
-    np.testing.assert_allclose(out.motions[0], expected[name], atol=1e-6)
+    np.testing.assert_allclose(out.motions[0], expected[name], atol=CROSS_CPU_ATOL)
 
 
 # ------------------------------------------------------------------ old module paths

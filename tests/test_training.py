@@ -592,8 +592,14 @@ def test_bfloat16_on_a_cpu_without_it_is_warned_about(corpus, tmp_path, monkeypa
     assert cpu_bfloat16_is_native() is False
     text = slow_bfloat16_warning("--precision bf16", "--precision fp32")
     assert text.startswith("--precision bf16 on this CPU: it has no bfloat16 instructions") and "pass --precision fp32" in text
-    with caplog.at_level(logging.WARNING):
-        summary = train_module.main(tiny_argv("mdm", corpus, tmp_path / "run", steps=1, mixed_precision="bf16"))
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)  # earlier in-process runs fixed mixed_precision="no"
+    try:
+        with caplog.at_level(logging.WARNING):
+            summary = train_module.main(tiny_argv("mdm", corpus, tmp_path / "run", steps=1, mixed_precision="bf16"))
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
     assert summary["global_step"] == 1
     assert "--mixed_precision bf16 on this CPU" in caplog.text and "pass --mixed_precision no" in caplog.text
 
