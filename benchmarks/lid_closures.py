@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the repository root, so `benchmarks.naturalness` imports as a package module
 
 PROMPTS = (
     ("A person is smiling softly and then raising their eyebrows", 6.0),  # the README's quickstart
@@ -39,22 +39,24 @@ PROMPTS = (
 THRESHOLD, SECONDS_OVER = 0.4, 1.0
 
 
-def lid_seconds(motion: np.ndarray, fps: float) -> float:
-    """Seconds during which the mean of the two ``EyeBlink`` channels is above :data:`THRESHOLD`."""
+def _pair_mean(motion: np.ndarray, prefix: str) -> np.ndarray:
+    """The mean of ``{prefix}Left`` and ``{prefix}Right`` per frame."""
     from express4d_dataset.arkit import channel_index
 
-    lids = (motion[:, channel_index("EyeBlinkLeft")] + motion[:, channel_index("EyeBlinkRight")]) / 2
-    return float((lids > THRESHOLD).sum() / fps)
+    return (motion[:, channel_index(prefix + "Left")] + motion[:, channel_index(prefix + "Right")]) / 2
+
+
+def lid_seconds(motion: np.ndarray, fps: float) -> float:
+    """Seconds during which the mean of the two ``EyeBlink`` channels is above :data:`THRESHOLD`."""
+    return float((_pair_mean(motion, "EyeBlink") > THRESHOLD).sum() / fps)
 
 
 def smile_peak(motion: np.ndarray) -> float:
-    from express4d_dataset.arkit import channel_index
-
-    return float(((motion[:, channel_index("MouthSmileLeft")] + motion[:, channel_index("MouthSmileRight")]) / 2).max())
+    return float(_pair_mean(motion, "MouthSmile").max())
 
 
 def measure(pipe, prompts, seeds: int, seed: int, guidance=None) -> list[dict]:
-    from naturalness import generate  # the naturalness table's batched generation
+    from benchmarks.naturalness import generate  # the naturalness table's batched generation
 
     rows = []
     for prompt, seconds in prompts:

@@ -9,7 +9,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from benchmarks.lid_closures import lid_seconds, measure, smile_peak, table  # noqa: E402
 from express4d_dataset.arkit import channel_index  # noqa: E402

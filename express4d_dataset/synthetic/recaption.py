@@ -52,9 +52,8 @@ def plan_from_annotations(annotations: dict) -> TakePlan:
             e.period, e.gap = (length if e.spec.kind == "roll" else length / max(e.count, 1)), 0.0
         timed.append(e)
     it = iter(timed)
-    plan = TakePlan(steps=[[next(it) for _ in step] for step in steps],
+    return TakePlan(steps=[[next(it) for _ in step] for step in steps],
                     seconds=float(annotations.get("seconds") or max((e.end for e in timed), default=0.0)))
-    return plan
 
 
 def recaption_rows(split, captions_per_take: int, seed: int) -> list[tuple[list[str], str]]:
@@ -90,8 +89,6 @@ def with_more_captions(split, captions_per_take: int, seed: int):
     if captions_per_take == 0:
         return split
     rows = recaption_rows(split, captions_per_take, seed)
-    plain = split.with_format(None)
-    plain = plain.remove_columns(["captions", "annotations"])
+    plain = split.with_format(None).remove_columns(["captions", "annotations"])
     plain = plain.add_column("captions", [c for c, _ in rows]).add_column("annotations", [a for _, a in rows])
-    plain = plain.cast(split.features) if set(plain.column_names) == set(split.column_names) else plain
-    return plain.select_columns(split.column_names).with_format("numpy")
+    return plain.select_columns(split.column_names).cast(split.features).with_format("numpy")
