@@ -11,9 +11,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tools.choose_guidance import ScaleRun, choose_scale, main, table  # noqa: E402
 
 
-def _run(folder, scale, r3, fid, recall=None, order=None, split="validation", model="runs/mdm", rescale=None):
+def _run(folder, scale, r3, fid, recall=None, order=None, split="validation", model="runs/mdm", rescale=None,
+         lids=None, real_lids=None):
     folder.mkdir(parents=True)
     following = {} if recall is None else {"MDM": {"action_recall": recall, "order_accuracy": order}}
+    if lids is not None:
+        following["MDM"]["unasked_lid_closures"] = lids
+        following["Real motion"] = {"unasked_lid_closures": real_lids}
     info = {
         "rows": {"Real motion": {"R_precision_top3": {"mean": 0.94, "ci95": 0.0}, "FID": {"mean": 0.1, "ci95": 0.0}},
                  "MDM": {"R_precision_top3": {"mean": r3, "ci95": 0.01}, "FID": {"mean": fid, "ci95": 0.05}}},
@@ -36,7 +40,7 @@ def test_choice_rule():
     # within 0.005 of the best: the smaller scale wins
     tie = [ScaleRun(2.5, 0.900, 1.0, 0.90, 0.80), ScaleRun(3.5, 0.904, 1.0, 0.90, 0.80)]
     assert choose_scale(tie)[0].scale == 2.5
-    assert "| 3.5 | 0.904 | 1.000 | 0.900 | 0.800 | 0.868 | a tie (within 0.005 of the best score): the gentler guidance wins |" in (
+    assert "| 3.5 | 0.904 | 1.000 | 0.900 | 0.800 | – | 0.868 | a tie (within 0.005 of the best score): the gentler guidance wins |" in (
         table(tie, *choose_scale(tie), 2.0))
     # without the stand-in's annotations the score is R@3 alone
     assert ScaleRun(3.0, 0.8, 1.0).score == 0.8
@@ -52,8 +56,8 @@ def test_cli_prints_the_table_and_writes_the_choice(tmp_path, capsys):
     (model / "README.md").write_text("# MDM\n\n## Benchmark\n\ntext\n")
     assert main([*runs, "--write", str(model)]) == 0
     out = capsys.readouterr().out
-    assert "| 5 | 0.950 | 0.600 | 0.950 | 0.830 | 0.910 | chosen |" in out
-    assert "| 7.5 | 0.930 | 1.200 | 0.950 | 0.850 | 0.910 | FID over 2x the reference |" in out
+    assert "| 5 | 0.950 | 0.600 | 0.950 | 0.830 | – | 0.910 | chosen |" in out
+    assert "| 7.5 | 0.930 | 1.200 | 0.950 | 0.850 | – | 0.910 | FID over 2x the reference |" in out
     assert "Chosen guidance scale: 5 (split `validation`)" in out
     index = json.loads((model / "model_index.json").read_text())
     assert index == {"_class_name": "Express4DPipeline", "denoiser": ["a", "b"], "default_guidance_scale": 5.0,
@@ -105,10 +109,28 @@ def test_rescale_runs_are_candidates_and_the_pair_is_written(tmp_path, capsys):
     (model / "model_index.json").write_text(json.dumps({"_class_name": "Express4DPipeline"}))
     assert main([*runs, "--write", str(model)]) == 0
     out = capsys.readouterr().out
-    assert "| 5 rescaled 0.7 | 0.950 | 0.550 | 0.950 | 0.802 | 0.901 | chosen |" in out
-    assert "| 5 | 0.950 | 0.600 | 0.950 | 0.800 | 0.900 | a tie" in out
+    assert "| 5 rescaled 0.7 | 0.950 | 0.550 | 0.950 | 0.802 | – | 0.901 | chosen |" in out
+    assert "| 5 | 0.950 | 0.600 | 0.950 | 0.800 | – | 0.900 | a tie" in out
     assert "Chosen guidance scale: 5 rescaled 0.7" in out
     index = json.loads((model / "model_index.json").read_text())
     assert index["default_guidance_scale"] == 5.0 and index["default_guidance_rescale"] == 0.7
     same = [_run(tmp_path / "e", 5.0, 0.9, 1.0, rescale=0.7), _run(tmp_path / "f", 5.0, 0.9, 1.0, rescale=0.7)]
     assert main(same) == 2 and "two runs share a guidance scale and rescale (5 rescaled 0.7" in capsys.readouterr().err
+
+
+def test_unasked_lid_closures_over_the_limit_make_a_scale_ineligible(tmp_path, capsys):
+    """Real motion closes the lids unasked in 2% of captions: the limit is max(2 x 0.02, 0.02 + 0.01) = 0.04."""
+    runs = [_run(tmp_path / f"g{g}", g, r3, fid, rec, order, lids=lids, real_lids=0.02)
+            for g, r3, fid, rec, order, lids in [(2.5, 0.93, 0.50, 0.93, 0.90, 0.01), (3.5, 0.93, 0.52, 0.94, 0.92, 0.04),
+                                                 (5.0, 0.94, 0.55, 0.95, 0.94, 0.041)]]
+    assert main(runs) == 0
+    out = capsys.readouterr().out
+    assert "| 5 | 0.940 | 0.550 | 0.950 | 0.940 | 0.041 (0.020) | 0.943 | unasked lid closures over the limit |" in out
+    assert "| 3.5 | 0.930 | 0.520 | 0.940 | 0.920 | 0.040 (0.020) | 0.930 | chosen |" in out
+    # when every scale is over the limit, the fewest closures win among the FID-eligible
+    over = [ScaleRun(2.5, 0.90, 1.0, 0.90, 0.80, unasked_lid_closures=0.10, real_unasked_lid_closures=0.0),
+            ScaleRun(5.0, 0.95, 1.0, 0.95, 0.90, unasked_lid_closures=0.30, real_unasked_lid_closures=0.0)]
+    assert choose_scale(over)[0].scale == 2.5
+    assert choose_scale(over, lid_factor=2.0)[1] == [over[0]]
+    # runs without the measurement (older results.json) are chosen as before
+    assert choose_scale([ScaleRun(2.5, 0.90, 1.0, 0.90, 0.80), ScaleRun(5.0, 0.95, 1.0, 0.95, 0.90)])[0].scale == 5.0

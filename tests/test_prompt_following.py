@@ -112,3 +112,34 @@ def test_held_out_wording_rates_count_only_held_out_captions():
     assert "order_accuracy_held_out_wording" not in prompt_following([good], [PLAN])  # no texts, no wording rates
     with pytest.raises(ValueError, match="1 texts for 2 motions"):
         prompt_following([good, bad], [PLAN, PLAN], texts=texts[:1])
+
+
+def closed_lids(start, end, level=0.8):
+    """A smile over frames 10-30 with both lids at ``level`` on frames [start, end)."""
+    m = smile_then_brows((10, 30), (0, 0))
+    m[start:end, channel_index("EyeBlinkLeft")] = level
+    m[start:end, channel_index("EyeBlinkRight")] = level
+    return m
+
+
+def test_unasked_lid_closures_count_long_closures_where_no_lid_action_is_named():
+    from express4d_metrics.prompt_following import lid_actions, lid_closure_seconds
+
+    smile = {"steps": [["smile"]]}
+    assert {"blink", "close_eyes", "squint", "wink_left", "wink_right", "look_sad"} == lid_actions()
+    assert lid_closure_seconds(closed_lids(10, 40), fps=20) == 1.5
+    assert lid_closure_seconds(closed_lids(10, 40, level=0.4), fps=20) == 0.0  # not above 0.4
+    # over 1 s (30 frames at 20 fps) counts; 0.5 s (a long blink) does not; at 60 fps 30 frames are 0.5 s
+    assert caption_following(closed_lids(10, 40), smile)["unasked_lid_closure"] == (1, 1)
+    assert caption_following(closed_lids(10, 20), smile)["unasked_lid_closure"] == (0, 1)
+    assert caption_following(closed_lids(10, 40), smile, fps=60)["unasked_lid_closure"] == (0, 1)
+    # two closures of 0.6 s add up to 1.2 s
+    both = closed_lids(10, 22)
+    both[50:62] = closed_lids(50, 62)[50:62]
+    assert caption_following(both, smile)["unasked_lid_closure"] == (1, 1)
+    # a caption that asks for the lids is not counted at all
+    for key in ("close_eyes", "squint", "blink"):
+        assert caption_following(closed_lids(10, 40), {"steps": [["smile"], [key]]})["unasked_lid_closure"] == (0, 0)
+    rates = prompt_following([closed_lids(10, 40), closed_lids(0, 0), closed_lids(10, 40)],
+                             [smile, smile, {"steps": [["close_eyes"]]}])
+    assert rates["unasked_lid_closures"] == 0.5 and rates["unasked_lid_closures_n"] == 2

@@ -13,7 +13,11 @@ One run per scale, on the validation split (never the test split: that is where 
 The choice: among the scales whose FID is at most ``--fid-factor`` (2) times the FID at the paper's 2.5 (or
 at the smallest scale run, without a 2.5 run), the one with the highest score, the mean of R-precision top-3,
 action recall and order accuracy (the last two only where the split has the stand-in corpus's annotations);
-scores within 0.005 of the best count as a tie, won by the smaller scale.  ``--write`` sets
+scores within 0.005 of the best count as a tie, won by the smaller scale.  Where the runs measured unasked lid
+closures (the share of generations, for captions that name no lid action, whose lids stay closed over 1 s; the
+prompt-following table's "Unasked lid closures"), a scale is eligible only if its rate is at most ``--lid-factor``
+(2) times real motion's rate on the same captions, or at most 0.01 above it, whichever is larger; when no scale
+passes both, the eligible ones are those with the fewest closures among the FID-eligible.  ``--write`` sets
 ``default_guidance_scale`` in the pipeline's ``model_index.json`` (what ``guidance_scale=None`` samples with)
 and adds the table to its model card.
 
@@ -39,6 +43,7 @@ from tools.bundle_default_models import GUIDANCE_HEADING, replace_section  # noq
 
 PAPER_SCALE = 2.5
 TIE = 0.005
+LID_SLACK = 0.01
 CARD_HEADING = GUIDANCE_HEADING
 
 
@@ -53,6 +58,8 @@ class ScaleRun:
     order_accuracy: float | None = None
     path: str = ""
     rescale: float = 0.0
+    unasked_lid_closures: float | None = None
+    real_unasked_lid_closures: float | None = None
 
     @property
     def label(self) -> str:
@@ -79,13 +86,28 @@ def read_run(folder: str | os.PathLike) -> tuple[ScaleRun, dict]:
         raise ValueError(f"{folder}: the run did not set --guidance; rerun it with --guidance SCALE")
     row = info["rows"][models[0]]
     following = info.get("prompt_following", {}).get(models[0], {})
+    real = info.get("prompt_following", {}).get("Real motion", {})
     run = ScaleRun(
         scale=float(config["guidance_scale"]), r_precision_top3=float(row["R_precision_top3"]["mean"]),
         fid=float(row["FID"]["mean"]), action_recall=following.get("action_recall"),
         order_accuracy=following.get("order_accuracy"), path=str(folder),
         rescale=float(config.get("guidance_rescale") or 0.0),
+        unasked_lid_closures=_rate(following.get("unasked_lid_closures")),
+        real_unasked_lid_closures=_rate(real.get("unasked_lid_closures")),
     )
     return run, config
+
+
+def _rate(value) -> float | None:
+    """A rate from results.json, None where it was not measured (absent or NaN)."""
+    return None if value is None or value != value else float(value)
+
+
+def lid_limit(run: ScaleRun, lid_factor: float) -> float | None:
+    """The most unasked lid closures ``run`` may show (None where the run did not measure them)."""
+    if run.unasked_lid_closures is None or run.real_unasked_lid_closures is None:
+        return None
+    return max(lid_factor * run.real_unasked_lid_closures, run.real_unasked_lid_closures + LID_SLACK)
 
 
 def read_runs(folders) -> tuple[list[ScaleRun], dict]:
@@ -112,31 +134,42 @@ def _key(run: ScaleRun) -> tuple[float, float]:
     return run.scale, -run.rescale
 
 
-def choose_scale(runs: list[ScaleRun], fid_factor: float = 2.0) -> tuple[ScaleRun, list[ScaleRun]]:
+def choose_scale(runs: list[ScaleRun], fid_factor: float = 2.0, lid_factor: float = 2.0) -> tuple[ScaleRun, list[ScaleRun]]:
     """The chosen run and the eligible ones (see the module docstring)."""
     plain = [r for r in runs if not r.rescale] or runs
     reference = next((r for r in plain if r.scale == PAPER_SCALE), min(plain, key=_key))
     eligible = [r for r in runs if r.fid <= fid_factor * reference.fid]
+    if all(lid_limit(r, lid_factor) is not None for r in eligible):
+        lids_ok = [r for r in eligible if r.unasked_lid_closures <= lid_limit(r, lid_factor) + 1e-12]
+        fewest = min(r.unasked_lid_closures for r in eligible)
+        eligible = lids_ok or [r for r in eligible if r.unasked_lid_closures == fewest]
     best = max(r.score for r in eligible)
     return min((r for r in eligible if r.score >= best - TIE), key=_key), eligible
 
 
-def table(runs: list[ScaleRun], chosen: ScaleRun, eligible: list[ScaleRun], fid_factor: float) -> str:
+def table(runs: list[ScaleRun], chosen: ScaleRun, eligible: list[ScaleRun], fid_factor: float,
+          lid_factor: float = 2.0) -> str:
     def cell(v):
         return "–" if v is None else f"{v:.3f}"
 
     best = max(r.score for r in eligible)
-    lines = ["| Guidance | R@3 ↑ | FID ↓ | Action recall ↑ | Order ↑ | Score ↑ | |", "|---|---|---|---|---|---|---|"]
+    plain = [r for r in runs if not r.rescale] or runs
+    reference = next((r for r in plain if r.scale == PAPER_SCALE), min(plain, key=_key))
+    lines = ["| Guidance | R@3 ↑ | FID ↓ | Action recall ↑ | Order ↑ | Unasked lid closures (real) | Score ↑ | |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in runs:
+        lids = "–" if r.unasked_lid_closures is None else (
+            f"{r.unasked_lid_closures:.3f} ({cell(r.real_unasked_lid_closures)})")
         if r is chosen:
             note = "chosen"
         elif r not in eligible:
-            note = f"FID over {fid_factor:g}x the reference"
+            note = (f"FID over {fid_factor:g}x the reference" if r.fid > fid_factor * reference.fid
+                    else "unasked lid closures over the limit")
         else:
             note = (f"a tie (within {TIE:g} of the best score): the gentler guidance wins" if r.score >= best - TIE
                     else "")
         lines.append(f"| {r.label} | {r.r_precision_top3:.3f} | {r.fid:.3f} | {cell(r.action_recall)} | "
-                     f"{cell(r.order_accuracy)} | {r.score:.3f} | {note} |")
+                     f"{cell(r.order_accuracy)} | {lids} | {r.score:.3f} | {note} |")
     return "\n".join(lines)
 
 
@@ -160,7 +193,8 @@ def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, 
                 "`express4d evaluate --protocol fixed-generations --guidance G [--guidance-rescale R]` run per "
                 "candidate: the highest mean of R@3, action recall and order accuracy among the candidates whose FID "
                 f"stays within twice the FID at the paper's {PAPER_SCALE:g} (or at the smallest scale run, without a "
-                f"{PAPER_SCALE:g} run); scores within {TIE:g} of the best are a tie, won by the gentler guidance (the smaller scale, then the larger rescale).\n\n{markdown}")
+                f"{PAPER_SCALE:g} run) and whose unasked lid closures stay within twice real motion's rate (or "
+                f"{LID_SLACK:g} above it); scores within {TIE:g} of the best are a tie, won by the gentler guidance (the smaller scale, then the larger rescale).\n\n{markdown}")
         card = replace_section(card_path.read_text(encoding="utf-8"), CARD_HEADING, body)
         with atomic_path(card_path) as tmp:
             tmp.write_text(card, encoding="utf-8")
@@ -171,13 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", metavar="DIR", help="--out folders of `express4d evaluate`, one per --guidance")
     parser.add_argument("--fid-factor", type=float, default=2.0,
                         help="a scale is eligible when its FID is at most this times the FID at 2.5 (default 2)")
+    parser.add_argument("--lid-factor", type=float, default=2.0,
+                        help="a scale is eligible when its unasked lid closures are at most this times real motion's "
+                             f"rate (or {LID_SLACK:g} above it), where the runs measured them (default 2)")
     parser.add_argument("--write", metavar="MODEL_DIR", default=None,
                         help="store the chosen scale as default_guidance_scale of this saved MDM pipeline (and its card)")
     args = parser.parse_args(argv)
     try:
         runs, config = read_runs(args.runs)
-        chosen, eligible = choose_scale(runs, args.fid_factor)
-        markdown = table(runs, chosen, eligible, args.fid_factor)
+        chosen, eligible = choose_scale(runs, args.fid_factor, args.lid_factor)
+        markdown = table(runs, chosen, eligible, args.fid_factor, args.lid_factor)
         print(markdown)
         split = config.get("split")
         print(f"\nChosen guidance scale: {chosen.label} (split `{split}`)")

@@ -23,7 +23,7 @@ from .inputs import (
     check_texts,
     require_fps,
 )
-from .prompt_following import order_swap_accuracy, prompt_following
+from .prompt_following import BENCHMARK_FPS, order_swap_accuracy, prompt_following
 from .protocols import PROTOCOLS, item_index, paper_draws, score_fixed_generations, score_paper
 
 __all__ = [  # the formulas and protocols, for users of the loaded module, beside the Metric class
@@ -109,7 +109,8 @@ Args:
     diversity_times (`int`, optional): fixed-generations only (default 300 above 300 motions, else 48).
     annotations (`list`, optional): one per entry, the take's plan (dict or JSON string with ``steps``) from a
         stand-in corpus; adds ``action_recall``, ``order_accuracy``, ``order_accuracy_held_out``,
-        ``cooccurrence`` (and ``real_*``).
+        ``cooccurrence``, ``order_accuracy_three_step``, ``unasked_lid_closures`` (seconds counted at ``fps`` /
+        ``reference_fps``, 20 when not given) and the ``real_*`` rates.
     swapped_texts (`list`, optional): one per entry, the caption with its steps in reverse order (None where the
         take has one step); adds ``order_swap_accuracy`` (and ``real_order_swap_accuracy``).
 Returns:
@@ -317,7 +318,7 @@ class Express4DMetrics(evaluate.Metric):
             )
         if annotations is not None:
             scores.update(self._prompt_following(annotations, references, predictions, item_ids, paper, seed,
-                                                 num_replications, batch_size, texts))
+                                                 num_replications, batch_size, texts, fps, reference_fps))
         if swapped_texts is not None:
             scores.update(self._order_swap(evaluator_model, swapped_texts, text_embeddings, reference_embeddings,
                                            prediction_embeddings, item_ids, paper, seed, num_replications, batch_size))
@@ -338,14 +339,15 @@ class Express4DMetrics(evaluate.Metric):
 
     @staticmethod
     def _prompt_following(annotations, references, predictions, item_ids, paper, seed, num_replications, batch_size,
-                          texts=None) -> dict:
+                          texts=None, fps=None, reference_fps=None) -> dict:
         if len(annotations) != len(item_ids):
             raise ValueError(f"annotations: {len(annotations)} for {len(item_ids)} entries; give one per entry")
         texts = list(texts) if texts is not None and len(texts) == len(annotations) else None
         out = {}
         if references is not None:
-            out.update({f"real_{k}": v for k, v in prompt_following(_as_motions(references, "references"), annotations,
-                                                                    texts=texts).items()})
+            out.update({f"real_{k}": v for k, v in prompt_following(
+                _as_motions(references, "references"), annotations, texts=texts,
+                fps=reference_fps or fps or BENCHMARK_FPS).items()})
         if predictions is not None:
             if paper:
                 draws = paper_draws(item_ids, num_replications, seed, batch_size)
@@ -354,7 +356,8 @@ class Express4DMetrics(evaluate.Metric):
                 captions = None if texts is None else [texts[e] for d in draws for e in d.generation]
             else:
                 motions, plans, captions = list(predictions), list(annotations), texts
-            out.update(prompt_following(_as_motions(motions, "predictions"), plans, texts=captions))
+            out.update(prompt_following(_as_motions(motions, "predictions"), plans, texts=captions,
+                                        fps=fps or BENCHMARK_FPS))
         return out
 
     @staticmethod

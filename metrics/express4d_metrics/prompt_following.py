@@ -17,6 +17,10 @@ the ground truth is the generator's, not a copy:
 * **held-out wording**: action recall and order accuracy over the captions written with wording that no
   training caption uses (:func:`express4d_dataset.synthetic.held_out_wording`: held-out phrasings,
   connectives, framings), when the captions are given;
+* **unasked lid closures**: over the captions that name no action moving the lids (``EyeBlink``: blinks,
+  winks, closing the eyes, squinting, looking sad), the share of motions whose two ``EyeBlink`` channels
+  average above 0.4 for more than 1 s in all: eyes that close where nobody asked (a spontaneous blink lasts
+  a fifth of a second; real motion's rate on the same captions is the reference);
 * **order-swap accuracy** (the evaluator's): the share of captions closer to their own motion than the
   same caption with its steps in reverse order (:func:`order_swap_accuracy`).
 
@@ -39,6 +43,10 @@ import numpy as np
 REST_PERCENTILE = 10.0
 THRESHOLD_FRACTION = 0.5
 OVERLAP_FRACTION = 0.25
+LID_LEVEL, LID_SECONDS = 0.4, 1.0
+"""An unasked lid closure: the mean of the two ``EyeBlink`` channels above ``LID_LEVEL`` for more than
+``LID_SECONDS`` in all."""
+BENCHMARK_FPS = 20.0
 
 
 def _spec(key: str):
@@ -90,6 +98,26 @@ def action_thresholds(num_performers: int = 8, seed: int = 0) -> dict[str, float
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def lid_actions() -> frozenset:
+    """The actions whose definition moves ``EyeBlinkLeft`` or ``EyeBlinkRight`` (a caption naming one asks for
+    the lids)."""
+    from express4d_dataset.synthetic import ACTIONS
+
+    return frozenset(k for k, spec in ACTIONS.items()
+                     if any(c.startswith("EyeBlink") for c in {**spec.main, **spec.secondary}))
+
+
+def lid_closure_seconds(motion: np.ndarray, fps: float) -> float:
+    """Seconds of ``motion`` ``[T, 61]`` at ``fps`` in which the mean of the two ``EyeBlink`` channels is above
+    :data:`LID_LEVEL`."""
+    from express4d_dataset.arkit import channel_index
+
+    m = np.asarray(motion)
+    lids = (m[:, channel_index("EyeBlinkLeft")] + m[:, channel_index("EyeBlinkRight")]) / 2
+    return float((lids > LID_LEVEL).sum() / fps)
+
+
 def _active(motion, key, thresholds) -> np.ndarray:
     return action_activity(motion, key) >= thresholds[key]
 
@@ -120,15 +148,16 @@ def _annotation(value) -> dict:
     return value
 
 
-_COUNTS = ("recall", "order", "order_held_out", "cooccurrence", "order_three_step", "recall_held_out_wording",
-           "order_held_out_wording")
+_COUNTS = ("recall", "order", "order_held_out", "cooccurrence", "order_three_step", "unasked_lid_closure",
+           "recall_held_out_wording", "order_held_out_wording")
 
 
 def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, float] | None = None,
-                      text: str | None = None) -> dict:
-    """Counts for one motion and the plan its caption describes, each ``(hits, total)``: ``recall`` /
-    ``order`` / ``order_held_out`` / ``cooccurrence`` / ``order_three_step``, and with the caption ``text``
-    written in held-out wording, ``recall_held_out_wording`` / ``order_held_out_wording`` too."""
+                      text: str | None = None, fps: float = BENCHMARK_FPS) -> dict:
+    """Counts for one motion (at ``fps``) and the plan its caption describes, each ``(hits, total)``: ``recall``
+    / ``order`` / ``order_held_out`` / ``cooccurrence`` / ``order_three_step`` / ``unasked_lid_closure``, and
+    with the caption ``text`` written in held-out wording, ``recall_held_out_wording`` /
+    ``order_held_out_wording`` too."""
     plan = _annotation(annotation)
     thresholds = thresholds or action_thresholds()
     steps = [list(step) for step in plan["steps"]]
@@ -154,6 +183,8 @@ def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, floa
         centres = [_centre(active[key]) for key in leads]
         out["order_three_step"][0] += all(c is not None for c in centres) and centres[0] < centres[1] < centres[2]
         out["order_three_step"][1] += 1
+    if not lid_actions() & {key for step in steps for key in step}:
+        out["unasked_lid_closure"] = [int(lid_closure_seconds(motion, fps) > LID_SECONDS), 1]
     if text is not None:
         from express4d_dataset.synthetic import held_out_wording
 
@@ -166,15 +197,17 @@ def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, floa
 FOLLOWING_NAMES = {
     "recall": "action_recall", "order": "order_accuracy", "order_held_out": "order_accuracy_held_out",
     "cooccurrence": "cooccurrence", "order_three_step": "order_accuracy_three_step",
+    "unasked_lid_closure": "unasked_lid_closures",
     "recall_held_out_wording": "action_recall_held_out_wording", "order_held_out_wording": "order_accuracy_held_out_wording",
 }
 """Count key of :func:`caption_following` -> rate name of :func:`prompt_following`."""
 
 
 def prompt_following(motions: Sequence[np.ndarray], annotations: Sequence, thresholds: dict[str, float] | None = None,
-                     texts: Sequence[str] | None = None) -> dict:
-    """Rates over motions (one per caption, each with its plan): ``action_recall``, ``order_accuracy``,
-    ``order_accuracy_held_out``, ``cooccurrence``, ``order_accuracy_three_step`` and, with the captions
+                     texts: Sequence[str] | None = None, fps: float = BENCHMARK_FPS) -> dict:
+    """Rates over motions at ``fps`` (one per caption, each with its plan): ``action_recall``, ``order_accuracy``,
+    ``order_accuracy_held_out``, ``cooccurrence``, ``order_accuracy_three_step``, ``unasked_lid_closures`` and,
+    with the captions
     ``texts``, ``action_recall_held_out_wording`` / ``order_accuracy_held_out_wording`` (NaN when a kind never
     occurs), and their counts ``*_n`` (how many actions / pairs / motions each rate is over)."""
     if len(motions) != len(annotations):
@@ -185,7 +218,7 @@ def prompt_following(motions: Sequence[np.ndarray], annotations: Sequence, thres
     totals = {name: [0, 0] for name in _COUNTS}
     for i, (motion, annotation) in enumerate(zip(motions, annotations)):
         text = None if texts is None else texts[i]
-        for key, (hits, n) in caption_following(motion, annotation, thresholds, text).items():
+        for key, (hits, n) in caption_following(motion, annotation, thresholds, text, fps).items():
             totals[key][0] += hits
             totals[key][1] += n
     names = dict(FOLLOWING_NAMES) if texts is not None else {

@@ -80,6 +80,7 @@ FOLLOWING_COLUMNS = [
     ("order_accuracy_held_out_wording", "Order, held-out wording ↑"),
     ("order_accuracy_three_step", "Three steps in order ↑"),
     ("cooccurrence", "Co-occurrence ↑"),
+    ("unasked_lid_closures", "Unasked lid closures ↓"),
     ("order_swap_accuracy", "Evaluator order-swap ↑"),
 ]
 
