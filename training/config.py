@@ -64,6 +64,11 @@ class TrainingConfig:
     the corpus' caption generator and training wording only (never a held-out phrasing or connective;
     :mod:`express4d_dataset.synthetic.recaption`).  The motions are unchanged; each action meets each of its
     words in more sentences.  0 (default) trains on the corpus' own captions."""
+    balanced_takes: int = 0
+    """Stand-in corpus only: add this many new single-action takes to the training split, drawn by the corpus'
+    generator so that every intensity of every action gets the same share (slight / soft / normal / strong
+    smiles as often as soft lid closures), by performers drawn for them, captioned with training wording only
+    (:mod:`express4d_dataset.synthetic.balanced`).  0 (default) trains on the corpus as it is."""
     compose_three_step_share: float = 0.0
     """Share of the composed takes that join three single-action takes ("X, then Y, and finally Z") instead of
     two; 0 (default) composes two-step takes only."""
@@ -133,7 +138,7 @@ class TrainingConfig:
         for key in ("train_batch_size", "gradient_accumulation_steps", "max_train_steps", "checkpointing_steps",
                     "validation_steps", "max_frames", "metrics_num_samples", "metrics_inference_steps"):
             need(isinstance(getattr(self, key), int) and getattr(self, key) >= 1, key, "must be a positive integer")
-        for key in ("lr_warmup_steps", "dataloader_num_workers", "compose_takes", "extra_captions"):
+        for key in ("lr_warmup_steps", "dataloader_num_workers", "compose_takes", "extra_captions", "balanced_takes"):
             need(isinstance(getattr(self, key), int) and getattr(self, key) >= 0, key, "must be an integer >= 0")
         need(self.learning_rate > 0, "learning_rate", "must be > 0")
         need(0.0 <= self.flip_prob <= 1.0, "flip_prob", "must be in [0, 1]")

@@ -254,3 +254,15 @@ def composed_training_split(train_rows, config, fps: float):
     except ValueError as e:
         raise ValueError(f"--compose_takes {config.compose_takes} (--dataset {config.dataset!r}): {e}, or pass "
                          "--compose_takes 0") from None
+
+
+def balanced_training_split(train_rows, config, fps: float):
+    """``train_rows`` and ``config.balanced_takes`` new single-action takes, every (action, intensity) equally often
+    (:func:`express4d_dataset.synthetic.balanced.with_balanced_takes`, seeded by ``config.seed``)."""
+    from express4d_dataset.synthetic.balanced import with_balanced_takes
+
+    try:
+        return with_balanced_takes(train_rows, config.balanced_takes, config.seed, fps, config.max_frames)
+    except ValueError as e:
+        raise ValueError(f"--balanced_takes {config.balanced_takes} (--dataset {config.dataset!r}): {e}; pass "
+                         "--balanced_takes 0") from None

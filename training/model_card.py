@@ -108,6 +108,8 @@ def render_model_card(task, config, summary: dict) -> str:
           if getattr(config, "loss_velocity_weight", 0) else []),
         *([f"| extra captions | {config.extra_captions} per training take, drawn from its recorded plan (training "
             "wording only) |"] if getattr(config, "extra_captions", 0) else []),
+        *([f"| balanced takes | {config.balanced_takes} new single-action takes, every intensity of every action "
+            "equally often (training wording only) |"] if getattr(config, "balanced_takes", 0) else []),
         *([f"| composed takes | {config.compose_takes} added to the training split ({_composed(config)}; never a "
             "held-out pair) |"] if config.compose_takes else []),
         f"| seed | {config.seed} |",

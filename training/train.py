@@ -49,6 +49,7 @@ from training.checkpointing import (  # noqa: E402
 from training.config import TrainingConfig, parse_training_args  # noqa: E402
 from training.data import (  # noqa: E402
     EpochSampler,
+    balanced_training_split,
     composed_training_split,
     recaptioned_training_split,
     dataset_card_text,
@@ -191,6 +192,10 @@ def train(config: TrainingConfig) -> dict:
         dataset[config.train_split] = composed_training_split(train_rows, config, fps)
         logger.info("Training split: %d takes + %d composed ones", len(train_rows), config.compose_takes,
                     main_process_only=True)
+    if config.balanced_takes:  # after the statistics and the compositions: the corpus' own takes only
+        dataset[config.train_split] = balanced_training_split(dataset[config.train_split], config, fps)
+        logger.info("Training split: + %d balanced single-action takes (every action's intensities equally often)",
+                    config.balanced_takes, main_process_only=True)
     task = task_class(config.model)(TaskData(config, dataset, stats, stats_source, fps, accelerator.device))
     model = task.build_model()
     resume_path = resolve_resume_path(output_dir, config.resume_from_checkpoint)
