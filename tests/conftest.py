@@ -35,3 +35,35 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# ---------------------------------------------------------------------------- training runs (session-wide)
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """A 12-take stand-in corpus exported as a dataset folder, and a tiny BERT text encoder folder."""
+    from mdm_tiny import tiny_training_corpus
+
+    root = tiny_training_corpus(tmp_path_factory.mktemp("training"), num_sequences=12)
+    return {"dataset": str(root / "express4d"), "text_encoder": str(root / "bert"), "root": root}
+
+
+@pytest.fixture(scope="session")
+def trained_vqvae(corpus):
+    """A tiny VQ-VAE trained in-process (the T2M-GPT stage reads it)."""
+    from training import train as train_module
+    from training_runs import tiny_argv
+
+    out = corpus["root"] / "vqvae_run"
+    train_module.main(tiny_argv("vqvae", corpus, out, steps=4))
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_evaluator(corpus):
+    """A tiny evaluator trained in-process (MDM validation metrics use it)."""
+    from training import train as train_module
+    from training_runs import tiny_argv
+
+    out = corpus["root"] / "evaluator_run"
+    train_module.main(tiny_argv("evaluator", corpus, out, steps=2))
+    return out
