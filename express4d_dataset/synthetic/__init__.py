@@ -50,8 +50,9 @@ seed, whatever the progress bar does.
 
 The package, lowest layer first: :mod:`.actions` (the declarative table of actions),
 :mod:`.performers`, :mod:`.plan` (which actions, how, when), :mod:`.signals` (plan -> frames)
-and :mod:`.captions`, then :mod:`.corpus` (takes and the corpus on disk) and :mod:`.compose` (training
-takes composed from two single-action takes).
+and :mod:`.captions`, then :mod:`.corpus` (takes and the corpus on disk), then three training augmentations: :mod:`.compose`
+(takes composed from two or three single-action takes), :mod:`.recaption` (more captions per take from its
+recorded plan) and :mod:`.balanced` (new single-action takes, every intensity of every action equally often).
 """
 
 from .actions import ACTION_NAMES, ACTIONS, INTENSITY_GAIN, INTENSITY_LEVELS, SPEEDS, ActionSpec
