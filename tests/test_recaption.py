@@ -145,23 +145,12 @@ def test_rows_without_annotations_keep_their_captions_and_errors_name_the_fix(sp
 def test_training_with_extra_captions(tmp_path):
     """--extra_captions trains on the recaptioned split (recorded in the config and the card); a corpus without
     annotations is refused with the option's name."""
-    from mdm_tiny import tiny_bert
+    from mdm_tiny import tiny_mdm_argv, tiny_training_corpus
 
-    from express4d_dataset.hub import export_dataset
-    from express4d_dataset.synthetic import write_synthetic_corpus
     from training import train as train_module
     from training.config import parse_training_args
 
-    write_synthetic_corpus(tmp_path / "raw", num_sequences=24, seed=0)
-    export_dataset(tmp_path / "raw", tmp_path / "ds", configs=["fps20"])
-    encoder, tokenizer = tiny_bert(tmp_path / "bert")
-    encoder.save_pretrained(tmp_path / "bert")
-    tokenizer.save_pretrained(tmp_path / "bert")
-    argv = ["--model", "mdm", "--config", "mdm_small", "--dataset", str(tmp_path / "ds"), "--text_encoder",
-            str(tmp_path / "bert"), "--max_train_steps", "2", "--train_batch_size", "4", "--max_frames", "120",
-            "--validation_split", "", "--report_to", "none", "--checkpointing_steps", "100",
-            "--set", "model_config.latent_dim=32", "--set", "model_config.num_layers=1", "--set",
-            "model_config.num_heads=2", "--set", "model_config.ff_size=32"]
+    argv = tiny_mdm_argv(tiny_training_corpus(tmp_path, num_sequences=24))
     summary = train_module.main(argv + ["--output_dir", str(tmp_path / "run"), "--extra_captions", "5"])
     assert summary["global_step"] == 2
     assert json.loads((tmp_path / "run" / "training_config.json").read_text())["extra_captions"] == 5
