@@ -134,10 +134,15 @@ def _key(run: ScaleRun) -> tuple[float, float]:
     return run.scale, -run.rescale
 
 
+def fid_reference(runs: list[ScaleRun]) -> ScaleRun:
+    """The run whose FID bounds the others': the paper's 2.5 without rescale, else the gentlest plain scale."""
+    plain = [r for r in runs if not r.rescale] or runs
+    return next((r for r in plain if r.scale == PAPER_SCALE), min(plain, key=_key))
+
+
 def choose_scale(runs: list[ScaleRun], fid_factor: float = 2.0, lid_factor: float = 2.0) -> tuple[ScaleRun, list[ScaleRun]]:
     """The chosen run and the eligible ones (see the module docstring)."""
-    plain = [r for r in runs if not r.rescale] or runs
-    reference = next((r for r in plain if r.scale == PAPER_SCALE), min(plain, key=_key))
+    reference = fid_reference(runs)
     eligible = [r for r in runs if r.fid <= fid_factor * reference.fid]
     if all(lid_limit(r, lid_factor) is not None for r in eligible):
         lids_ok = [r for r in eligible if r.unasked_lid_closures <= lid_limit(r, lid_factor) + 1e-12]
@@ -147,14 +152,12 @@ def choose_scale(runs: list[ScaleRun], fid_factor: float = 2.0, lid_factor: floa
     return min((r for r in eligible if r.score >= best - TIE), key=_key), eligible
 
 
-def table(runs: list[ScaleRun], chosen: ScaleRun, eligible: list[ScaleRun], fid_factor: float,
-          lid_factor: float = 2.0) -> str:
+def table(runs: list[ScaleRun], chosen: ScaleRun, eligible: list[ScaleRun], fid_factor: float) -> str:
     def cell(v):
         return "–" if v is None else f"{v:.3f}"
 
     best = max(r.score for r in eligible)
-    plain = [r for r in runs if not r.rescale] or runs
-    reference = next((r for r in plain if r.scale == PAPER_SCALE), min(plain, key=_key))
+    reference = fid_reference(runs)
     lines = ["| Guidance | R@3 ↑ | FID ↓ | Action recall ↑ | Order ↑ | Unasked lid closures (real) | Score ↑ | |",
              "|---|---|---|---|---|---|---|---|"]
     for r in runs:
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs, config = read_runs(args.runs)
         chosen, eligible = choose_scale(runs, args.fid_factor, args.lid_factor)
-        markdown = table(runs, chosen, eligible, args.fid_factor, args.lid_factor)
+        markdown = table(runs, chosen, eligible, args.fid_factor)
         print(markdown)
         split = config.get("split")
         print(f"\nChosen guidance scale: {chosen.label} (split `{split}`)")
