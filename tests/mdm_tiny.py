@@ -53,16 +53,6 @@ def tiny_training_corpus(root: Path, num_sequences: int) -> Path:
     return root
 
 
-def tiny_mdm_argv(root: Path) -> list[str]:
-    """``training/train.py`` options for a 2-step run of a tiny MDM on :func:`tiny_training_corpus`' ``root``
-    (add ``--output_dir`` and the options under test)."""
-    return ["--model", "mdm", "--config", "mdm_small", "--dataset", str(root / "express4d"), "--text_encoder",
-            str(root / "bert"), "--max_train_steps", "2", "--train_batch_size", "4", "--max_frames", "120",
-            "--validation_split", "", "--report_to", "none", "--checkpointing_steps", "100",
-            "--set", "model_config.latent_dim=32", "--set", "model_config.num_layers=1", "--set",
-            "model_config.num_heads=2", "--set", "model_config.ff_size=32"]
-
-
 def tiny_stats(seed: int = 0) -> MotionStats:
     rng = np.random.default_rng(seed)
     return MotionStats(mean=rng.normal(size=NUM_CHANNELS), std=rng.uniform(0.5, 2.0, size=NUM_CHANNELS))

@@ -94,18 +94,17 @@ def test_only_the_stand_in_corpus_takes_them(rows):
         with_balanced_takes(real, 3, seed=0, fps=20.0, max_frames=196)
 
 
-def test_training_with_balanced_takes(tmp_path, caplog):
+def test_training_with_balanced_takes(corpus, tmp_path, caplog):
     """--balanced_takes trains on the corpus and the new takes (recorded in the config and the card)."""
     import logging
 
-    from mdm_tiny import tiny_mdm_argv, tiny_training_corpus
+    from training_runs import tiny_argv
 
     from training import train as train_module
     from training.config import parse_training_args
 
-    argv = tiny_mdm_argv(tiny_training_corpus(tmp_path, num_sequences=24))
     with caplog.at_level(logging.INFO):
-        summary = train_module.main(argv + ["--output_dir", str(tmp_path / "run"), "--balanced_takes", "7"])
+        summary = train_module.main(tiny_argv("mdm", corpus, tmp_path / "run", steps=2, validation_split="", balanced_takes=7))
     assert summary["global_step"] == 2
     assert "Training split: + 7 balanced single-action takes" in caplog.text
     assert json.loads((tmp_path / "run" / "training_config.json").read_text())["balanced_takes"] == 7

@@ -142,16 +142,15 @@ def test_rows_without_annotations_keep_their_captions_and_errors_name_the_fix(sp
         recaption_rows(split, -1, seed=0)
 
 
-def test_training_with_extra_captions(tmp_path):
+def test_training_with_extra_captions(corpus, tmp_path):
     """--extra_captions trains on the recaptioned split (recorded in the config and the card); a corpus without
     annotations is refused with the option's name."""
-    from mdm_tiny import tiny_mdm_argv, tiny_training_corpus
+    from training_runs import tiny_argv
 
     from training import train as train_module
     from training.config import parse_training_args
 
-    argv = tiny_mdm_argv(tiny_training_corpus(tmp_path, num_sequences=24))
-    summary = train_module.main(argv + ["--output_dir", str(tmp_path / "run"), "--extra_captions", "5"])
+    summary = train_module.main(tiny_argv("mdm", corpus, tmp_path / "run", steps=2, validation_split="", extra_captions=5))
     assert summary["global_step"] == 2
     assert json.loads((tmp_path / "run" / "training_config.json").read_text())["extra_captions"] == 5
     assert "| extra captions | 5 per training take, drawn from its recorded plan" in (tmp_path / "run" / "README.md").read_text()

@@ -23,7 +23,8 @@ import numpy as np
 from ..arkit import CAPTURE_FPS
 from ..motion import row_annotations, to_fps
 from .actions import ACTION_NAMES, ACTIONS
-from .corpus import plan_annotations, synthesize_take
+from .compose import append_rows
+from .corpus import synthesize_take, take_annotations
 from .performers import NUM_PERFORMERS, sample_performers
 
 ID_PREFIX = "balanced_"
@@ -53,13 +54,7 @@ def balanced_takes(num_takes: int, seed: int, fps: float, max_frames: int) -> li
         performer = performers[int(rng.integers(len(performers)))]
         take = synthesize_take(rng, performer, [key], intensity=level, num_captions=3, split="train")
         frames = to_fps(take.frames, CAPTURE_FPS, fps)[:max_frames]
-        annotations = {
-            "actions": take.actions,
-            "seconds": round(take.seconds, 4),
-            "num_frames": int(take.frames.shape[0]),
-            **plan_annotations(take.plan),
-            "swapped_captions": take.swapped_captions,
-        }
+        annotations = take_annotations(take.plan, take.seconds, take.frames.shape[0], take.swapped_captions)
         rows.append({
             "id": f"{ID_PREFIX}{k:05d}",
             "motion": np.ascontiguousarray(frames, dtype=np.float32),
@@ -76,8 +71,6 @@ def balanced_takes(num_takes: int, seed: int, fps: float, max_frames: int) -> li
 def with_balanced_takes(split, num_takes: int, seed: int, fps: float, max_frames: int):
     """``split`` (a ``datasets.Dataset`` of the stand-in corpus) followed by :func:`balanced_takes`' rows,
     numpy-formatted."""
-    from datasets import Dataset, concatenate_datasets
-
     if num_takes == 0:
         return split
     if "annotations" not in split.column_names or not any(
@@ -88,6 +81,4 @@ def with_balanced_takes(split, num_takes: int, seed: int, fps: float, max_frames
     missing = [c for c in split.column_names if c not in rows[0]]
     if missing:
         raise ValueError(f"balanced takes: the split has columns they cannot fill ({', '.join(missing)})")
-    columns = {name: [r[name] for r in rows] for name in split.column_names}
-    extra = Dataset.from_dict(columns, features=split.features)
-    return concatenate_datasets([split.with_format(None), extra]).with_format("numpy")
+    return append_rows(split, rows)

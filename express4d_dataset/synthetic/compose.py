@@ -23,7 +23,7 @@ import numpy as np
 from ..arkit import CAPTURE_FPS
 from ..motion import row_annotations
 from .captions import caption_plan_with_swaps
-from .corpus import plan_annotations
+from .corpus import take_annotations
 from .plan import ActionEvent, TakePlan, holds_out
 
 CROSSFADE_SECONDS = 0.2
@@ -168,11 +168,7 @@ def _join(split, chosen: list[_Single], rng, fps: float, crossfade: int, max_fra
     plan = TakePlan(steps=[[s.event] for s in chosen], seconds=len(motion) / fps)
     pairs = caption_plan_with_swaps(rng, plan, num_captions=3)
     annotations = {
-        "actions": plan.actions,
-        "seconds": round(plan.seconds, 4),
-        "num_frames": int(round(plan.seconds * CAPTURE_FPS)),
-        **plan_annotations(plan, spans),
-        "swapped_captions": [s for _, s in pairs],
+        **take_annotations(plan, plan.seconds, round(plan.seconds * CAPTURE_FPS), [s for _, s in pairs], spans),
         "composed_from": [s.id for s in chosen],
     }
     return {
@@ -189,11 +185,16 @@ def _join(split, chosen: list[_Single], rng, fps: float, crossfade: int, max_fra
 
 def with_composed_takes(split, num_takes: int, seed: int, fps: float, max_frames: int, three_step_share: float = 0.0):
     """``split`` (a ``datasets.Dataset``) followed by :func:`compose_takes`' rows, numpy-formatted."""
-    from datasets import Dataset, concatenate_datasets
-
     if num_takes == 0:
         return split
-    rows = compose_takes(split, num_takes, seed, fps, max_frames, three_step_share)
+    return append_rows(split, compose_takes(split, num_takes, seed, fps, max_frames, three_step_share))
+
+
+def append_rows(split, rows: list[dict]):
+    """``split`` (a ``datasets.Dataset``) followed by ``rows`` (dicts with at least its columns, cast to its
+    features), numpy-formatted."""
+    from datasets import Dataset, concatenate_datasets
+
     columns = {name: [r[name] for r in rows] for name in split.column_names}
     extra = Dataset.from_dict(columns, features=split.features)
     return concatenate_datasets([split.with_format(None), extra]).with_format("numpy")

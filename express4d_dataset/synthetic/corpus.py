@@ -199,6 +199,19 @@ def plan_annotations(plan: TakePlan, spans: list[tuple[float, float]] | None = N
     }
 
 
+def take_annotations(plan: TakePlan, seconds: float, num_frames: int, swapped_captions,
+                     spans: list[tuple[float, float]] | None = None) -> dict:
+    """A take's ``metadata.jsonl`` fields after its id and participant: actions, length (``seconds``, and
+    ``num_frames`` at the capture rate), the plan (:func:`plan_annotations`) and the step-reversed captions."""
+    return {
+        "actions": plan.actions,
+        "seconds": round(seconds, 4),
+        "num_frames": int(num_frames),
+        **plan_annotations(plan, spans),
+        "swapped_captions": swapped_captions,
+    }
+
+
 def _write_corpus(
     out: Path, num_sequences: int, seed: int, test_fraction: float, progress: bool, num_validation: int = 0,
 ) -> SyntheticCorpusSummary:
@@ -245,11 +258,7 @@ def _write_corpus(
         metadata_lines.append(json.dumps({
             "id": take_id,
             "participant": performer.id,
-            "actions": take.actions,
-            "seconds": round(take.seconds, 4),
-            "num_frames": int(take.frames.shape[0]),
-            **plan_annotations(plan),
-            "swapped_captions": take.swapped_captions,
+            **take_annotations(plan, take.seconds, take.frames.shape[0], take.swapped_captions),
         }))
         participants.add(performer.id)
         action_counts.update(take.actions)

@@ -23,7 +23,7 @@ from .inputs import (
     check_texts,
     require_fps,
 )
-from .prompt_following import BENCHMARK_FPS, order_swap_accuracy, prompt_following
+from .prompt_following import order_swap_accuracy, prompt_following
 from .protocols import PROTOCOLS, item_index, paper_draws, score_fixed_generations, score_paper
 
 __all__ = [  # the formulas and protocols, for users of the loaded module, beside the Metric class
@@ -340,14 +340,14 @@ class Express4DMetrics(evaluate.Metric):
     @staticmethod
     def _prompt_following(annotations, references, predictions, item_ids, paper, seed, num_replications, batch_size,
                           texts=None, fps=None, reference_fps=None) -> dict:
+        """Prompt-following rates; ``reference_fps`` defaults to ``fps`` in :meth:`_compute`, both to 20 here."""
         if len(annotations) != len(item_ids):
             raise ValueError(f"annotations: {len(annotations)} for {len(item_ids)} entries; give one per entry")
         texts = list(texts) if texts is not None and len(texts) == len(annotations) else None
         out = {}
         if references is not None:
             out.update({f"real_{k}": v for k, v in prompt_following(
-                _as_motions(references, "references"), annotations, texts=texts,
-                fps=reference_fps or fps or BENCHMARK_FPS).items()})
+                _as_motions(references, "references"), annotations, texts=texts, fps=reference_fps).items()})
         if predictions is not None:
             if paper:
                 draws = paper_draws(item_ids, num_replications, seed, batch_size)
@@ -356,8 +356,7 @@ class Express4DMetrics(evaluate.Metric):
                 captions = None if texts is None else [texts[e] for d in draws for e in d.generation]
             else:
                 motions, plans, captions = list(predictions), list(annotations), texts
-            out.update(prompt_following(_as_motions(motions, "predictions"), plans, texts=captions,
-                                        fps=fps or BENCHMARK_FPS))
+            out.update(prompt_following(_as_motions(motions, "predictions"), plans, texts=captions, fps=fps))
         return out
 
     @staticmethod

@@ -46,7 +46,6 @@ OVERLAP_FRACTION = 0.25
 LID_LEVEL, LID_SECONDS = 0.4, 1.0
 """An unasked lid closure: the mean of the two ``EyeBlink`` channels above ``LID_LEVEL`` for more than
 ``LID_SECONDS`` in all."""
-BENCHMARK_FPS = 20.0
 
 
 def _spec(key: str):
@@ -153,8 +152,8 @@ _COUNTS = ("recall", "order", "order_held_out", "cooccurrence", "order_three_ste
 
 
 def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, float] | None = None,
-                      text: str | None = None, fps: float = BENCHMARK_FPS) -> dict:
-    """Counts for one motion (at ``fps``) and the plan its caption describes, each ``(hits, total)``: ``recall``
+                      text: str | None = None, fps: float | None = None) -> dict:
+    """Counts for one motion (at ``fps``; None: the benchmark's 20) and the plan its caption describes, each ``(hits, total)``: ``recall``
     / ``order`` / ``order_held_out`` / ``cooccurrence`` / ``order_three_step`` / ``unasked_lid_closure``, and
     with the caption ``text`` written in held-out wording, ``recall_held_out_wording`` /
     ``order_held_out_wording`` too."""
@@ -184,7 +183,9 @@ def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, floa
         out["order_three_step"][0] += all(c is not None for c in centres) and centres[0] < centres[1] < centres[2]
         out["order_three_step"][1] += 1
     if not lid_actions() & {key for step in steps for key in step}:
-        out["unasked_lid_closure"] = [int(lid_closure_seconds(motion, fps) > LID_SECONDS), 1]
+        from express4d_dataset.arkit import BENCHMARK_FPS
+
+        out["unasked_lid_closure"] = [int(lid_closure_seconds(motion, fps or BENCHMARK_FPS) > LID_SECONDS), 1]
     if text is not None:
         from express4d_dataset.synthetic import held_out_wording
 
@@ -204,8 +205,8 @@ FOLLOWING_NAMES = {
 
 
 def prompt_following(motions: Sequence[np.ndarray], annotations: Sequence, thresholds: dict[str, float] | None = None,
-                     texts: Sequence[str] | None = None, fps: float = BENCHMARK_FPS) -> dict:
-    """Rates over motions at ``fps`` (one per caption, each with its plan): ``action_recall``, ``order_accuracy``,
+                     texts: Sequence[str] | None = None, fps: float | None = None) -> dict:
+    """Rates over motions at ``fps`` (None: the benchmark's 20; one per caption, each with its plan): ``action_recall``, ``order_accuracy``,
     ``order_accuracy_held_out``, ``cooccurrence``, ``order_accuracy_three_step``, ``unasked_lid_closures`` and,
     with the captions
     ``texts``, ``action_recall_held_out_wording`` / ``order_accuracy_held_out_wording`` (NaN when a kind never
