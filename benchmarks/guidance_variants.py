@@ -11,6 +11,7 @@ Variants (``--variants``, comma-separated):
 * ``first:F:S``: scale S in the first fraction F of the steps (the noisiest), none after;
 * ``late:F:S``: none in the first fraction F of the steps, scale S after;
 * ``split:F:S1:S2``: scale S1 in the first fraction F of the steps, S2 after;
+* ``lids:L:S``: scale L for the lids' two channels (``EyeBlinkLeft`` / ``EyeBlinkRight``), S for the other 59;
 * ``projected:S``: adaptive projected guidance (Sadat et al., ICLR 2025) with eta 0: per motion, the part of
   ``cond - uncond`` along the conditional prediction (which only makes the prediction more of what it
   already is) is dropped and the rest is scaled by ``S - 1``.
@@ -42,8 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "metrics"))
 
+from express4d_dataset.arkit import CHANNEL_NAMES  # noqa: E402
 from pipelines.pipeline_utils import guided_prediction  # noqa: E402  (the pipelines' own plain guidance)
 
+LID_CHANNELS = [CHANNEL_NAMES.index("EyeBlinkLeft"), CHANNEL_NAMES.index("EyeBlinkRight")]
 QUICKSTART = "A person is smiling softly and then raising their eyebrows"
 DEFAULT_VARIANTS = "plain:5,plain:1,first:0.5:5,late:0.2:5,projected:5,projected:7.5"
 
@@ -67,13 +70,16 @@ class Variant:
         parts = spec.split(":")
         kind, args = parts[0], [float(p) for p in parts[1:]]
         schedules = {"plain": lambda s: (1.0, s, s), "first": lambda f, s: (f, s, 1.0), "late": lambda f, s: (f, 1.0, s),
-                     "split": lambda f, s1, s2: (f, s1, s2), "projected": lambda s: (1.0, s, s)}
+                     "split": lambda f, s1, s2: (f, s1, s2), "projected": lambda s: (1.0, s, s),
+                     "lids": lambda lids, s: (1.0, s, s)}
         if kind not in schedules or len(args) != schedules[kind].__code__.co_argcount:
-            raise ValueError(f"--variants: bad {spec!r}; use plain:S, first:F:S, late:F:S, split:F:S1:S2 or projected:S")
+            raise ValueError(f"--variants: bad {spec!r}; use plain:S, first:F:S, late:F:S, split:F:S1:S2, lids:L:S "
+                             "or projected:S")
         self.spec, self.kind = spec, kind
         self.fraction, self.early, self.late_scale = schedules[kind](*args)
         # the scale the sampler is given: it guides only when that is not 1
         self.scale = self.late_scale if self.late_scale != 1.0 else self.early
+        self.lids = args[0] if kind == "lids" else None
         self.step, self.steps = 0, 20
 
     def __call__(self, uncond, cond, scale, rescale, mask):  # the light sampler's guided_prediction signature
@@ -81,7 +87,10 @@ class Variant:
         s = self.early if i < self.fraction * self.steps else self.late_scale
         if self.kind == "projected":
             return projected(uncond, cond, s, mask)
-        return guided_prediction(uncond, cond, s, 0.0, mask)
+        guided = guided_prediction(uncond, cond, s, 0.0, mask)
+        if self.lids is not None:
+            guided[..., LID_CHANNELS] = guided_prediction(uncond, cond, self.lids, 0.0, mask)[..., LID_CHANNELS]
+        return guided
 
 
 @contextmanager
@@ -115,7 +124,8 @@ def pipeline_sampling_with(variant: Variant):
         pm.Express4DPipeline._denoise, pm.guided_prediction = original_loop, original_guidance
 
 
-def evaluate_variants(model: str, variants: list[Variant], out: Path, dataset: str, extra_args=()) -> None:
+def evaluate_variants(model: str, variants: list[Variant], out: Path, dataset: str, extra_args=(),
+                      precision: str = "bf16") -> None:
     """``express4d evaluate`` on the validation split once per variant (``OUT/<variant>``; its own output goes to
     stderr), then one table of them.  A rerun reads the generations back from OUT and only scores them.
     ``extra_args``: more ``express4d evaluate`` arguments (``--evaluator``, ``--limit``, ...)."""
@@ -130,7 +140,7 @@ def evaluate_variants(model: str, variants: list[Variant], out: Path, dataset: s
         name = f"{model}, guidance {variant.spec}"  # the generation cache is named after the row: one per variant
         with pipeline_sampling_with(variant), redirect_stdout(sys.stderr):
             rc = express4d(["evaluate", "--model", model, "--name", name, "--dataset", dataset, "--split", "validation",
-                            "--protocol", "fixed-generations", "--precision", "bf16", "--guidance", f"{variant.scale:g}",
+                            "--protocol", "fixed-generations", "--precision", precision, "--guidance", f"{variant.scale:g}",
                             "--out", str(folder), *extra_args])
         if rc:
             raise SystemExit(rc)
@@ -159,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--captions", type=int, default=240, help="validation motions to use (default 240, all)")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated (default {DEFAULT_VARIANTS})")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"),
+                        help="--evaluate's generation precision (default bf16; fp32 on a CPU without bfloat16)")
     parser.add_argument("--evaluate", type=Path, metavar="OUT",
                         help="score each variant with express4d evaluate on the validation split instead, under OUT")
     args = parser.parse_args(argv)
@@ -173,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     if args.evaluate is not None:
-        evaluate_variants(args.model, variants, args.evaluate, args.dataset)
+        evaluate_variants(args.model, variants, args.evaluate, args.dataset, precision=args.precision)
         return 0
 
     from express4d_dataset.arkit import CHANNEL_NAMES

@@ -143,3 +143,16 @@ def test_unasked_lid_closures_count_long_closures_where_no_lid_action_is_named()
     rates = prompt_following([closed_lids(10, 40), closed_lids(0, 0), closed_lids(10, 40)],
                              [smile, smile, {"steps": [["close_eyes"]]}])
     assert rates["unasked_lid_closures"] == 0.5 and rates["unasked_lid_closures_n"] == 2
+
+
+def test_lid_action_recall_counts_only_the_actions_that_move_the_lids():
+    closing, open_lids = closed_lids(40, 60, level=1.0), closed_lids(0, 0)
+    plan = {"steps": [["smile"], ["close_eyes"]]}
+    # the smile (frames 10-30) is made either way; the closure only where the lids close
+    assert caption_following(closing, plan)["recall_lids"] == (1, 1)
+    assert caption_following(open_lids, plan)["recall_lids"] == (0, 1)
+    assert caption_following(open_lids, plan)["recall"] == (1, 2)
+    assert caption_following(closing, {"steps": [["smile"]]})["recall_lids"] == (0, 0)  # no lid action named
+    rates = prompt_following([closing, open_lids, closing], [plan, plan, {"steps": [["smile"]]}])
+    assert rates["action_recall_lids"] == 0.5 and rates["action_recall_lids_n"] == 2
+    assert rates["action_recall"] == 0.8 and rates["action_recall_n"] == 5

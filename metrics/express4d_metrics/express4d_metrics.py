@@ -108,7 +108,7 @@ Args:
     asked for MultiModality under the paper's protocol, rounded up to whole batches),
     diversity_times (`int`, optional): fixed-generations only (default 300 above 300 motions, else 48).
     annotations (`list`, optional): one per entry, the take's plan (dict or JSON string with ``steps``) from a
-        stand-in corpus; adds ``action_recall``, ``order_accuracy``, ``order_accuracy_held_out``,
+        stand-in corpus; adds ``action_recall``, ``action_recall_lids``, ``order_accuracy``, ``order_accuracy_held_out``,
         ``cooccurrence``, ``order_accuracy_three_step``, ``unasked_lid_closures`` (seconds counted at ``fps`` /
         ``reference_fps``, 20 when not given) and the ``real_*`` rates.
     swapped_texts (`list`, optional): one per entry, the caption with its steps in reverse order (None where the

@@ -147,14 +147,14 @@ def _annotation(value) -> dict:
     return value
 
 
-_COUNTS = ("recall", "order", "order_held_out", "cooccurrence", "order_three_step", "unasked_lid_closure",
+_COUNTS = ("recall", "recall_lids", "order", "order_held_out", "cooccurrence", "order_three_step", "unasked_lid_closure",
            "recall_held_out_wording", "order_held_out_wording")
 
 
 def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, float] | None = None,
                       text: str | None = None, fps: float | None = None) -> dict:
     """Counts for one motion (at ``fps``; None: the benchmark's 20) and the plan its caption describes, each ``(hits, total)``: ``recall``
-    / ``order`` / ``order_held_out`` / ``cooccurrence`` / ``order_three_step`` / ``unasked_lid_closure``, and
+    / ``recall_lids`` (recall of the actions that move the lids, :func:`lid_actions`) / ``order`` / ``order_held_out`` / ``cooccurrence`` / ``order_three_step`` / ``unasked_lid_closure``, and
     with the caption ``text`` written in held-out wording, ``recall_held_out_wording`` /
     ``order_held_out_wording`` too."""
     plan = _annotation(annotation)
@@ -163,8 +163,9 @@ def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, floa
     active = {key: _active(motion, key, thresholds) for step in steps for key in step}
     out = {name: [0, 0] for name in _COUNTS}
     for key, mask in active.items():
-        out["recall"][0] += bool(mask.any())
-        out["recall"][1] += 1
+        for name in ("recall", "recall_lids") if key in lid_actions() else ("recall",):
+            out[name][0] += bool(mask.any())
+            out[name][1] += 1
     for a, b, held_out in ordered_pairs(steps):
         ca, cb = _centre(active[a]), _centre(active[b])
         hit = ca is not None and cb is not None and ca < cb
@@ -196,7 +197,7 @@ def caption_following(motion: np.ndarray, annotation, thresholds: dict[str, floa
 
 
 FOLLOWING_NAMES = {
-    "recall": "action_recall", "order": "order_accuracy", "order_held_out": "order_accuracy_held_out",
+    "recall": "action_recall", "recall_lids": "action_recall_lids", "order": "order_accuracy", "order_held_out": "order_accuracy_held_out",
     "cooccurrence": "cooccurrence", "order_three_step": "order_accuracy_three_step",
     "unasked_lid_closure": "unasked_lid_closures",
     "recall_held_out_wording": "action_recall_held_out_wording", "order_held_out_wording": "order_accuracy_held_out_wording",
@@ -206,7 +207,8 @@ FOLLOWING_NAMES = {
 
 def prompt_following(motions: Sequence[np.ndarray], annotations: Sequence, thresholds: dict[str, float] | None = None,
                      texts: Sequence[str] | None = None, fps: float | None = None) -> dict:
-    """Rates over motions at ``fps`` (None: the benchmark's 20; one per caption, each with its plan): ``action_recall``, ``order_accuracy``,
+    """Rates over motions at ``fps`` (None: the benchmark's 20; one per caption, each with its plan): ``action_recall``,
+    ``action_recall_lids``, ``order_accuracy``,
     ``order_accuracy_held_out``, ``cooccurrence``, ``order_accuracy_three_step``, ``unasked_lid_closures`` and,
     with the captions
     ``texts``, ``action_recall_held_out_wording`` / ``order_accuracy_held_out_wording`` (NaN when a kind never

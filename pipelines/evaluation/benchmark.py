@@ -74,6 +74,7 @@ COLUMNS = [
 ]
 FOLLOWING_COLUMNS = [
     ("action_recall", "Action recall ↑"),
+    ("action_recall_lids", "Recall, lid actions ↑"),
     ("order_accuracy", "Order ↑"),
     ("order_accuracy_held_out", "Order, held-out pairs ↑"),
     ("action_recall_held_out_wording", "Recall, held-out wording ↑"),
