@@ -12,17 +12,19 @@ from tools.choose_guidance import ScaleRun, choose_scale, main, table  # noqa: E
 
 
 def _run(folder, scale, r3, fid, recall=None, order=None, split="validation", model="runs/mdm", rescale=None,
-         lids=None, real_lids=None):
+         lids=None, real_lids=None, lid_scale=None, lid_recall=None):
     folder.mkdir(parents=True)
     following = {} if recall is None else {"MDM": {"action_recall": recall, "order_accuracy": order}}
     if lids is not None:
         following["MDM"]["unasked_lid_closures"] = lids
         following["Real motion"] = {"unasked_lid_closures": real_lids}
+    if lid_recall is not None:
+        following["MDM"]["action_recall_lids"] = lid_recall
     info = {
         "rows": {"Real motion": {"R_precision_top3": {"mean": 0.94, "ci95": 0.0}, "FID": {"mean": 0.1, "ci95": 0.0}},
                  "MDM": {"R_precision_top3": {"mean": r3, "ci95": 0.01}, "FID": {"mean": fid, "ci95": 0.05}}},
         "prompt_following": following,
-        "config": {"guidance_scale": scale, "guidance_rescale": rescale, "split": split, "models": [model], "dataset": "express4d",
+        "config": {"guidance_scale": scale, "guidance_rescale": rescale, "lid_guidance_scale": lid_scale, "split": split, "models": [model], "dataset": "express4d",
                    "protocol": "fixed-generations", "seed": 0, "replications": 20},
     }
     (folder / "results.json").write_text(json.dumps(info))
@@ -115,7 +117,7 @@ def test_rescale_runs_are_candidates_and_the_pair_is_written(tmp_path, capsys):
     index = json.loads((model / "model_index.json").read_text())
     assert index["default_guidance_scale"] == 5.0 and index["default_guidance_rescale"] == 0.7
     same = [_run(tmp_path / "e", 5.0, 0.9, 1.0, rescale=0.7), _run(tmp_path / "f", 5.0, 0.9, 1.0, rescale=0.7)]
-    assert main(same) == 2 and "two runs share a guidance scale and rescale (5 rescaled 0.7" in capsys.readouterr().err
+    assert main(same) == 2 and "two runs share a guidance scale, rescale and lid scale (5 rescaled 0.7" in capsys.readouterr().err
 
 
 def test_unasked_lid_closures_over_the_limit_make_a_scale_ineligible(tmp_path, capsys):
@@ -134,3 +136,34 @@ def test_unasked_lid_closures_over_the_limit_make_a_scale_ineligible(tmp_path, c
     assert choose_scale(over, lid_factor=2.0)[1] == [over[0]]
     # runs without the measurement (older results.json) are chosen as before
     assert choose_scale([ScaleRun(2.5, 0.90, 1.0, 0.90, 0.80), ScaleRun(5.0, 0.95, 1.0, 0.95, 0.90)])[0].scale == 5.0
+
+
+def test_lid_scales_are_candidates_and_lid_action_recall_bounds_them(tmp_path, capsys):
+    """Guidance 5 with the lids at 5, 2.5 and 1: lids at 1 lose 0.05 of lid-action recall (over the 0.02 slack
+    under the best, 0.95), so they are out although they score highest; 2.5 (0.94) ties 5 and is gentler."""
+    runs = [_run(tmp_path / name, 5.0, r3, fid, rec, order, lid_scale=lids, lid_recall=lid_recall)
+            for name, lids, r3, fid, rec, order, lid_recall in [("a", None, 0.92, 1.30, 0.95, 0.91, 0.95),
+                                                                ("b", 2.5, 0.92, 1.20, 0.95, 0.912, 0.94),
+                                                                ("c", 1.0, 0.93, 1.10, 0.95, 0.92, 0.90)]]
+    model = tmp_path / "mdm"
+    model.mkdir()
+    (model / "model_index.json").write_text(json.dumps({"_class_name": "Express4DPipeline",
+                                                        "default_lid_guidance_scale": 3.0}))
+    (model / "README.md").write_text("# MDM\n")
+    assert main([*runs, "--write", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "| 5, lids 1 | 0.930 | 1.100 | 0.950 | 0.900 | 0.920 | – | 0.933 | lid-action recall over 0.02 under the best |" in out
+    assert "| 5, lids 2.5 | 0.920 | 1.200 | 0.950 | 0.940 | 0.912 | – | 0.927 | chosen |" in out
+    assert "| 5 | 0.920 | 1.300 | 0.950 | 0.950 | 0.910 | – | 0.927 | a tie" in out
+    index = json.loads((model / "model_index.json").read_text())
+    assert index["default_guidance_scale"] == 5.0 and index["default_lid_guidance_scale"] == 2.5
+    assert "the lids, `lid_guidance_scale=None`, with 2.5" in (model / "README.md").read_text()
+    # the lid scale is the plain scale's again: the key goes
+    assert main([runs[0], "--write", str(model)]) == 0
+    assert "default_lid_guidance_scale" not in json.loads((model / "model_index.json").read_text())
+    # a wider slack lets the lids at 1 in
+    assert main([*runs, "--lid-recall-slack", "0.06"]) == 0
+    assert "Chosen guidance scale: 5, lids 1 " in capsys.readouterr().out
+    runs_ = [ScaleRun(5.0, 0.9, 1.0, 0.9, 0.9, lid_scale=2.5, action_recall_lids=0.8),
+             ScaleRun(5.0, 0.9, 1.0, 0.9, 0.9, action_recall_lids=0.9)]
+    assert choose_scale(runs_)[1] == [runs_[1]]
