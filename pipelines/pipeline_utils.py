@@ -248,15 +248,46 @@ def check_guidance_rescale(value, name: str = "guidance_rescale") -> float:
     return float(value)
 
 
-def guided_prediction(uncond: torch.Tensor, cond: torch.Tensor, scale: float, rescale: float = 0.0,
+LID_CHANNELS = ("EyeBlinkLeft", "EyeBlinkRight")
+"""The channels ``lid_guidance_scale`` guides (the lids: :func:`guidance_scales`)."""
+
+
+def check_lid_guidance_scale(value, name: str = "lid_guidance_scale") -> float | None:
+    """``value`` as a float (None stays None: the lids share ``guidance_scale``), or a ValueError unless it is a
+    finite number in ``[0, 20]``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number (or None: the lids follow guidance_scale), got {value!r}")
+    if not 0 <= value <= 20:
+        raise ValueError(f"{name}: must be between 0 and 20 (1 = the lids unguided), got {value:g}")
+    return float(value)
+
+
+def guidance_scales(scale: float, lid_scale: float | None) -> float | torch.Tensor:
+    """The guidance scale per channel: ``scale`` itself when the lids share it (``lid_scale`` None or equal),
+    else a ``[61]`` float32 tensor with ``lid_scale`` on :data:`LID_CHANNELS` and ``scale`` elsewhere."""
+    if lid_scale is None or float(lid_scale) == float(scale):
+        return float(scale)
+    from express4d_dataset.arkit import channel_index
+
+    scales = torch.full((NUM_CHANNELS,), float(scale), dtype=torch.float32)
+    scales[[channel_index(c) for c in LID_CHANNELS]] = float(lid_scale)
+    return scales
+
+
+def guided_prediction(uncond: torch.Tensor, cond: torch.Tensor, scale: float | torch.Tensor, rescale: float = 0.0,
                       mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Classifier-free guidance ``uncond + scale * (cond - uncond)`` of ``[B, T, C]`` predictions, and with
+    """Classifier-free guidance ``uncond + scale * (cond - uncond)`` of ``[B, T, C]`` predictions (``scale``: a
+    number, or one per channel ``[C]``, :func:`guidance_scales`), and with
     ``rescale`` > 0 its per-motion standard deviation pulled towards the conditional prediction's (Lin et al.
     2024, "Common diffusion noise schedules and sample steps are flawed", eq. 15-16):
     ``rescale * guided * std(cond) / std(guided) + (1 - rescale) * guided``.  ``mask`` ``[B, T]`` (True = a
     frame of the motion) keeps padding frames out of the standard deviations, so a motion's result does not
     depend on the batch it shares.  A large scale extrapolates the conditional prediction and steepens every
     change; the rescale keeps its direction and undoes the overshoot."""
+    if isinstance(scale, torch.Tensor):
+        scale = scale.to(device=cond.device, dtype=cond.dtype)
     guided = uncond + scale * (cond - uncond)
     if rescale == 0:
         return guided

@@ -355,6 +355,12 @@ def test_run_benchmark_guidance_names_the_row_and_skips_models_without_it(datase
     assert rescaled.config["guidance_rescale"] == 0.7 and result.config["guidance_rescale"] is None
     assert any("has no guidance rescale; it generates without" in w for w in rescaled.warnings)
     assert rescaled.rows[rescaled_row]["FID"] != result.rows[mdm_row]["FID"]  # other generations
+    lids = run_benchmark([mdm, gpt], guidance_scale=4.0, lid_guidance_scale=1.0, **common)
+    lids_row = mdm.describe(2, guidance_scale=4.0, lid_guidance_scale=1.0)
+    assert lids_row.endswith(", guidance 4, lids 1)") and list(lids.rows)[1] == lids_row
+    assert lids.config["lid_guidance_scale"] == 1.0 and result.config["lid_guidance_scale"] is None
+    assert any("has no lid guidance; it generates without" in w for w in lids.warnings)
+    assert lids.rows[lids_row]["FID"] != result.rows[mdm_row]["FID"]  # other generations (the lids)
     staged = run_benchmark([mdm, gpt], prompt_stages="auto", **common)
     assert list(staged.rows)[1] == mdm.describe(2, prompt_stages="auto") and list(staged.rows)[1].endswith(", prompt stages)")
     assert staged.config["prompt_stages"] == "auto" and any("has no prompt stages" in w for w in staged.warnings)

@@ -49,6 +49,8 @@ def test_generate_never_replaces_earlier_files(saved, tmp_path, capsys):
     (["--sampler", "ddim"], "--sampler: T2M-GPT .* has no sampler"),
     (["--guidance", "3"], "--guidance: T2M-GPT .* has no guidance_scale"),
     (["--guidance-rescale", "0.5"], "--guidance-rescale: T2M-GPT .* has no guidance_rescale"),
+    (["--lid-guidance", "2.5"], "--lid-guidance: T2M-GPT .* has no lid_guidance_scale"),
+    (["--lid-guidance", "25"], "--lid-guidance: must be between 0 and 20"),
 ])
 def test_generate_refuses_bad_values_before_generating(saved, tmp_path, capsys, args, message):
     import re

@@ -43,6 +43,9 @@ def add_parser(sub) -> None:
                     "models without guidance (T2M-GPT) generate as usual")
     ev.add_argument("--guidance-rescale", type=float, default=None,
                     help="guidance rescale of MDM models, 0-1 (default: each model's default_guidance_rescale)")
+    ev.add_argument("--lid-guidance", type=float, default=None,
+                    help="guidance scale of the lids (EyeBlinkLeft/Right) alone in MDM models (default: each model's "
+                    "default_lid_guidance_scale, else --guidance)")
     ev.add_argument("--prompt-stages", choices=["auto", "off"], default=None,
                     help="MDM models: auto generates a prompt written as stages (\"X, then Y\") one stage after the other, "
                     "off generates every caption whole (default: each model's default_prompt_stages)")
@@ -69,6 +72,10 @@ def run(args) -> int:
         from pipelines.pipeline_utils import check_guidance_rescale
 
         check_guidance_rescale(args.guidance_rescale, "--guidance-rescale")
+    if args.lid_guidance is not None:
+        from pipelines.pipeline_utils import check_lid_guidance_scale
+
+        check_lid_guidance_scale(args.lid_guidance, "--lid-guidance")
     if args.name and len(args.name) != len(args.model):
         raise ValueError(f"--name: give one name per --model ({len(args.model)} models, {len(args.name)} names)")
     models = [resolve_model_path(m, "--model") for m in args.model]
@@ -86,6 +93,7 @@ def run(args) -> int:
         protocol=args.protocol, replications=args.replications, multimodality=args.multimodality, mm_texts=args.mm_texts,
         mm_repeats=args.mm_repeats, mm_replications=args.mm_replications, num_inference_steps=args.steps,
         guidance_scale=args.guidance, guidance_rescale=args.guidance_rescale, prompt_stages=args.prompt_stages, seed=args.seed,
+        lid_guidance_scale=args.lid_guidance,
         batch_size=args.batch_size,
         out_dir=args.out, model_names=args.name, max_captions_per_item=args.max_captions, limit=args.limit,
         device=args.device, run_info=run_info, precision=args.precision,

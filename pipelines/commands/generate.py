@@ -62,6 +62,10 @@ def add_parser(sub) -> None:
     gen.add_argument("--guidance-rescale", type=float, default=None,
                      help="0-1: pull the guided prediction's spread back to the conditional one's, which softens "
                      "switches (MDM only; default: the model's default_guidance_rescale)")
+    gen.add_argument("--lid-guidance", type=float, default=None,
+                     help="guidance scale of the lids (EyeBlinkLeft/Right) alone: lower than --guidance keeps lids open "
+                     "that a high scale half-closes (MDM only; default: the model's default_lid_guidance_scale, else "
+                     "--guidance)")
     gen.add_argument("--prompt-stages", choices=["auto", "off"], default=None,
                      help="auto: a prompt written as stages (\"X, then Y, and finally Z\") is generated one stage after the "
                      "other; off: the whole prompt drives the whole clip (MDM only; default: the model's, auto for the "
@@ -110,6 +114,10 @@ def check_arguments(args) -> list[str]:
         from pipelines.pipeline_utils import check_guidance_rescale
 
         check_guidance_rescale(args.guidance_rescale, "--guidance-rescale")
+    if args.lid_guidance is not None:
+        from pipelines.pipeline_utils import check_lid_guidance_scale
+
+        check_lid_guidance_scale(args.lid_guidance, "--lid-guidance")
     check_size(args.size)
     if args.preview == "3d":
         from pipelines.preview.head3d import camera_yaw
@@ -156,6 +164,7 @@ def run(args) -> int:
     options = {"--sampler": ("set_sampler", args.sampler), "--steps": ("num_inference_steps", args.steps),
                "--guidance": ("guidance_scale", args.guidance),
                "--guidance-rescale": ("guidance_rescale", args.guidance_rescale),
+               "--lid-guidance": ("lid_guidance_scale", args.lid_guidance),
                "--prompt-stages": ("prompt_stages", args.prompt_stages)}
     for flag, (feature, value) in options.items():
         if value is not None and feature not in pipe.supports:
@@ -165,8 +174,8 @@ def run(args) -> int:
     # one (prompt, seed) per motion, generated and written in batches: memory stays flat however many are asked for
     requests = [(p, args.seed + k) for k, p in enumerate(p for p in prompts for _ in range(args.num))]
     number = 0 if args.overwrite else next_free_index(out_dir)
-    extras = {k: v for k, v in (("guidance_rescale", args.guidance_rescale), ("prompt_stages", args.prompt_stages))
-              if v is not None}
+    extras = {k: v for k, v in (("guidance_rescale", args.guidance_rescale), ("prompt_stages", args.prompt_stages),
+                                ("lid_guidance_scale", args.lid_guidance)) if v is not None}
     for first in range(0, len(requests), BATCH_MOTIONS):
         batch = requests[first : first + BATCH_MOTIONS]
         out = pipe(

@@ -308,6 +308,7 @@ def run_benchmark(
     run_info: dict | None = None,
     precision: str = "fp32",
     guidance_rescale: float | None = None,
+    lid_guidance_scale: float | None = None,
     prompt_stages: str | None = None,
 ) -> BenchmarkResult:
     """Score the real test motions and each model; see the module docstring for the protocols.
@@ -323,6 +324,7 @@ def run_benchmark(
         guidance_scale: classifier-free guidance scale for pipelines that have it (MDM; their default when None);
             models without it generate as usual, with a warning.  Part of the row's name and of the results.
         guidance_rescale: the same for the guidance rescale (``Express4DPipeline``'s ``guidance_rescale``).
+        lid_guidance_scale: the same for the lids' own guidance scale (``Express4DPipeline``'s ``lid_guidance_scale``).
         prompt_stages: ``"auto"`` / ``"off"`` for pipelines that split staged prompts (MDM; their default when None).
         batch_size: motions per generation batch (results do not depend on it: every motion has its own seed).
         out_dir: where ``results.json`` / ``results.md`` and the resumable generation caches go.
@@ -421,16 +423,18 @@ def run_benchmark(
             pipe.to(dtype=torch.bfloat16)
         guidance = guidance_scale if "guidance_scale" in pipe.supports else None
         rescale = guidance_rescale if "guidance_rescale" in pipe.supports else None
+        lids = lid_guidance_scale if "lid_guidance_scale" in pipe.supports else None
         stages = prompt_stages if "prompt_stages" in pipe.supports else None
         for asked, kept, what in ((guidance_scale, guidance, "classifier-free guidance"),
-                                  (guidance_rescale, rescale, "guidance rescale"), (prompt_stages, stages, "prompt stages")):
+                                  (guidance_rescale, rescale, "guidance rescale"), (lid_guidance_scale, lids, "lid guidance"),
+                                  (prompt_stages, stages, "prompt stages")):
             if asked is not None and kept is None:
                 msg = f"{what} {asked}: {pipe.describe()} has no {what}; it generates without"
                 logger.warning(msg)
                 warnings.append(msg)
         # describe() of a pipeline without guidance takes neither guidance argument
-        own = {k: v for k, v in (("guidance_scale", guidance), ("guidance_rescale", rescale), ("prompt_stages", stages))
-               if v is not None}
+        own = {k: v for k, v in (("guidance_scale", guidance), ("guidance_rescale", rescale), ("prompt_stages", stages),
+                                 ("lid_guidance_scale", lids)) if v is not None}
         label = pipe.describe(num_inference_steps, **own)
         if k < len(names):
             name = names[k]
@@ -444,7 +448,7 @@ def run_benchmark(
         motions = generate_requests(
             pipe, requests, entries.texts, entries.lengths, fps=entries.fps, num_inference_steps=num_inference_steps,
             seed=seed, batch_size=batch_size, guidance_scale=guidance, guidance_rescale=rescale, prompt_stages=stages,
-            cache_dir=_cache_dir(out_dir, name, label),
+            lid_guidance_scale=lids, cache_dir=_cache_dir(out_dir, name, label),
             progress=progress, desc=f"generate [{name}]",
         )
         timings[f"generate[{name}]"] = time.perf_counter() - t
@@ -465,7 +469,8 @@ def run_benchmark(
         "dataset": str(dataset) if isinstance(dataset, (str, os.PathLike)) else type(dataset).__name__,
         "dataset_config": dataset_config, "split": split, "replications": replications, "seed": seed,
         "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
-        "guidance_rescale": guidance_rescale, "prompt_stages": prompt_stages, "precision": precision,
+        "guidance_rescale": guidance_rescale, "lid_guidance_scale": lid_guidance_scale, "prompt_stages": prompt_stages,
+        "precision": precision,
         "multimodality": multimodality,
         "mm_texts": mm_texts if multimodality else None, "mm_repeats": mm_repeats if multimodality else None,
         "mm_replications": (mm_reps if protocol == "paper" else 1) if multimodality else None,

@@ -92,6 +92,7 @@ def generate_requests(
     progress: bool = True,
     desc: str = "generate",
     prompt_stages: str | None = None,
+    lid_guidance_scale: float | None = None,
 ) -> dict[GenerationRequest, np.ndarray]:
     """``{request: [T, 61] float32 motion at fps}`` for every request.
 
@@ -99,7 +100,7 @@ def generate_requests(
     asked for the same duration and its output resampled; pipelines with ``max_frames`` are capped to it, and
     lengths are rounded up to the pipeline's ``length_multiple`` (T2M-GPT: frames per code) and cropped back.
     ``num_inference_steps`` goes to pipelines that support it (``pipe.supports``); ``guidance_scale`` and
-    ``guidance_rescale`` (the pipeline's defaults when None) only to one that has them (``ValueError``
+    ``guidance_rescale`` and ``lid_guidance_scale`` (the pipeline's defaults when None) only to one that has them (``ValueError``
     otherwise).  The texts the requests need are encoded once and passed as ``prompt_embeds``.  ``cache_dir``:
     where finished batches are kept (files of another model, seed, step count or stage layout there are
     ignored).
@@ -115,6 +116,8 @@ def generate_requests(
         raise ValueError(f"guidance_scale: {pipe.describe()} has no classifier-free guidance; leave it out")
     if guidance_rescale is not None and "guidance_rescale" not in pipe.supports:
         raise ValueError(f"guidance_rescale: {pipe.describe()} has no guidance rescale; leave it out")
+    if lid_guidance_scale is not None and "lid_guidance_scale" not in pipe.supports:
+        raise ValueError(f"lid_guidance_scale: {pipe.describe()} has no guidance of the lids; leave it out")
     if prompt_stages is not None and "prompt_stages" not in pipe.supports:
         raise ValueError(f"prompt_stages: {pipe.describe()} does not split prompts into stages; leave it out")
     staged = "prompt_stages" in pipe.supports and (prompt_stages or pipe.default_prompt_stages) == "auto"
@@ -128,6 +131,8 @@ def generate_requests(
     extra = () if guidance_scale is None else (("guidance_scale", float(guidance_scale)),)  # old caches stay valid
     if guidance_rescale is not None:
         extra += (("guidance_rescale", float(guidance_rescale)),)
+    if lid_guidance_scale is not None:
+        extra += (("lid_guidance_scale", float(lid_guidance_scale)),)
     if staged:
         from ..mdm.prompt_stages import stage_layout
 
@@ -142,6 +147,8 @@ def generate_requests(
         kwargs["guidance_scale"] = float(guidance_scale)
     if guidance_rescale is not None:
         kwargs["guidance_rescale"] = float(guidance_rescale)
+    if lid_guidance_scale is not None:
+        kwargs["lid_guidance_scale"] = float(lid_guidance_scale)
     if prompt_stages is not None:
         kwargs["prompt_stages"] = prompt_stages
     bar = tqdm(total=len(requests), initial=len(requests) - len(todo), desc=desc, unit="motion", disable=not progress)

@@ -35,7 +35,8 @@ from express4d_dataset.motion import MotionStats
 from ..models.mdm_network import MDMNetwork
 from ..models.text_encoding import NORMALIZE_ATTR, TextEmbeddings, _ALIASES, encode_text, resolve_text_encoder_path
 from ..pipeline_output import MotionFiles, finalize_motions
-from ..pipeline_utils import (check_generator, check_guidance_rescale, check_output_fps, check_prompts, guided_prediction,
+from ..pipeline_utils import (check_generator, check_guidance_rescale, check_lid_guidance_scale, check_output_fps, check_prompts,
+                              guidance_scales, guided_prediction,
                               repeat_per_prompt, resolve_num_frames)
 from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages, stage_steps
 
@@ -217,7 +218,8 @@ class LightMDMSampler:
     equal to ``Express4DPipeline.from_pretrained(folder)(prompts, ...)``'s motions, fps and captions.
     """
 
-    supports = ("num_inference_steps", "guidance_scale", "guidance_rescale", "set_sampler", "prompt_stages")
+    supports = ("num_inference_steps", "guidance_scale", "guidance_rescale", "lid_guidance_scale", "set_sampler",
+                "prompt_stages")
     """The ``express4d generate`` options it honours (``set_sampler``: ``"dpm++"`` only)."""
 
     def __init__(self, folder):
@@ -229,6 +231,8 @@ class LightMDMSampler:
         self.default_guidance_scale = float(index.get("default_guidance_scale", 2.5))
         self.default_guidance_rescale = check_guidance_rescale(index.get("default_guidance_rescale", 0.0),
                                                                "default_guidance_rescale (model_index.json)")
+        self.default_lid_guidance_scale = check_lid_guidance_scale(index.get("default_lid_guidance_scale"),
+                                                                   "default_lid_guidance_scale (model_index.json)")
         self.default_prompt_stages = check_prompt_stages(index.get("default_prompt_stages", "off"),
                                                          "default_prompt_stages (model_index.json)")
         self.denoiser = _Denoiser(folder / "denoiser")
@@ -277,9 +281,10 @@ class LightMDMSampler:
 
     @torch.no_grad()
     def __call__(self, prompt, seconds=None, num_inference_steps=None, guidance_scale=None, generator=None,
-                 output_fps=None, output_type="np", num_frames=None, guidance_rescale=None, prompt_stages=None) -> LightOutput:
+                 output_fps=None, output_type="np", num_frames=None, guidance_rescale=None, prompt_stages=None,
+                 lid_guidance_scale=None) -> LightOutput:
         """``Express4DPipeline.__call__(prompt, num_frames=, seconds=, num_inference_steps=, guidance_scale=,
-        guidance_rescale=, generator=, output_type=, output_fps=, prompt_stages=)``: one motion per prompt, the same
+        guidance_rescale=, lid_guidance_scale=, generator=, output_type=, output_fps=, prompt_stages=)``: one motion per prompt, the same
         steps in the same order."""
         prompts = check_prompts(prompt)
         out_fps = check_output_fps(output_fps, self.fps)
@@ -293,7 +298,10 @@ class LightMDMSampler:
         if not 1 <= steps <= self.num_train_timesteps:
             raise ValueError(f"num_inference_steps: must be between 1 and {self.num_train_timesteps}, got {steps}")
         stages_mode = check_prompt_stages(self.default_prompt_stages if prompt_stages is None else prompt_stages)
-        guided = scale != 1.0
+        lids = check_lid_guidance_scale(self.default_lid_guidance_scale if lid_guidance_scale is None else lid_guidance_scale,
+                                        "lid_guidance_scale")
+        scales = guidance_scales(scale, lids)
+        guided = scale != 1.0 or lids not in (None, 1.0)
 
         stages = plan_prompt_stages(prompts, lengths, self.fps) if stages_mode == "auto" else None
         max_len = max(lengths)
@@ -325,7 +333,7 @@ class LightMDMSampler:
             x0 = self.denoiser.predict_x0(model_in, t, text_in, attention_mask=mask_in).to(latents.dtype)
             if guided:
                 x0_uncond, x0_cond = x0.chunk(2)
-                x0 = guided_prediction(x0_uncond, x0_cond, scale, rescale, step_mask)
+                x0 = guided_prediction(x0_uncond, x0_cond, scales, rescale, step_mask)
             if staged:
                 x0 = blend.blend(x0)
             latents = scheduler.step(x0, i, latents)

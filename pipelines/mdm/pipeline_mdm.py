@@ -29,6 +29,8 @@ from ..pipeline_utils import (
     SafePipelineIO,
     SecondsInput,
     check_guidance_rescale,
+    check_lid_guidance_scale,
+    guidance_scales,
     check_prompts,
     guided_prediction,
     loader_shim,
@@ -83,26 +85,32 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
     _text_owner = "denoiser"
     _callback_tensor_inputs = ["latents", "x0_pred"]
     supports = (
-        "negative_prompt", "num_inference_steps", "guidance_scale", "guidance_rescale", "prompt_embeds", "negative_prompt_embeds",
+        "negative_prompt", "num_inference_steps", "guidance_scale", "guidance_rescale", "lid_guidance_scale", "prompt_embeds",
+        "negative_prompt_embeds",
         "callback_on_step_end", "latents", "motion_prefix", "keyframes", "keyframe_mask", "set_sampler", "prompt_stages",
     )
     """The optional contract arguments and extras this pipeline honours (``T2MGPTPipeline.supports`` differs)."""
 
     def __init__(self, denoiser, scheduler, text_encoder=None, tokenizer=None, default_guidance_scale: float = DEFAULT_GUIDANCE_SCALE,
-                 default_guidance_rescale: float = 0.0, default_prompt_stages: str = "off"):
-        """``default_guidance_scale`` / ``default_guidance_rescale`` / ``default_prompt_stages``: what
-        ``guidance_scale=None`` / ``guidance_rescale=None`` / ``prompt_stages=None`` sample with (the paper's 2.5,
-        no rescale and one sentence per prompt unless set; saved in ``model_index.json``, so a model can ship the
-        values chosen for it)."""
+                 default_guidance_rescale: float = 0.0, default_prompt_stages: str = "off",
+                 default_lid_guidance_scale: float | None = None):
+        """``default_guidance_scale`` / ``default_guidance_rescale`` / ``default_prompt_stages`` /
+        ``default_lid_guidance_scale``: what ``guidance_scale=None`` / ``guidance_rescale=None`` /
+        ``prompt_stages=None`` / ``lid_guidance_scale=None`` sample with (the paper's 2.5, no rescale, one sentence
+        per prompt and the lids guided like the rest unless set; saved in ``model_index.json``, so a model can ship
+        the values chosen for it)."""
         super().__init__()
         self.check_denoiser(denoiser)
         self.check_guidance_scale(default_guidance_scale, "default_guidance_scale (model_index.json)")
         check_guidance_rescale(default_guidance_rescale, "default_guidance_rescale (model_index.json)")
         check_prompt_stages(default_prompt_stages, "default_prompt_stages (model_index.json)")
+        check_lid_guidance_scale(default_lid_guidance_scale, "default_lid_guidance_scale (model_index.json)")
         self.register_modules(denoiser=denoiser, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
         self.register_to_config(default_guidance_scale=float(default_guidance_scale),
                                 default_guidance_rescale=float(default_guidance_rescale),
                                 default_prompt_stages=str(default_prompt_stages))
+        if default_lid_guidance_scale is not None:  # unset stays out of the config (and of generation cache keys)
+            self.register_to_config(default_lid_guidance_scale=float(default_lid_guidance_scale))
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -184,7 +192,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
 
     @property
     def do_classifier_free_guidance(self) -> bool:
-        return self._guidance_scale != 1.0
+        return self._guidance_scale != 1.0 or getattr(self, "_lid_guidance_scale", None) not in (None, 1.0)
 
     @property
     def num_timesteps(self) -> int:
@@ -254,6 +262,13 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         return str(self.config.get("default_prompt_stages", "off"))
 
     @property
+    def default_lid_guidance_scale(self) -> float | None:
+        """The lids' guidance scale ``lid_guidance_scale=None`` uses (``model_index.json``; None, the lids guided at
+        ``guidance_scale`` like every channel, unless set)."""
+        return check_lid_guidance_scale(self.config.get("default_lid_guidance_scale"),
+                                        "default_lid_guidance_scale (model_index.json)")
+
+    @property
     def default_guidance_rescale(self) -> float:
         """The guidance rescale ``guidance_rescale=None`` uses (``model_index.json``; 0, plain guidance, unless set)."""
         return float(self.config.get("default_guidance_rescale", 0.0))
@@ -307,18 +322,23 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         self.scheduler = classes[name].from_config(self.scheduler.config)
 
     def describe(self, num_inference_steps: int | None = None, guidance_scale: float | None = None,
-                 guidance_rescale: float | None = None, prompt_stages: str | None = None) -> str:
+                 guidance_rescale: float | None = None, prompt_stages: str | None = None,
+                 lid_guidance_scale: float | None = None) -> str:
         """A short label for tables and logs, e.g. ``"MDM (small, tokens, DPM-Solver++ 20 steps)"``; a guidance
         scale other than the paper's 2.5 is named too (``"..., guidance 5"``): ``guidance_scale``, or when None
-        the pipeline's :attr:`default_guidance_scale`; ``", prompt stages"`` ends it when staged prompts are split."""
+        the pipeline's :attr:`default_guidance_scale`, and the lids' own scale where it differs (``", lids 2.5"``);
+        ``", prompt stages"`` ends it when staged prompts are split."""
         cfg = self.denoiser.config
         name = type(self.scheduler).__name__
         steps = num_inference_steps if num_inference_steps is not None else self._default_num_inference_steps()
         parts = [cfg.preset or "custom", cfg.text_conditioning, f"{SCHEDULER_LABELS.get(name, name)} {steps} steps"]
         scale = self.default_guidance_scale if guidance_scale is None else float(guidance_scale)
         rescale = self.default_guidance_rescale if guidance_rescale is None else float(guidance_rescale)
-        if scale != DEFAULT_GUIDANCE_SCALE or rescale:
-            parts.append(f"guidance {scale:g}" + (f" rescaled {rescale:g}" if rescale else ""))
+        lids = self.default_lid_guidance_scale if lid_guidance_scale is None else float(lid_guidance_scale)
+        lids = scale if lids is None else lids
+        if scale != DEFAULT_GUIDANCE_SCALE or rescale or lids != scale:
+            parts.append(f"guidance {scale:g}" + (f" rescaled {rescale:g}" if rescale else "")
+                         + (f", lids {lids:g}" if lids != scale else ""))
         if (self.default_prompt_stages if prompt_stages is None else prompt_stages) == "auto":
             parts.append("prompt stages")
         return f"MDM ({', '.join(parts)})"
@@ -348,6 +368,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         keyframe_mask=None,
         guidance_rescale: float | None = None,
         prompt_stages: str | None = None,
+        lid_guidance_scale: float | None = None,
     ):
         """Generate facial motions from text.
 
@@ -364,6 +385,10 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
             guidance_rescale: in [0, 1], how far each guided prediction's spread is pulled back to the conditional
                 prediction's (:func:`~pipelines.pipeline_utils.guided_prediction`; default:
                 :attr:`default_guidance_rescale`, 0 = plain guidance unless the model sets another).
+            lid_guidance_scale: the guidance scale of the lids' two channels (``EyeBlinkLeft`` / ``EyeBlinkRight``)
+                alone, e.g. 2.5 under ``guidance_scale=5``: guidance extrapolates every small lid component of the
+                conditional prediction into a closure (docs/free_wording.md).  Default:
+                :attr:`default_lid_guidance_scale` (None: the lids take ``guidance_scale``).
             num_motions_per_prompt: samples per prompt (outputs are grouped prompt by prompt).
             generator: a ``torch.Generator`` (or one per motion) for reproducible sampling.
             prompt_embeds: precomputed :class:`~pipelines.models.text_encoding.TextEmbeddings` (one row per prompt,
@@ -422,7 +447,11 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         if negatives is not None and len(negatives) != len(request.prompts):
             raise ValueError(f"negative_prompt: got {len(negatives)} prompts for {len(request.prompts)} prompts; "
                              "pass one per prompt")
+        lid_guidance_scale = check_lid_guidance_scale(
+            self.default_lid_guidance_scale if lid_guidance_scale is None else lid_guidance_scale,
+            "default_lid_guidance_scale (model_index.json)" if lid_guidance_scale is None else "lid_guidance_scale")
         self._guidance_scale = float(guidance_scale)
+        self._lid_guidance_scale = lid_guidance_scale
         self._guidance_rescale = guidance_rescale
         self._interrupt = False
         if num_inference_steps is None:
@@ -502,6 +531,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         steps see the whole clip with ``text_in`` (the whole prompts)."""
         staged_steps = 0 if blend is None else stage_steps(len(timesteps))
         doubled = (lambda m: torch.cat([m, m])) if self.do_classifier_free_guidance else (lambda m: m)
+        scales = guidance_scales(self._guidance_scale, self._lid_guidance_scale)
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
@@ -514,7 +544,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
                                         attention_mask=doubled(step_mask)).sample.to(latents.dtype)
                 if self.do_classifier_free_guidance:
                     x0_uncond, x0_cond = x0_pred.chunk(2)
-                    x0_pred = guided_prediction(x0_uncond, x0_cond, self._guidance_scale, self._guidance_rescale,
+                    x0_pred = guided_prediction(x0_uncond, x0_cond, scales, self._guidance_rescale,
                                                 step_mask)
                 if staged:
                     x0_pred = blend.blend(x0_pred)
