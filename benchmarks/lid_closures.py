@@ -9,6 +9,7 @@ None of the prompts names the eyes.
 
     python benchmarks/lid_closures.py                      # the bundled MDM and T2M-GPT
     python benchmarks/lid_closures.py --model mdm --model runs/my-mdm/mdm --seeds 16
+    python benchmarks/lid_closures.py --model mdm --lid-guidance 5      # the lids guided like the rest
 
 Prints one table per model: per prompt, the generations with an unasked closure, the median seconds with the
 lids above 0.4, and the median peak of the smile (``MouthSmileLeft/Right``; "softly" should sit below plain
@@ -49,12 +50,12 @@ def smile_peak(motion: np.ndarray) -> float:
     return float(((motion[:, channel_index("MouthSmileLeft")] + motion[:, channel_index("MouthSmileRight")]) / 2).max())
 
 
-def measure(pipe, prompts, seeds: int, seed: int, guidance=None) -> list[dict]:
+def measure(pipe, prompts, seeds: int, seed: int, guidance=None, lid_guidance=None) -> list[dict]:
     from benchmarks.naturalness import generate  # the naturalness table's batched generation
 
     rows = []
     for prompt, seconds in prompts:
-        motions = generate(pipe, [prompt] * seeds, [seconds] * seeds, seed, guidance)
+        motions = generate(pipe, [prompt] * seeds, [seconds] * seeds, seed, guidance, lid_guidance=lid_guidance)
         closed = np.array([lid_seconds(m, fps) for m, fps in motions])
         rows.append({"prompt": prompt, "closures": int((closed > SECONDS_OVER).sum()), "n": seeds,
                      "lid_seconds": float(np.median(closed)), "smile": float(np.median([smile_peak(m) for m, _ in motions]))})
@@ -73,6 +74,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", action="append", help="mdm, t2m_gpt or a folder (repeatable; default both bundled)")
     parser.add_argument("--seeds", type=int, default=16, help="generations per prompt")
     parser.add_argument("--guidance", type=float, default=None, help="the MDM's guidance scale (default: the model's)")
+    parser.add_argument("--lid-guidance", type=float, default=None,
+                        help="the MDM's guidance scale of the lids alone (default: the model's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -84,7 +87,9 @@ def main(argv=None) -> int:
         pipe = load_motion_pipeline(model)
         pipe.set_progress_bar_config(disable=True)
         start = time.perf_counter()
-        rows = measure(pipe, PROMPTS, args.seeds, args.seed, args.guidance if "T2MGPT" not in type(pipe).__name__ else None)
+        mdm = "T2MGPT" not in type(pipe).__name__
+        rows = measure(pipe, PROMPTS, args.seeds, args.seed, args.guidance if mdm else None,
+                       args.lid_guidance if mdm else None)
         print(table(f"{model} ({time.perf_counter() - start:.0f} s)", rows), "\n", flush=True)
     return 0
 

@@ -38,7 +38,7 @@ def stand_in_test_takes(num: int, seed: int):
     return takes
 
 
-def generate(pipe, prompts, seconds, seed: int, guidance=None, prompt_stages=None):
+def generate(pipe, prompts, seconds, seed: int, guidance=None, prompt_stages=None, lid_guidance=None):
     import torch
 
     out_motions, fps = [], None
@@ -47,6 +47,8 @@ def generate(pipe, prompts, seconds, seed: int, guidance=None, prompt_stages=Non
         kwargs = {"guidance_scale": guidance} if guidance is not None else {}
         if prompt_stages is not None:
             kwargs["prompt_stages"] = prompt_stages
+        if lid_guidance is not None:
+            kwargs["lid_guidance_scale"] = lid_guidance
         out = pipe(prompts[start:start + 32], num_frames=frames, generator=torch.Generator().manual_seed(seed + start), **kwargs)
         out_motions += [np.asarray(m) for m in out.motions]
         fps = out.fps
