@@ -40,6 +40,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="mdm")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "demo.png")
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds to wait after the 3D view appears, for the GLB to be drawn (default 2; more on a "
+                        "busy machine, where the 3D view may otherwise be blank)")
     args = parser.parse_args(argv)
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"{CHROMIUM} not found: apt-get install -y chromium")
@@ -78,7 +81,7 @@ def main(argv=None) -> int:
                 page.locator("#preview_gif img, #preview_video video").first.wait_for()
                 page.locator("#curves img").wait_for()
                 page.locator("#model3d canvas").first.wait_for()
-                time.sleep(2.0)
+                time.sleep(args.settle)
                 tmp_png = args.out.with_name(f".{args.out.stem}.tmp.png")
                 page.screenshot(path=str(tmp_png), full_page=True)
                 os.replace(tmp_png, args.out)

@@ -31,6 +31,16 @@ def _run(folder, scale, r3, fid, recall=None, order=None, split="validation", mo
     return str(folder)
 
 
+def _model(tmp_path, card=None, **index):
+    """A saved MDM folder for --write: model_index.json with ``index`` (and a card)."""
+    model = tmp_path / "mdm"
+    model.mkdir()
+    (model / "model_index.json").write_text(json.dumps({"_class_name": "Express4DPipeline", **index}))
+    if card is not None:
+        (model / "README.md").write_text(card)
+    return model
+
+
 def test_choice_rule():
     runs = [ScaleRun(2.5, 0.90, 1.0, 0.90, 0.70), ScaleRun(5.0, 0.90, 1.5, 0.95, 0.85),
             ScaleRun(7.5, 0.92, 2.5, 0.97, 0.90)]
@@ -52,10 +62,7 @@ def test_cli_prints_the_table_and_writes_the_choice(tmp_path, capsys):
     runs = [_run(tmp_path / f"g{g}", g, r3, fid, rec, order)
             for g, r3, fid, rec, order in [(2.5, 0.95, 0.5, 0.92, 0.76), (5.0, 0.95, 0.6, 0.95, 0.83),
                                            (7.5, 0.93, 1.2, 0.95, 0.85)]]
-    model = tmp_path / "mdm"
-    model.mkdir()
-    (model / "model_index.json").write_text(json.dumps({"_class_name": "Express4DPipeline", "denoiser": ["a", "b"]}))
-    (model / "README.md").write_text("# MDM\n\n## Benchmark\n\ntext\n")
+    model = _model(tmp_path, "# MDM\n\n## Benchmark\n\ntext\n", denoiser=["a", "b"])
     assert main([*runs, "--write", str(model)]) == 0
     out = capsys.readouterr().out
     assert "| 5 | 0.950 | 0.600 | 0.950 | 0.830 | – | 0.910 | chosen |" in out
@@ -106,9 +113,7 @@ def test_rescale_runs_are_candidates_and_the_pair_is_written(tmp_path, capsys):
                                                     ("b", 5.0, None, 0.95, 0.60, 0.95, 0.80),
                                                     ("c", 5.0, 0.7, 0.95, 0.55, 0.95, 0.802),
                                                     ("d", 5.0, 0.5, 0.94, 0.58, 0.93, 0.78)]]
-    model = tmp_path / "mdm"
-    model.mkdir()
-    (model / "model_index.json").write_text(json.dumps({"_class_name": "Express4DPipeline"}))
+    model = _model(tmp_path)
     assert main([*runs, "--write", str(model)]) == 0
     out = capsys.readouterr().out
     assert "| 5 rescaled 0.7 | 0.950 | 0.550 | 0.950 | 0.802 | – | 0.901 | chosen |" in out
@@ -145,11 +150,7 @@ def test_lid_scales_are_candidates_and_lid_action_recall_bounds_them(tmp_path, c
             for name, lids, r3, fid, rec, order, lid_recall in [("a", None, 0.92, 1.30, 0.95, 0.91, 0.95),
                                                                 ("b", 2.5, 0.92, 1.20, 0.95, 0.912, 0.94),
                                                                 ("c", 1.0, 0.93, 1.10, 0.95, 0.92, 0.90)]]
-    model = tmp_path / "mdm"
-    model.mkdir()
-    (model / "model_index.json").write_text(json.dumps({"_class_name": "Express4DPipeline",
-                                                        "default_lid_guidance_scale": 3.0}))
-    (model / "README.md").write_text("# MDM\n")
+    model = _model(tmp_path, "# MDM\n", default_lid_guidance_scale=3.0)
     assert main([*runs, "--write", str(model)]) == 0
     out = capsys.readouterr().out
     assert "| 5, lids 1 | 0.930 | 1.100 | 0.950 | 0.900 | 0.920 | – | 0.933 | lid-action recall over 0.02 under the best |" in out

@@ -37,46 +37,6 @@ def test_check_lid_guidance_scale_names_the_argument(value):
     assert check_lid_guidance_scale(None) is None and check_lid_guidance_scale(2) == 2.0
 
 
-@pytest.fixture(scope="module")
-def bundled():
-    from pipelines.auto_pipeline import default_model_path
-    from pipelines.mdm.light_sampler import LightMDMSampler
-    from pipelines.mdm.pipeline_mdm import Express4DPipeline
-
-    folder = default_model_path("mdm")
-    if LightMDMSampler.refusal(folder) is not None:
-        pytest.skip(f"the bundled MDM is not one LightMDMSampler computes: {LightMDMSampler.refusal(folder)}")
-    pipe = Express4DPipeline.from_pretrained(folder)
-    pipe.set_progress_bar_config(disable=True)
-    return LightMDMSampler(folder), pipe
-
-
-def _generators():
-    return [torch.Generator().manual_seed(s) for s in (3, 4)]
-
-
-def test_pipeline_and_light_sampler_agree_and_only_the_lids_change(bundled):
-    light, pipe = bundled
-    prompts = ["A person is smiling softly", "She blinks twice and then frowns"]
-    kwargs = dict(seconds=[2, 3], num_inference_steps=5, guidance_scale=5.0)
-    lids = pipe(prompts, generator=_generators(), lid_guidance_scale=1.0, **kwargs)
-    light_lids = light(prompts, generator=_generators(), lid_guidance_scale=1.0, **kwargs)
-    assert all(np.array_equal(a, b) for a, b in zip(lids.motions, light_lids.motions))  # bit for bit
-    plain = pipe(prompts, generator=_generators(), **kwargs)
-    same = pipe(prompts, generator=_generators(), lid_guidance_scale=5.0, **kwargs)
-    assert all(np.array_equal(a, b) for a, b in zip(plain.motions, same.motions))  # equal scales: plain guidance
-    assert not np.array_equal(plain.motions[1][:, LIDS], lids.motions[1][:, LIDS])
-    # guidance 1 with guided lids still runs both branches (the lids move away from the unguided motion)
-    unguided = pipe(prompts[:1], generator=_generators()[:1], num_inference_steps=5, seconds=2, guidance_scale=1.0)
-    only_lids = pipe(prompts[:1], generator=_generators()[:1], num_inference_steps=5, seconds=2, guidance_scale=1.0,
-                     lid_guidance_scale=5.0)
-    assert not np.array_equal(unguided.motions[0], only_lids.motions[0])
-    with pytest.raises(ValueError, match="lid_guidance_scale: must be between 0 and 20"):
-        light(prompts[:1], lid_guidance_scale=21)
-    with pytest.raises(ValueError, match="lid_guidance_scale: must be between 0 and 20"):
-        pipe(prompts[:1], lid_guidance_scale=-1)
-
-
 def test_model_default_is_read_named_and_checked(tmp_path):
     from pipelines.auto_pipeline import default_model_path
     from pipelines.mdm.light_sampler import LightMDMSampler

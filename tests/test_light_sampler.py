@@ -88,3 +88,33 @@ def test_same_motions_as_the_pipeline_with_guidance_rescale(bundled):
         light(PROMPTS[:1], guidance_rescale=1.5)
     with pytest.raises(ValueError, match="guidance_rescale: must be between 0"):
         pipe(PROMPTS[:1], guidance_rescale=-0.1)
+
+
+def test_lids_at_their_own_scale_same_motions_as_the_pipeline(bundled):
+    """``lid_guidance_scale``: the light sampler matches the pipeline bit for bit, and only the lids' guidance changes."""
+    from express4d_dataset.arkit import channel_index
+
+    light, pipe = bundled
+    lid_channels = [channel_index("EyeBlinkLeft"), channel_index("EyeBlinkRight")]
+    prompts = ["A person is smiling softly", "She blinks twice and then frowns"]
+    kwargs = dict(seconds=[2, 3], num_inference_steps=5, guidance_scale=5.0)
+
+    def generators():
+        return [torch.Generator().manual_seed(s) for s in (3, 4)]
+
+    lids = pipe(prompts, generator=generators(), lid_guidance_scale=1.0, **kwargs)
+    light_lids = light(prompts, generator=generators(), lid_guidance_scale=1.0, **kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(lids.motions, light_lids.motions))  # bit for bit
+    plain = pipe(prompts, generator=generators(), lid_guidance_scale=5.0, **kwargs)
+    light_plain = light(prompts, generator=generators(), lid_guidance_scale=5.0, **kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(plain.motions, light_plain.motions))
+    assert not np.array_equal(plain.motions[1][:, lid_channels], lids.motions[1][:, lid_channels])
+    # guidance 1 with guided lids still runs both branches (the motion moves away from the unguided one)
+    one = dict(seconds=2, num_inference_steps=5, guidance_scale=1.0)
+    unguided = pipe(prompts[:1], generator=generators()[:1], lid_guidance_scale=1.0, **one)
+    only_lids = pipe(prompts[:1], generator=generators()[:1], lid_guidance_scale=5.0, **one)
+    assert not np.array_equal(unguided.motions[0], only_lids.motions[0])
+    with pytest.raises(ValueError, match="lid_guidance_scale: must be between 0 and 20"):
+        light(prompts[:1], lid_guidance_scale=21)
+    with pytest.raises(ValueError, match="lid_guidance_scale: must be between 0 and 20"):
+        pipe(prompts[:1], lid_guidance_scale=-1)
