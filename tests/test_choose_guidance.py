@@ -41,6 +41,12 @@ def _model(tmp_path, card=None, **index):
     return model
 
 
+def _choose_and_write(runs, model, capsys):
+    """Run the tool with ``--write model``: its printed table and the model_index.json it wrote."""
+    assert main([*runs, "--write", str(model)]) == 0
+    return capsys.readouterr().out, json.loads((model / "model_index.json").read_text())
+
+
 def test_choice_rule():
     runs = [ScaleRun(2.5, 0.90, 1.0, 0.90, 0.70), ScaleRun(5.0, 0.90, 1.5, 0.95, 0.85),
             ScaleRun(7.5, 0.92, 2.5, 0.97, 0.90)]
@@ -63,12 +69,10 @@ def test_cli_prints_the_table_and_writes_the_choice(tmp_path, capsys):
             for g, r3, fid, rec, order in [(2.5, 0.95, 0.5, 0.92, 0.76), (5.0, 0.95, 0.6, 0.95, 0.83),
                                            (7.5, 0.93, 1.2, 0.95, 0.85)]]
     model = _model(tmp_path, "# MDM\n\n## Benchmark\n\ntext\n", denoiser=["a", "b"])
-    assert main([*runs, "--write", str(model)]) == 0
-    out = capsys.readouterr().out
+    out, index = _choose_and_write(runs, model, capsys)
     assert "| 5 | 0.950 | 0.600 | 0.950 | 0.830 | – | 0.910 | chosen |" in out
     assert "| 7.5 | 0.930 | 1.200 | 0.950 | 0.850 | – | 0.910 | FID over 2x the reference |" in out
     assert "Chosen guidance scale: 5 (split `validation`)" in out
-    index = json.loads((model / "model_index.json").read_text())
     assert index == {"_class_name": "Express4DPipeline", "denoiser": ["a", "b"], "default_guidance_scale": 5.0,
                      "default_guidance_rescale": 0.0}
     card = (model / "README.md").read_text()
@@ -114,12 +118,10 @@ def test_rescale_runs_are_candidates_and_the_pair_is_written(tmp_path, capsys):
                                                     ("c", 5.0, 0.7, 0.95, 0.55, 0.95, 0.802),
                                                     ("d", 5.0, 0.5, 0.94, 0.58, 0.93, 0.78)]]
     model = _model(tmp_path)
-    assert main([*runs, "--write", str(model)]) == 0
-    out = capsys.readouterr().out
+    out, index = _choose_and_write(runs, model, capsys)
     assert "| 5 rescaled 0.7 | 0.950 | 0.550 | 0.950 | 0.802 | – | 0.901 | chosen |" in out
     assert "| 5 | 0.950 | 0.600 | 0.950 | 0.800 | – | 0.900 | a tie" in out
     assert "Chosen guidance scale: 5 rescaled 0.7" in out
-    index = json.loads((model / "model_index.json").read_text())
     assert index["default_guidance_scale"] == 5.0 and index["default_guidance_rescale"] == 0.7
     same = [_run(tmp_path / "e", 5.0, 0.9, 1.0, rescale=0.7), _run(tmp_path / "f", 5.0, 0.9, 1.0, rescale=0.7)]
     assert main(same) == 2 and "two runs share a guidance scale, rescale and lid scale (5 rescaled 0.7" in capsys.readouterr().err
@@ -151,12 +153,10 @@ def test_lid_scales_are_candidates_and_lid_action_recall_bounds_them(tmp_path, c
                                                                 ("b", 2.5, 0.92, 1.20, 0.95, 0.912, 0.94),
                                                                 ("c", 1.0, 0.93, 1.10, 0.95, 0.92, 0.90)]]
     model = _model(tmp_path, "# MDM\n", default_lid_guidance_scale=3.0)
-    assert main([*runs, "--write", str(model)]) == 0
-    out = capsys.readouterr().out
+    out, index = _choose_and_write(runs, model, capsys)
     assert "| 5, lids 1 | 0.930 | 1.100 | 0.950 | 0.900 | 0.920 | – | 0.933 | lid-action recall over 0.02 under the best |" in out
     assert "| 5, lids 2.5 | 0.920 | 1.200 | 0.950 | 0.940 | 0.912 | – | 0.927 | chosen |" in out
     assert "| 5 | 0.920 | 1.300 | 0.950 | 0.950 | 0.910 | – | 0.927 | a tie" in out
-    index = json.loads((model / "model_index.json").read_text())
     assert index["default_guidance_scale"] == 5.0 and index["default_lid_guidance_scale"] == 2.5
     assert "the lids, `lid_guidance_scale=None`, with 2.5" in (model / "README.md").read_text()
     # the lid scale is the plain scale's again: the key goes
