@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "metrics"))
 
 from express4d_dataset.arkit import CHANNEL_NAMES  # noqa: E402
-from pipelines.guidance import guided_prediction  # noqa: E402  (the pipelines' own plain guidance)
+from pipelines.mdm.guidance import guided_prediction  # noqa: E402  (the pipelines' own plain guidance)
 
 LID_CHANNELS = [CHANNEL_NAMES.index("EyeBlinkLeft"), CHANNEL_NAMES.index("EyeBlinkRight")]
 QUICKSTART = "A person is smiling softly and then raising their eyebrows"

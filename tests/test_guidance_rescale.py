@@ -1,4 +1,4 @@
-"""pipelines.guidance.guided_prediction: classifier-free guidance and its rescale (Lin et al. 2024),
+"""pipelines.mdm.guidance.guided_prediction: classifier-free guidance and its rescale (Lin et al. 2024),
 against a numpy computation written from the formula, and the model default it reads from model_index.json."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.guidance import check_guidance_rescale, guided_prediction
+from pipelines.mdm.guidance import check_guidance_rescale, guided_prediction
 
 
 def _numpy_reference(uncond, cond, scale, rescale, lengths):

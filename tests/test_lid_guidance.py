@@ -1,4 +1,4 @@
-"""``lid_guidance_scale``: the lids' two channels guided at their own scale (pipelines.guidance.guidance_scales),
+"""``lid_guidance_scale``: the lids' two channels guided at their own scale (pipelines.mdm.guidance.guidance_scales),
 in Express4DPipeline, LightMDMSampler, the model default and the command lines."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from express4d_dataset.arkit import CHANNEL_NAMES, channel_index
-from pipelines.guidance import check_lid_guidance_scale, guidance_scales, guided_prediction
+from pipelines.mdm.guidance import check_lid_guidance_scale, guidance_scales, guided_prediction
 
 LIDS = [channel_index("EyeBlinkLeft"), channel_index("EyeBlinkRight")]
 OTHERS = [i for i in range(len(CHANNEL_NAMES)) if i not in LIDS]

@@ -69,11 +69,11 @@ def run(args) -> int:
     if args.out:
         check_output_folder(args.out)
     if args.guidance_rescale is not None:
-        from pipelines.guidance import check_guidance_rescale
+        from pipelines.mdm.guidance import check_guidance_rescale
 
         check_guidance_rescale(args.guidance_rescale, "--guidance-rescale")
     if args.lid_guidance is not None:
-        from pipelines.guidance import check_lid_guidance_scale
+        from pipelines.mdm.guidance import check_lid_guidance_scale
 
         check_lid_guidance_scale(args.lid_guidance, "--lid-guidance")
     if args.name and len(args.name) != len(args.model):

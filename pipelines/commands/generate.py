@@ -111,11 +111,11 @@ def check_arguments(args) -> list[str]:
 
         Express4DPipeline.check_guidance_scale(args.guidance, "--guidance")
     if args.guidance_rescale is not None:
-        from pipelines.guidance import check_guidance_rescale
+        from pipelines.mdm.guidance import check_guidance_rescale
 
         check_guidance_rescale(args.guidance_rescale, "--guidance-rescale")
     if args.lid_guidance is not None:
-        from pipelines.guidance import check_lid_guidance_scale
+        from pipelines.mdm.guidance import check_lid_guidance_scale
 
         check_lid_guidance_scale(args.lid_guidance, "--lid-guidance")
     check_size(args.size)

@@ -35,7 +35,7 @@ from express4d_dataset.motion import MotionStats
 from ..models.mdm_network import MDMNetwork
 from ..models.text_encoding import NORMALIZE_ATTR, TextEmbeddings, _ALIASES, encode_text, resolve_text_encoder_path
 from ..pipeline_output import MotionFiles, finalize_motions
-from ..guidance import check_guidance_rescale, check_lid_guidance_scale, guidance_scales, guided_prediction
+from .guidance import check_guidance_rescale, check_lid_guidance_scale, guidance_scales, guided_prediction
 from ..pipeline_utils import check_generator, check_output_fps, check_prompts, repeat_per_prompt, resolve_num_frames
 from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages, stage_steps
 

@@ -22,7 +22,7 @@ from express4d_dataset.motion import MotionStats
 from ..models.modeling_mdm import MDMDenoiser
 from ..models.text_encoding import TextEmbeddings
 from ..pipeline_output import Express4DPipelineOutput, finalize_motions
-from ..guidance import check_guidance_rescale, check_lid_guidance_scale, guidance_scales, guided_prediction
+from .guidance import check_guidance_rescale, check_lid_guidance_scale, guidance_scales, guided_prediction
 from ..pipeline_utils import (
     LengthInput,
     PromptEncodingMixin,
@@ -380,7 +380,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
                 (default: :attr:`default_guidance_scale`, the paper's 2.5 unless the model sets another; 1
                 disables it).  Both branches run in one batched forward.
             guidance_rescale: in [0, 1], how far each guided prediction's spread is pulled back to the conditional
-                prediction's (:func:`~pipelines.guidance.guided_prediction`; default:
+                prediction's (:func:`~pipelines.mdm.guidance.guided_prediction`; default:
                 :attr:`default_guidance_rescale`, 0 = plain guidance unless the model sets another).
             lid_guidance_scale: the guidance scale of the lids' two channels (``EyeBlinkLeft`` / ``EyeBlinkRight``)
                 alone, e.g. 2.5 under ``guidance_scale=5``: guidance extrapolates every small lid component of the
