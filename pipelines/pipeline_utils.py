@@ -136,6 +136,21 @@ def check_num_motions_per_prompt(num_motions_per_prompt: int) -> int:
     return int(num_motions_per_prompt)
 
 
+DEFAULT_NUM_INFERENCE_STEPS = 20
+"""The steps of a few-step sampler (DPM-Solver++, DDIM) when neither the call nor the model says."""
+
+
+def check_num_inference_steps(value, name: str = "num_inference_steps", maximum: int | None = None) -> int | None:
+    """``value`` as an int (None stays None), or a ValueError unless it is a whole number from 1 to ``maximum``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: {value} exceeds the scheduler's {maximum} training steps")
+    return int(value)
+
+
 def check_output_type(output_type: str) -> str:
     if output_type not in ("np", "pt"):
         raise ValueError(f"output_type: must be 'np' (numpy arrays) or 'pt' (torch tensors), got {output_type!r}")

@@ -47,7 +47,7 @@ def test_bundled_models_load_from_python():
 
 
 MDM_INDEX = json.loads((DEFAULT_MODELS_DIR / "mdm" / "model_index.json").read_text(encoding="utf-8"))
-MDM_LABEL = "MDM (small, tokens, DPM-Solver++ 20 steps" + (
+MDM_LABEL = f"MDM (small, tokens, DPM-Solver++ {MDM_INDEX.get('default_num_inference_steps', 20)} steps" + (
     f", guidance {MDM_INDEX['default_guidance_scale']:g}" if MDM_INDEX.get("default_guidance_scale", 2.5) != 2.5 else "") + (
     f", lids {MDM_INDEX['default_lid_guidance_scale']:g}" if MDM_INDEX.get("default_lid_guidance_scale") not in (
         None, MDM_INDEX.get("default_guidance_scale", 2.5)) else "") + (
@@ -66,7 +66,8 @@ def test_bundled_mdm_default_guidance_matches_its_card():
     assert f"samples with **{scale:g}**" in section and "chosen on the `validation` split" in section
     lids = pipe.default_lid_guidance_scale
     assert lids == MDM_INDEX.get("default_lid_guidance_scale")
-    label = f"{scale:g}" + (f", lids {lids:g}" if lids not in (None, scale) else "")
+    steps = MDM_INDEX.get("default_num_inference_steps")
+    label = f"{scale:g}" + (f", lids {lids:g}" if lids not in (None, scale) else "") + (f", {steps} steps" if steps else "")
     chosen = [line for line in section.splitlines() if line.endswith("| chosen |")]
     assert len(chosen) == 1 and chosen[0].startswith(f"| {label} |"), chosen
 

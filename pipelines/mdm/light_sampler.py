@@ -36,7 +36,8 @@ from ..models.mdm_network import MDMNetwork
 from ..models.text_encoding import NORMALIZE_ATTR, TextEmbeddings, _ALIASES, encode_text, resolve_text_encoder_path
 from ..pipeline_output import MotionFiles, finalize_motions
 from .guidance import check_guidance_rescale, check_lid_guidance_scale, guidance_scales, guided_prediction
-from ..pipeline_utils import check_generator, check_output_fps, check_prompts, repeat_per_prompt, resolve_num_frames
+from ..pipeline_utils import (DEFAULT_NUM_INFERENCE_STEPS, check_generator, check_num_inference_steps, check_output_fps, check_prompts,
+                              repeat_per_prompt, resolve_num_frames)
 from .prompt_stages import StageBlend, check_prompt_stages, plan_prompt_stages, stage_steps
 
 ACCEPTED_SCHEDULER = {
@@ -237,6 +238,9 @@ class LightMDMSampler:
         self.denoiser = _Denoiser(folder / "denoiser")
         self.num_train_timesteps = int(json.loads((folder / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
                                        .get("num_train_timesteps", 1000))
+        self.default_num_inference_steps = check_num_inference_steps(
+            index.get("default_num_inference_steps"), "default_num_inference_steps (model_index.json)",
+            maximum=self.num_train_timesteps)
         encoder_folder = Path(resolve_text_encoder_path(self.denoiser.config.text_encoder_name_or_path))
         self.text_encoder, self.tokenizer = _MiniLM(encoder_folder), _Tokenizer(encoder_folder)
 
@@ -293,9 +297,8 @@ class LightMDMSampler:
         if not (math.isfinite(scale) and 0 <= scale <= 20):
             raise ValueError(f"guidance_scale: must be between 0 and 20, got {scale:g}")
         rescale = self.default_guidance_rescale if guidance_rescale is None else check_guidance_rescale(guidance_rescale)
-        steps = 20 if num_inference_steps is None else int(num_inference_steps)
-        if not 1 <= steps <= self.num_train_timesteps:
-            raise ValueError(f"num_inference_steps: must be between 1 and {self.num_train_timesteps}, got {steps}")
+        steps = (check_num_inference_steps(num_inference_steps, maximum=self.num_train_timesteps)
+                 or self.default_num_inference_steps or DEFAULT_NUM_INFERENCE_STEPS)
         stages_mode = check_prompt_stages(self.default_prompt_stages if prompt_stages is None else prompt_stages)
         lids = check_lid_guidance_scale(self.default_lid_guidance_scale if lid_guidance_scale is None else lid_guidance_scale,
                                         "lid_guidance_scale")

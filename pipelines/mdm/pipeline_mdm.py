@@ -29,6 +29,8 @@ from ..pipeline_utils import (
     PromptInput,
     SafePipelineIO,
     SecondsInput,
+    DEFAULT_NUM_INFERENCE_STEPS,
+    check_num_inference_steps,
     check_prompts,
     loader_shim,
     prepare_known_frames,
@@ -90,24 +92,29 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
 
     def __init__(self, denoiser, scheduler, text_encoder=None, tokenizer=None, default_guidance_scale: float = DEFAULT_GUIDANCE_SCALE,
                  default_guidance_rescale: float = 0.0, default_prompt_stages: str = "off",
-                 default_lid_guidance_scale: float | None = None):
+                 default_lid_guidance_scale: float | None = None, default_num_inference_steps: int | None = None):
         """``default_guidance_scale`` / ``default_guidance_rescale`` / ``default_prompt_stages`` /
-        ``default_lid_guidance_scale``: what ``guidance_scale=None`` / ``guidance_rescale=None`` /
-        ``prompt_stages=None`` / ``lid_guidance_scale=None`` sample with (the paper's 2.5, no rescale, one sentence
-        per prompt and the lids guided like the rest unless set; saved in ``model_index.json``, so a model can ship
-        the values chosen for it)."""
+        ``default_lid_guidance_scale`` / ``default_num_inference_steps``: what ``guidance_scale=None`` /
+        ``guidance_rescale=None`` / ``prompt_stages=None`` / ``lid_guidance_scale=None`` /
+        ``num_inference_steps=None`` sample with (the paper's 2.5, no rescale, one sentence per prompt, the lids
+        guided like the rest and 20 steps unless set; saved in ``model_index.json``, so a model can ship the values
+        chosen for it)."""
         super().__init__()
         self.check_denoiser(denoiser)
         self.check_guidance_scale(default_guidance_scale, "default_guidance_scale (model_index.json)")
         check_guidance_rescale(default_guidance_rescale, "default_guidance_rescale (model_index.json)")
         check_prompt_stages(default_prompt_stages, "default_prompt_stages (model_index.json)")
         check_lid_guidance_scale(default_lid_guidance_scale, "default_lid_guidance_scale (model_index.json)")
+        check_num_inference_steps(default_num_inference_steps, "default_num_inference_steps (model_index.json)",
+                                  maximum=int(scheduler.config.num_train_timesteps))
         self.register_modules(denoiser=denoiser, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
         self.register_to_config(default_guidance_scale=float(default_guidance_scale),
                                 default_guidance_rescale=float(default_guidance_rescale),
                                 default_prompt_stages=str(default_prompt_stages))
         if default_lid_guidance_scale is not None:  # unset stays out of the config (and of generation cache keys)
             self.register_to_config(default_lid_guidance_scale=float(default_lid_guidance_scale))
+        if default_num_inference_steps is not None:  # likewise
+            self.register_to_config(default_num_inference_steps=int(default_num_inference_steps))
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -274,13 +281,7 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
         """The checks of this pipeline's own arguments (the shared ones are ``pipeline_utils.prepare_request``'s)."""
         self.check_denoiser(self.denoiser)
         self.check_guidance_scale(guidance_scale)
-        if num_inference_steps is not None and (
-            isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer)) or num_inference_steps < 1
-        ):
-            raise ValueError(f"num_inference_steps: must be a positive integer, got {num_inference_steps!r}")
-        train_steps = int(self.scheduler.config.num_train_timesteps)
-        if num_inference_steps is not None and num_inference_steps > train_steps:
-            raise ValueError(f"num_inference_steps: {num_inference_steps} exceeds the scheduler's {train_steps} training steps")
+        check_num_inference_steps(num_inference_steps, maximum=int(self.scheduler.config.num_train_timesteps))
         prediction_type = getattr(self.scheduler.config, "prediction_type", "sample")
         if prediction_type != "sample":
             raise ValueError(
@@ -303,10 +304,17 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
             latents = latents.to(device=device, dtype=dtype)
         return latents * self.scheduler.init_noise_sigma
 
+    @property
+    def default_num_inference_steps(self) -> int | None:
+        """The steps ``num_inference_steps=None`` takes with a few-step sampler (``model_index.json``; None, 20,
+        unless set); the DDPM sampler always takes its training steps (the paper's 1000)."""
+        return check_num_inference_steps(self.config.get("default_num_inference_steps"),
+                                         "default_num_inference_steps (model_index.json)")
+
     def _default_num_inference_steps(self) -> int:
         if type(self.scheduler).__name__ == "DDPMScheduler":
             return int(self.scheduler.config.num_train_timesteps)
-        return 20
+        return self.default_num_inference_steps or DEFAULT_NUM_INFERENCE_STEPS
 
     def set_sampler(self, name: str) -> None:
         """Swap the scheduler for another sampler of the same schedule: ``"dpm++"`` (DPM-Solver++, 20 steps by
@@ -375,7 +383,8 @@ class Express4DPipeline(SafePipelineIO, PromptEncodingMixin, DiffusionPipeline):
             num_frames: length in native frames (int or one per prompt); or give ``seconds``. Default:
                 the model's maximum (196 frames = 9.8 s at 20 fps).  With ``motion_prefix`` it counts the prefix.
             seconds: length in seconds (float or one per prompt), ``round(seconds * fps)`` frames.
-            num_inference_steps: scheduler steps; default 1000 for DDPMScheduler (the paper), else 20.
+            num_inference_steps: scheduler steps; default 1000 for DDPMScheduler (the paper), else
+                :attr:`default_num_inference_steps` (20 unless the model sets it).
             guidance_scale: classifier-free guidance ``uncond + s * (cond - uncond)`` on the x0 prediction
                 (default: :attr:`default_guidance_scale`, the paper's 2.5 unless the model sets another; 1
                 disables it).  Both branches run in one batched forward.
