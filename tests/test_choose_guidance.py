@@ -12,7 +12,7 @@ from tools.choose_guidance import ScaleRun, choose_scale, main, table  # noqa: E
 
 
 def _run(folder, scale, r3, fid, recall=None, order=None, split="validation", model="runs/mdm", rescale=None,
-         lids=None, real_lids=None, lid_scale=None, lid_recall=None):
+         lids=None, real_lids=None, lid_scale=None, lid_recall=None, steps=None):
     folder.mkdir(parents=True)
     following = {} if recall is None else {"MDM": {"action_recall": recall, "order_accuracy": order}}
     if lids is not None:
@@ -24,7 +24,7 @@ def _run(folder, scale, r3, fid, recall=None, order=None, split="validation", mo
         "rows": {"Real motion": {"R_precision_top3": {"mean": 0.94, "ci95": 0.0}, "FID": {"mean": 0.1, "ci95": 0.0}},
                  "MDM": {"R_precision_top3": {"mean": r3, "ci95": 0.01}, "FID": {"mean": fid, "ci95": 0.05}}},
         "prompt_following": following,
-        "config": {"guidance_scale": scale, "guidance_rescale": rescale, "lid_guidance_scale": lid_scale, "split": split, "models": [model], "dataset": "express4d",
+        "config": {"guidance_scale": scale, "guidance_rescale": rescale, "lid_guidance_scale": lid_scale, "num_inference_steps": steps, "split": split, "models": [model], "dataset": "express4d",
                    "protocol": "fixed-generations", "seed": 0, "replications": 20},
     }
     (folder / "results.json").write_text(json.dumps(info))
@@ -58,7 +58,7 @@ def test_choice_rule():
     # within 0.005 of the best: the smaller scale wins
     tie = [ScaleRun(2.5, 0.900, 1.0, 0.90, 0.80), ScaleRun(3.5, 0.904, 1.0, 0.90, 0.80)]
     assert choose_scale(tie)[0].scale == 2.5
-    assert "| 3.5 | 0.904 | 1.000 | 0.900 | 0.800 | – | 0.868 | a tie (within 0.005 of the best score): the gentler guidance wins |" in (
+    assert "| 3.5 | 0.904 | 1.000 | 0.900 | 0.800 | – | 0.868 | a tie (within 0.005 of the best score): the gentler guidance (then the fewer steps) wins |" in (
         table(tie, *choose_scale(tie), 2.0))
     # without the stand-in's annotations the score is R@3 alone
     assert ScaleRun(3.0, 0.8, 1.0).score == 0.8
@@ -124,7 +124,7 @@ def test_rescale_runs_are_candidates_and_the_pair_is_written(tmp_path, capsys):
     assert "Chosen guidance scale: 5 rescaled 0.7" in out
     assert index["default_guidance_scale"] == 5.0 and index["default_guidance_rescale"] == 0.7
     same = [_run(tmp_path / "e", 5.0, 0.9, 1.0, rescale=0.7), _run(tmp_path / "f", 5.0, 0.9, 1.0, rescale=0.7)]
-    assert main(same) == 2 and "two runs share a guidance scale, rescale and lid scale (5 rescaled 0.7" in capsys.readouterr().err
+    assert main(same) == 2 and "two runs share a guidance scale, rescale, lid scale and steps (5 rescaled 0.7" in capsys.readouterr().err
 
 
 def test_unasked_lid_closures_over_the_limit_make_a_scale_ineligible(tmp_path, capsys):
@@ -168,3 +168,24 @@ def test_lid_scales_are_candidates_and_lid_action_recall_bounds_them(tmp_path, c
     runs_ = [ScaleRun(5.0, 0.9, 1.0, 0.9, 0.9, lid_scale=2.5, action_recall_lids=0.8),
              ScaleRun(5.0, 0.9, 1.0, 0.9, 0.9, action_recall_lids=0.9)]
     assert choose_scale(runs_)[1] == [runs_[1]]
+
+
+def test_step_counts_are_candidates_and_a_tie_goes_to_fewer_steps(tmp_path, capsys):
+    """Guidance 5 at 20, 12 and 8 steps: 8 scores 0.01 under the best (out of the tie), 12 ties 20 and is faster."""
+    runs = [_run(tmp_path / f"s{steps}", 5.0, r3, fid, 0.94, order, steps=steps)
+            for steps, r3, fid, order in [(20, 0.916, 1.28, 0.909), (12, 0.918, 1.22, 0.904), (8, 0.905, 1.15, 0.895)]]
+    model = _model(tmp_path, "# MDM\n", default_guidance_scale=5.0)
+    out, index = _choose_and_write(runs, model, capsys)
+    assert "| 5, 12 steps | 0.918 | 1.220 | 0.940 | 0.904 | – | 0.921 | chosen |" in out
+    assert "| 5, 20 steps | 0.916 | 1.280 | 0.940 | 0.909 | – | 0.922 | a tie" in out
+    assert "| 5, 8 steps | 0.905 | 1.150 | 0.940 | 0.895 | – | 0.913 |  |" in out
+    assert index["default_num_inference_steps"] == 12
+    assert "`num_inference_steps=None` takes 12" in (model / "README.md").read_text()
+    # runs without --steps leave the model's steps alone; mixing the two is refused with the runs named
+    plain = _run(tmp_path / "plain", 3.5, 0.9, 1.0, 0.9, 0.9)
+    assert main([plain, "--write", str(model)]) == 0
+    assert json.loads((model / "model_index.json").read_text())["default_num_inference_steps"] == 12
+    capsys.readouterr()
+    assert main([runs[0], plain]) == 2
+    err = capsys.readouterr().err
+    assert "some runs set --steps and some did not" in err and "plain" in err

@@ -29,7 +29,9 @@ Runs may also differ in ``--guidance-rescale`` (``express4d evaluate --guidance 
 guidance), and ``--write`` stores the pair (``default_guidance_rescale`` too).  The reference FID is that of
 the paper's 2.5 without rescale (or of the smallest scale).  Runs may also guide the lids at their own scale
 (``express4d evaluate --guidance G --lid-guidance L``): each triple is a candidate, a tie goes last to the smaller
-lid scale, and ``--write`` stores it (``default_lid_guidance_scale``).
+lid scale, and ``--write`` stores it (``default_lid_guidance_scale``).  Runs may also differ in sampling steps
+(``--steps N``; then every run must give it): a tie goes last to the fewer steps (the faster sampling), and
+``--write`` stores them (``default_num_inference_steps``).
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class ScaleRun:
     lid_scale: float | None = None
     """The lids' own guidance scale (None: ``scale``, like every other channel)."""
     action_recall_lids: float | None = None
+    steps: int | None = None
+    """The sampling steps the run asked for (None: the model's default)."""
 
     @property
     def lids(self) -> float:
@@ -77,7 +81,8 @@ class ScaleRun:
     @property
     def label(self) -> str:
         return (f"{self.scale:g}" + (f" rescaled {self.rescale:g}" if self.rescale else "")
-                + (f", lids {self.lids:g}" if self.lids != self.scale else ""))
+                + (f", lids {self.lids:g}" if self.lids != self.scale else "")
+                + (f", {self.steps} steps" if self.steps is not None else ""))
 
     @property
     def score(self) -> float:
@@ -110,6 +115,7 @@ def read_run(folder: str | os.PathLike) -> tuple[ScaleRun, dict]:
         real_unasked_lid_closures=_rate(real.get("unasked_lid_closures")),
         lid_scale=None if config.get("lid_guidance_scale") is None else float(config["lid_guidance_scale"]),
         action_recall_lids=_rate(following.get("action_recall_lids")),
+        steps=None if config.get("num_inference_steps") is None else int(config["num_inference_steps"]),
     )
     return run, config
 
@@ -139,16 +145,20 @@ def read_runs(folders) -> tuple[list[ScaleRun], dict]:
     if configs[0].get("split") == "test":
         raise ValueError("the runs scored the test split; choose the scale on a validation split (--split validation) "
                          "and keep the test split for reporting")
+    if len({r.steps is None for r in runs}) > 1:
+        raise ValueError("some runs set --steps and some did not; give every run --steps N to compare step counts "
+                         f"({', '.join(r.path for r in runs if r.steps is None)} did not)")
     candidates = [_key(r) for r in runs]
     if len(set(candidates)) != len(candidates):
-        raise ValueError("two runs share a guidance scale, rescale and lid scale "
+        raise ValueError("two runs share a guidance scale, rescale, lid scale and steps "
                          f"({', '.join(r.label for r in sorted(runs, key=_key))})")
     return sorted(runs, key=_key), configs[0]
 
 
-def _key(run: ScaleRun) -> tuple[float, float, float]:
-    """Gentler guidance first: the smaller scale, then the larger rescale, then the smaller lid scale."""
-    return run.scale, -run.rescale, run.lids
+def _key(run: ScaleRun) -> tuple[float, float, float, int]:
+    """Gentler guidance first: the smaller scale, then the larger rescale, then the smaller lid scale; then the
+    fewer steps."""
+    return run.scale, -run.rescale, run.lids, run.steps or 0
 
 
 def fid_reference(runs: list[ScaleRun]) -> ScaleRun:
@@ -206,7 +216,7 @@ def table(runs: list[ScaleRun], chosen: ScaleRun, eligible: list[ScaleRun], fid_
                     if floor is not None and r.action_recall_lids < floor - 1e-12
                     else "unasked lid closures over the limit")
         else:
-            note = (f"a tie (within {TIE:g} of the best score): the gentler guidance wins" if r.score >= best - TIE
+            note = (f"a tie (within {TIE:g} of the best score): the gentler guidance (then the fewer steps) wins" if r.score >= best - TIE
                     else "")
         lid_recall = f" {cell(r.action_recall_lids)} |" if lids_column else ""
         lines.append(f"| {r.label} | {r.r_precision_top3:.3f} | {r.fid:.3f} | {cell(r.action_recall)} |{lid_recall} "
@@ -229,6 +239,8 @@ def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, 
         index["default_lid_guidance_scale"] = chosen.lids
     else:
         index.pop("default_lid_guidance_scale", None)
+    if chosen.steps is not None:  # runs without --steps leave the model's steps as they are
+        index["default_num_inference_steps"] = chosen.steps
     with atomic_path(index_path) as tmp:
         tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     card_path = folder / "README.md"
@@ -236,13 +248,14 @@ def write_choice(model_dir: str | os.PathLike, chosen: ScaleRun, markdown: str, 
         body = (f"`guidance_scale=None` samples with **{chosen.scale:g}** (`default_guidance_scale` in "
                 f"`model_index.json`; `guidance_rescale=None` with {chosen.rescale:g}"
                 + (f"; the lids, `lid_guidance_scale=None`, with {chosen.lids:g}" if chosen.lids != chosen.scale else "")
+                + (f"; `num_inference_steps=None` takes {chosen.steps}" if chosen.steps is not None else "")
                 + f"), chosen on the `{split}` split with `python tools/choose_guidance.py` from one "
-                "`express4d evaluate --protocol fixed-generations --guidance G [--guidance-rescale R] [--lid-guidance L]` run per "
+                "`express4d evaluate --protocol fixed-generations --guidance G [--guidance-rescale R] [--lid-guidance L] [--steps N]` run per "
                 "candidate: the highest mean of R@3, action recall and order accuracy among the candidates whose FID "
                 f"stays within twice the FID at the paper's {PAPER_SCALE:g} (or at the smallest scale run, without a "
                 f"{PAPER_SCALE:g} run) and whose unasked lid closures stay within twice real motion's rate (or "
                 f"{LID_SLACK:g} above it) and whose recall of lid actions is at most {LID_RECALL_SLACK:g} under the best "
-                f"candidate's; scores within {TIE:g} of the best are a tie, won by the gentler guidance (the smaller scale, then the larger rescale, then the smaller lid scale).\n\n{markdown}")
+                f"candidate's; scores within {TIE:g} of the best are a tie, won by the gentler guidance (the smaller scale, then the larger rescale, then the smaller lid scale), then by the fewer steps.\n\n{markdown}")
         card = replace_section(card_path.read_text(encoding="utf-8"), CARD_HEADING, body)
         with atomic_path(card_path) as tmp:
             tmp.write_text(card, encoding="utf-8")
@@ -272,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.write:
             write_choice(args.write, chosen, markdown, split)
             lids = f", default_lid_guidance_scale={chosen.lids:g}" if chosen.lids != chosen.scale else ""
+            lids += f", default_num_inference_steps={chosen.steps}" if chosen.steps is not None else ""
             print(f"Wrote default_guidance_scale={chosen.scale:g}, default_guidance_rescale={chosen.rescale:g}{lids} into {Path(args.write) / 'model_index.json'}")
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
