@@ -7,6 +7,7 @@ blinks per minute with the median blink's peak (counted as ``benchmarks/realism.
 
     python benchmarks/naturalness.py                          # real fixtures, stand-in corpus, bundled MDM and T2M-GPT
     python benchmarks/naturalness.py --model runs/my-mdm --num 96 --guidance 3.5
+    python benchmarks/naturalness.py --model mdm --steps 20 --steps 5     # one MDM row per step count
     python benchmarks/naturalness.py --prompts "A person is smiling softly and then raising their eyebrows" --seeds 8
 
 The models generate from the captions of fresh stand-in test takes (``--num`` of them, the takes' own
@@ -38,7 +39,7 @@ def stand_in_test_takes(num: int, seed: int):
     return takes
 
 
-def generate(pipe, prompts, seconds, seed: int, guidance=None, prompt_stages=None, lid_guidance=None):
+def generate(pipe, prompts, seconds, seed: int, guidance=None, prompt_stages=None, lid_guidance=None, steps=None):
     import torch
 
     out_motions, fps = [], None
@@ -49,6 +50,8 @@ def generate(pipe, prompts, seconds, seed: int, guidance=None, prompt_stages=Non
             kwargs["prompt_stages"] = prompt_stages
         if lid_guidance is not None:
             kwargs["lid_guidance_scale"] = lid_guidance
+        if steps is not None:
+            kwargs["num_inference_steps"] = steps
         out = pipe(prompts[start:start + 32], num_frames=frames, generator=torch.Generator().manual_seed(seed + start), **kwargs)
         out_motions += [np.asarray(m) for m in out.motions]
         fps = out.fps
@@ -65,6 +68,8 @@ def main(argv=None) -> int:
     parser.add_argument("--guidance", type=float, default=None, help="the MDM's guidance scale (default: the model's)")
     parser.add_argument("--prompt-stages", choices=("auto", "off"), action="append",
                         help="the MDM's prompt_stages (repeatable: one row each; default: the model's)")
+    parser.add_argument("--steps", type=int, action="append",
+                        help="the MDM's sampling steps (repeatable: one row each; default: the model's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -91,11 +96,13 @@ def main(argv=None) -> int:
         pipe.set_progress_bar_config(disable=True)
         start = time.perf_counter()
         is_mdm = "T2MGPT" not in type(pipe).__name__
-        for stages in (args.prompt_stages or [None]) if is_mdm else [None]:
-            motions = generate(pipe, prompts, seconds, args.seed, args.guidance if is_mdm else None, stages)
+        settings = [(stages, steps) for stages in (args.prompt_stages or [None]) for steps in (args.steps or [None])]
+        for stages, steps in settings if is_mdm else [(None, None)]:
+            motions = generate(pipe, prompts, seconds, args.seed, args.guidance if is_mdm else None, stages, steps=steps)
             timings.append(f"{model}: {len(motions)} generations in {time.perf_counter() - start:.0f} s")
             label = f"{model}" + (f", guidance {args.guidance:g}" if is_mdm and args.guidance is not None else "")
             label += f", prompt_stages={stages}" if stages else ""
+            label += f", {steps} steps" if steps else ""
             rows.append(naturalness(motions, label))
             start = time.perf_counter()
     print(naturalness_markdown(rows))

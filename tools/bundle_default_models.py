@@ -31,7 +31,7 @@ BENCHMARK_HEADING = "## Benchmark (`express4d evaluate`)"
 REAL_CORPUS_HEADING = "## Training on the real Express4D corpus"
 STAGES_HEADING = "## Staged prompts"
 GUIDANCE_HEADING = "## Default guidance scale"  # written by tools/choose_guidance.py
-GUIDANCE_KEYS = ("default_guidance_scale", "default_guidance_rescale", "default_lid_guidance_scale")
+GUIDANCE_KEYS = ("default_guidance_scale", "default_guidance_rescale", "default_lid_guidance_scale", "default_num_inference_steps")
 CARRIED_NOTE = ("Fine-tunes of the weights this scale was chosen for keep it without a new search (the bundle tool carries "
                 "it over when a run's `init_from` is the folder it replaces); the table is of those weights.")
 STAGES_SECTION = (

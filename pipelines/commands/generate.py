@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
     gen.add_argument("--seconds", type=float, default=6.0, help="length of each motion (default 6, at most 9.8)")
     gen.add_argument("--num", type=int, default=1, help=f"motions per prompt (default 1; at most {MAX_MOTIONS} motions a run)")
     gen.add_argument("--steps", type=int, default=None,
-                     help="denoising steps (MDM only; default: the sampler's, 20 for dpm++ and ddim, 1000 for ddpm)")
+                     help="denoising steps (MDM only; default: the model's default_num_inference_steps, else 20, for dpm++ and ddim; 1000 for ddpm)")
     gen.add_argument("--sampler", choices=["dpm++", "ddim", "ddpm"], default=None,
                      help="diffusion sampler (MDM only; default: the model's own, dpm++ for the bundled MDM)")
     gen.add_argument("--guidance", type=float, default=None,
