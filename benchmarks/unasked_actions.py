@@ -12,6 +12,7 @@ motion per caption, stand-in corpus), so it costs seconds:
 
     express4d evaluate --model mdm --split validation --protocol fixed-generations --out runs/val
     python benchmarks/unasked_actions.py runs/val runs/val-8-steps     # one row per run, and real motion's
+    python benchmarks/unasked_actions.py runs/test/generations/*      # a run of several models: one row each
 """
 
 from __future__ import annotations
@@ -59,18 +60,21 @@ def rate(motions, annotations) -> tuple[float, float]:
 
 
 def cached_motions(run_dir: Path, num_entries: int) -> list[np.ndarray]:
-    """The one generation per caption a fixed-generations run cached (request keys ``0:<entry>:0``)."""
-    folders = sorted((run_dir / "generations").glob("*"))
+    """The one generation per caption a fixed-generations run cached (request keys ``0:<entry>:0``): ``run_dir`` is
+    the run's ``--out`` folder (one model) or one model's folder under its ``generations/``.  Where earlier runs
+    of other settings left batches in the folder, the newest batch's settings are read."""
+    from pipelines.evaluation.benchmark_generation import _read_cache
+
+    run_dir = Path(run_dir)
+    folders = [run_dir] if any(run_dir.glob("batch-*.npz")) else sorted((run_dir / "generations").glob("*"))
     if len(folders) != 1:
         raise ValueError(f"{run_dir}: expected the generation cache of one model under generations/, found "
-                         f"{len(folders)}; run `express4d evaluate --protocol fixed-generations --out {run_dir}` with one --model")
+                         f"{len(folders)}; give one of them (RUN/generations/NAME) or a run with one --model")
+    batches = sorted(folders[0].glob("batch-*.npz"), key=lambda path: path.stat().st_mtime)
     found = {}
-    for path in sorted(folders[0].glob("batch-*.npz")):
-        with np.load(path, allow_pickle=False) as data:
-            offset = 0
-            for key, n in zip(data["keys"], data["lengths"]):
-                found[str(key)] = data["frames"][offset:offset + int(n)]
-                offset += int(n)
+    if batches:  # a folder reused by runs of other settings: the last run's (its header) are the ones it scored
+        with np.load(batches[-1], allow_pickle=False) as data:
+            found = _read_cache(folders[0], str(data["header"]))
     missing = [e for e in range(num_entries) if f"0:{e}:0" not in found]
     if missing:
         raise ValueError(f"{run_dir}: {len(missing)} of {num_entries} captions have no cached generation; "
@@ -80,13 +84,18 @@ def cached_motions(run_dir: Path, num_entries: int) -> list[np.ndarray]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="--out folders of `express4d evaluate --protocol fixed-generations`")
+    parser.add_argument("runs", nargs="+", type=Path,
+                        help="--out folders of `express4d evaluate --protocol fixed-generations` (one model each), or "
+                             "a model's folder under one's generations/")
     args = parser.parse_args(argv)
 
     from pipelines.auto_pipeline import default_model_path
     from pipelines.evaluation.benchmark import load_split, prepare_entries
 
-    configs = [json.loads((run / "results.json").read_text(encoding="utf-8"))["config"] for run in args.runs]
+    def results(run: Path) -> Path:  # a run folder, or a model's cache folder inside one
+        return run / "results.json" if (run / "results.json").is_file() else run.parent.parent / "results.json"
+
+    configs = [json.loads(results(run).read_text(encoding="utf-8"))["config"] for run in args.runs]
     for run, config in zip(args.runs, configs):
         if config.get("protocol") != "fixed-generations":
             raise SystemExit(f"error: {run}: a {config.get('protocol')!r} run; give fixed-generations runs")

@@ -60,3 +60,12 @@ def test_reads_a_fixed_generations_cache_and_names_what_is_missing(tmp_path):
     (tmp_path / "run" / "generations" / "Other-5678").mkdir()
     with pytest.raises(ValueError, match="the generation cache of one model"):
         cached_motions(tmp_path / "run", 2)
+    assert [m.shape for m in cached_motions(folder, 2)] == [(5, 61), (3, 61)]  # one model's folder of a larger run
+    import os
+
+    np.savez(folder / "batch-b.npz", header=np.array("older settings"), keys=np.array(["0:0:0", "0:1:0"]),
+             lengths=np.array([2, 2]), frames=np.zeros((4, 61), np.float32))
+    os.utime(folder / "batch-b.npz", (1, 1))  # written before batch-a: batch-a's settings are read
+    assert [m.shape for m in cached_motions(folder, 2)] == [(5, 61), (3, 61)]
+    os.utime(folder / "batch-b.npz")  # now the newest
+    assert [m.shape for m in cached_motions(folder, 2)] == [(2, 61), (2, 61)]
